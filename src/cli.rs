@@ -1,0 +1,254 @@
+//! The command line as clap sees it: derive types and value parsers only.
+//!
+//! House rules (after xh): explicit `short`, implicit `long`, uppercase `value_name`; the doc
+//! comment of each field is its `--help` text. Nothing here is read outside `settings.rs`.
+
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+/// The exit-status table, shown after `--help` and kept identical to the README's.
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0    finished normally: Close 1000/1001 from either side, stdin EOF handled, --count reached
+  1    other runtime failure (a file that cannot be read, an internal error)
+  2    usage error
+  3    could not connect: name not resolved, refused, timed out, TLS failure
+  4    handshake rejected: the server answered with a non-101 status
+  5    connection lost: no Close frame (1006), protocol error, message too big (1009),
+       no answer to our Close within --close-timeout
+  6    the peer started a close with a code other than 1000/1001
+  130  interrupted by a second Ctrl-C / SIGINT while closing";
+
+/// A terminal tool for WebSocket: an interactive client and a scriptable pipe.
+#[derive(Debug, Parser)]
+#[command(name = "wsx", version, about, after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub action: Action,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Action {
+    /// Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Connect(ConnectArgs),
+    /// Print a shell completion script to stdout
+    Completions {
+        /// The shell to generate the script for
+        #[arg(value_enum, value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The server's URL: ws://, wss:// (or http://, https:// as aliases)
+    #[arg(value_name = "URL", value_parser = parse_ws_url)]
+    pub url: Url,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub net: NetArgs,
+}
+
+/// What is sent, and when the connection ends.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Input")]
+pub struct InputArgs {
+    /// Send lines as binary frames instead of text
+    #[arg(short = 'b', long)]
+    pub binary: bool,
+
+    /// Send MSG right after the handshake, before reading stdin (repeatable)
+    #[arg(short = 'x', long = "execute", value_name = "MSG")]
+    pub execute: Vec<String>,
+
+    /// Interpret /commands in piped input too (always on in the REPL)
+    #[arg(long)]
+    pub slash: bool,
+
+    /// After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never
+    #[arg(short = 'w', long, value_name = "SECS", default_value = "1", allow_negative_numbers = true,
+          value_parser = parse_wait)]
+    pub wait: Wait,
+
+    /// How long to wait for the peer's answer to our Close frame
+    #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_secs)]
+    pub close_timeout: Duration,
+
+    /// Do not read or write the REPL history file
+    #[arg(long)]
+    pub no_history: bool,
+}
+
+/// How events are shown.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Output format [default: human on a terminal, raw otherwise]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// How event times are shown
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "local")]
+    pub timestamps: Timestamps,
+
+    /// Show ping and pong frames in human format (always shown in jsonl)
+    #[arg(short = 'P', long)]
+    pub show_ping_pong: bool,
+
+    /// How binary frames are written in raw format
+    #[arg(long, value_enum, value_name = "ENCODING", default_value = "raw")]
+    pub binary_output: BinaryOutput,
+
+    /// Never color the output (also: NO_COLOR set, or stdout not a terminal)
+    #[arg(long)]
+    pub no_color: bool,
+
+    /// Silence all diagnostics but the final failure reason
+    #[arg(short = 'q', long, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print the handshake request and response headers to stderr
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
+}
+
+/// How the connection is made and bounded.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Connection")]
+pub struct NetArgs {
+    /// Exit after N received data frames
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+
+    /// Largest message accepted; a larger one closes the connection with 1009
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_message_size: usize,
+
+    /// Give up connecting (TCP, TLS and handshake) after SECS
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub connect_timeout: Option<Duration>,
+}
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One line per event with time, direction and type
+    Human,
+    /// Only the payload of each received data frame, one per line
+    Raw,
+    /// One JSON object per event
+    Jsonl,
+}
+
+/// `--timestamps`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Timestamps {
+    /// Local wall-clock time, HH:MM:SS.mmm
+    Local,
+    /// UTC wall-clock time, HH:MM:SS.mmm
+    Utc,
+    /// Seconds since wsx started, +S.mmm
+    Elapsed,
+    /// No time at all
+    None,
+}
+
+/// `--binary-output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BinaryOutput {
+    /// The bytes exactly, no newline added
+    Raw,
+    /// Lowercase hex pairs separated by spaces, one frame per line
+    Hex,
+    /// Standard base64, one frame per line
+    Base64,
+}
+
+/// `-w/--wait`: how long to linger for replies after stdin EOF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Close once this long has passed with no frame received.
+    After(Duration),
+    /// Never close because of EOF.
+    Forever,
+}
+
+fn parse_ws_url(s: &str) -> Result<Url, String> {
+    let mut url = Url::parse(s).map_err(|e| format!("{e}"))?;
+    let scheme = match url.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => {
+            return Err(format!(
+                "unsupported scheme '{other}' (use ws:// or wss://)"
+            ))
+        }
+    };
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("the URL has no host".into());
+    }
+    url.set_scheme(scheme)
+        .map_err(|()| "cannot use this URL as a WebSocket URL".to_string())?;
+    Ok(url)
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid duration"))
+}
+
+fn parse_wait(s: &str) -> Result<Wait, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    if secs < 0.0 {
+        return Ok(Wait::Forever);
+    }
+    parse_secs(s).map(Wait::After)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn url_aliases_and_errors() {
+        assert_eq!(parse_ws_url("http://h/p").unwrap().as_str(), "ws://h/p");
+        assert_eq!(
+            parse_ws_url("https://h:8443/").unwrap().as_str(),
+            "wss://h:8443/"
+        );
+        assert!(parse_ws_url("ftp://h/")
+            .unwrap_err()
+            .contains("unsupported scheme"));
+        assert!(parse_ws_url("not a url").is_err());
+    }
+
+    #[test]
+    fn wait_accepts_fractions_zero_and_negative() {
+        assert_eq!(
+            parse_wait("0.5"),
+            Ok(Wait::After(Duration::from_millis(500)))
+        );
+        assert_eq!(parse_wait("0"), Ok(Wait::After(Duration::ZERO)));
+        assert_eq!(parse_wait("-1"), Ok(Wait::Forever));
+        assert!(parse_wait("soon").is_err());
+    }
+}

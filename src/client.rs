@@ -1,0 +1,584 @@
+//! `wsx connect`: dial (TCP, TLS, handshake), then run one [`Session`] on the engine until the
+//! connection ends, and say how it ended.
+//!
+//! The session owns the policy of SPEC's "Input" section: `-x` first, one frame per line, the
+//! linger after EOF, `--count`, the close handshake and its timeout, Ctrl-C.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context, Result};
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::{Request, Response};
+use tungstenite::handshake::HandshakeError;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tungstenite::{Error as WsError, Message, WebSocket};
+use url::{Host, Url};
+
+use crate::cli::{Format, Wait};
+use crate::command::Command;
+use crate::engine::{Conn, Engine, Handler, Incoming, Net, Stream};
+use crate::error::Failure;
+use crate::event::{CloseInfo, Dir, Event, Kind};
+use crate::input::{self, Input};
+use crate::output::{Printer, Sink};
+use crate::settings::ConnectSettings;
+use crate::tls;
+
+/// The engine key of the one connection.
+const CONN: usize = 0;
+
+/// How long connecting and the handshake may take when `--connect-timeout` is not given.
+const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connects, runs the session, and returns the exit status SPEC gives its ending.
+///
+/// # Errors
+/// A [`Failure`] for each way of ending that has a status of its own, other errors for the rest.
+pub fn run(s: ConnectSettings) -> Result<ExitCode> {
+    let (ws, response) = dial(&s)?;
+    let subprotocol = response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+
+    let mut engine = Engine::new().context("creating the poller")?;
+    let waker = engine.waker();
+    engine
+        .net()
+        .insert(CONN, Conn::new(ws).context("setting up the socket")?)?;
+    let interrupts = input::on_interrupt(waker.clone())?;
+    let (tx, rx) = std::sync::mpsc::sync_channel(input::CHANNEL_BOUND);
+
+    // The terminal guard restores the mode saved before the editor ever ran, on every way
+    // out of this function: a peer can end the session while rustyline holds the terminal raw.
+    let mut _terminal = None;
+    let printer = if s.repl {
+        let repl = input::repl::Repl::new(s.history.clone(), s.line_mode)?;
+        _terminal = Some(repl.guard());
+        let (repl, external) = repl.with_printer()?;
+        let mut printer = Printer::new(s.output.clone(), Sink::Repl(external));
+        show_open(&mut printer, &s.url, subprotocol)?;
+        repl.spawn(tx, waker);
+        printer
+    } else {
+        let mut printer = Printer::stdout(s.output.clone());
+        show_open(&mut printer, &s.url, subprotocol)?;
+        input::lines::spawn(s.line_mode, s.skip_empty_lines, s.quiet, tx, waker);
+        printer
+    };
+
+    let mut session = Session::new(&s, printer, rx, interrupts);
+    let outcome = engine.run(&mut session).context("waiting for events")?;
+    session.printer.flush().context("writing to stdout")?;
+    outcome
+}
+
+fn show_open(printer: &mut Printer, url: &Url, subprotocol: Option<String>) -> Result<()> {
+    let kind = Kind::Open {
+        peer: url.to_string(),
+        subprotocol,
+    };
+    let ev = Event {
+        at: SystemTime::now(),
+        client: None,
+        dir: Dir::Out,
+        kind,
+    };
+    printer.event(&ev).context("writing to stdout")
+}
+
+/// Opens the TCP connection, runs TLS for `wss://`, and performs the WebSocket handshake.
+///
+/// # Errors
+/// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`] when
+/// the server answers with anything but a valid 101.
+fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
+    let url = &s.url;
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+
+    let addrs: Vec<SocketAddr> = match url.host() {
+        Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
+        Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
+        _ => (host, port)
+            .to_socket_addrs()
+            .map_err(|e| Failure::Connect(format!("could not resolve {host}: {e}")))?
+            .collect(),
+    };
+    let tcp = connect_any(&addrs, s.connect_timeout)
+        .map_err(|e| Failure::Connect(format!("could not connect to {url}: {e}")))?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    tcp.set_nodelay(true)?;
+
+    let stream = if url.scheme() == "wss" {
+        let config = tls::client_config()?;
+        let tls = tls::handshake(config, host, tcp)
+            .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
+        Stream::Tls(Box::new(tls))
+    } else {
+        Stream::Plain(tcp)
+    };
+
+    let request = build_request(s)?;
+    if s.verbose {
+        print_request(&request);
+    }
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(s.max_message_size))
+        .max_frame_size(Some(s.max_message_size));
+    match tungstenite::client::client_with_config(request, stream, Some(config)) {
+        Ok((ws, response)) => {
+            if s.verbose {
+                print_response(&response);
+            }
+            Ok((ws, response))
+        }
+        Err(HandshakeError::Failure(WsError::Http(response))) => {
+            if s.verbose {
+                print_response(&response);
+            }
+            Err(Failure::Rejected(format!(
+                "handshake rejected by {url}: {}",
+                describe_rejection(&response)
+            ))
+            .into())
+        }
+        Err(HandshakeError::Failure(WsError::Io(e))) => {
+            let what = match e.kind() {
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
+                    format!(
+                        "no handshake response from {url} within {}s",
+                        timeout.as_secs_f64()
+                    )
+                }
+                _ => format!("handshake with {url} failed: {e}"),
+            };
+            Err(Failure::Connect(what).into())
+        }
+        Err(HandshakeError::Failure(e)) => {
+            Err(Failure::Rejected(format!("handshake with {url} failed: {e}")).into())
+        }
+        Err(HandshakeError::Interrupted(_)) => {
+            Err(Failure::Connect(format!("the handshake with {url} was interrupted")).into())
+        }
+    }
+}
+
+/// Tries each address in turn, as curl does, and reports the last failure.
+fn connect_any(addrs: &[SocketAddr], timeout: Option<Duration>) -> std::io::Result<TcpStream> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no addresses");
+    for addr in addrs {
+        let attempt = match timeout {
+            Some(t) => TcpStream::connect_timeout(addr, t),
+            None => TcpStream::connect(addr),
+        };
+        match attempt {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
+fn build_request(s: &ConnectSettings) -> Result<Request> {
+    s.url
+        .as_str()
+        .into_client_request()
+        .context("building the request")
+}
+
+/// `HTTP/1.1 404 Not Found: <the start of the body>`, escaped, on one line.
+fn describe_rejection(response: &tungstenite::http::Response<Option<Vec<u8>>>) -> String {
+    let status = response.status();
+    let mut text = format!(
+        "{:?} {} {}",
+        response.version(),
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .trim_end()
+    .to_string();
+    if let Some(body) = response.body().as_deref().filter(|b| !b.is_empty()) {
+        let start = String::from_utf8_lossy(&body[..body.len().min(200)]);
+        let start = start.split_whitespace().collect::<Vec<_>>().join(" ");
+        text.push_str(": ");
+        text.push_str(&crate::term::escape(&start));
+        if body.len() > 200 {
+            text.push('…');
+        }
+    }
+    text
+}
+
+fn print_request(request: &Request) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "> GET {} {:?}", request.uri(), request.version());
+    for (name, value) in request.headers() {
+        let value = if name == "authorization" {
+            "[redacted]"
+        } else {
+            value.to_str().unwrap_or("[binary]")
+        };
+        let _ = writeln!(err, "> {name}: {value}");
+    }
+}
+
+fn print_response<B>(response: &tungstenite::http::Response<B>) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "< {:?} {}", response.version(), response.status());
+    for (name, value) in response.headers() {
+        let _ = writeln!(
+            err,
+            "< {name}: {}",
+            crate::term::escape(value.to_str().unwrap_or("[binary]"))
+        );
+    }
+}
+
+/// Where the session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Phase {
+    Open,
+    /// We sent a Close and wait for the peer's until the deadline.
+    Closing {
+        deadline: Instant,
+    },
+}
+
+/// The client's policy on the engine; see the module docs.
+struct Session {
+    printer: Printer,
+    input: Receiver<input::Batch>,
+    /// Input taken from the channel (and the `-x` messages) not yet sent.
+    queued: VecDeque<Input>,
+    phase: Phase,
+    wait: Wait,
+    close_timeout: Duration,
+    /// After stdin EOF: when to close if no frame arrives before.
+    linger_until: Option<Instant>,
+    /// Data frames still to receive before exiting (`--count`).
+    count_left: Option<u64>,
+    /// Pings we sent, oldest first, to match pongs and show the round trip.
+    pings: VecDeque<(Vec<u8>, Instant)>,
+    interrupts: Arc<AtomicUsize>,
+    interrupts_seen: usize,
+    /// Typed REPL lines are already on screen: don't print them again in human format.
+    skip_typed_echo: bool,
+    /// Lines that could not be sent (reported as they happened).
+    rejected: usize,
+    quiet: bool,
+    outcome: Option<Result<ExitCode>>,
+}
+
+impl Session {
+    fn new(
+        s: &ConnectSettings,
+        printer: Printer,
+        input: Receiver<input::Batch>,
+        interrupts: Arc<AtomicUsize>,
+    ) -> Session {
+        let queued = s
+            .execute
+            .iter()
+            .map(|m| Input::Command {
+                cmd: Command::Text(m.clone()),
+                typed: false,
+            })
+            .collect();
+        Session {
+            printer,
+            input,
+            queued,
+            phase: Phase::Open,
+            wait: s.wait,
+            close_timeout: s.close_timeout,
+            linger_until: None,
+            count_left: s.count,
+            pings: VecDeque::new(),
+            interrupts,
+            interrupts_seen: 0,
+            skip_typed_echo: s.repl && s.output.format == Format::Human,
+            rejected: 0,
+            quiet: s.quiet,
+            outcome: None,
+        }
+    }
+
+    fn show(&mut self, dir: Dir, kind: Kind) {
+        let ev = Event {
+            at: SystemTime::now(),
+            client: None,
+            dir,
+            kind,
+        };
+        if let Err(e) = self.printer.event(&ev) {
+            self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
+        }
+    }
+
+    /// Records how the session ends; the first ending wins.
+    fn finish(&mut self, outcome: Result<ExitCode>) {
+        if self.outcome.is_none() {
+            self.outcome = Some(outcome);
+        }
+    }
+
+    fn finish_ok(&mut self) {
+        let outcome = match self.rejected {
+            0 => Ok(ExitCode::SUCCESS),
+            1 => Err(anyhow!("1 input line was not sent")),
+            n => Err(anyhow!("{n} input lines were not sent")),
+        };
+        self.finish(outcome);
+    }
+
+    /// Queues our Close frame and starts waiting for the peer's.
+    fn begin_close(&mut self, net: &mut Net, code: u16, reason: &str, now: Instant) {
+        if self.phase != Phase::Open {
+            return;
+        }
+        let Some(conn) = net.get(CONN) else { return };
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.to_string().into(),
+        };
+        if let Err(e) = conn.close(Some(frame)) {
+            return self.fail(net, e);
+        }
+        self.phase = Phase::Closing {
+            deadline: now + self.close_timeout,
+        };
+        self.linger_until = None;
+        self.show(Dir::Out, Kind::Close(CloseInfo::new(code, reason)));
+    }
+
+    fn apply(&mut self, net: &mut Net, input: Input, now: Instant) {
+        match input {
+            Input::Command { cmd, typed } => self.command(net, cmd, typed, now),
+            Input::Eof => match self.wait {
+                Wait::After(d) if d.is_zero() => self.begin_close(net, 1000, "", now),
+                Wait::After(d) => self.linger_until = Some(now + d),
+                Wait::Forever => {}
+            },
+            Input::Rejected(reason) => {
+                self.rejected += 1;
+                if !self.quiet {
+                    eprintln!("wsx: {reason}");
+                }
+            }
+        }
+    }
+
+    fn command(&mut self, net: &mut Net, cmd: Command, typed: bool, now: Instant) {
+        let (msg, kind) = match cmd {
+            Command::Text(t) => (Message::text(t.clone()), Kind::Text(t)),
+            Command::Binary(b) => (Message::binary(b.clone()), Kind::Binary(b)),
+            Command::Ping(p) => {
+                self.pings.push_back((p.clone(), now));
+                (Message::Ping(p.clone().into()), Kind::Ping(p))
+            }
+            Command::Pong(p) => (
+                Message::Pong(p.clone().into()),
+                Kind::Pong { data: p, rtt: None },
+            ),
+            Command::Close { code, reason } => return self.begin_close(net, code, &reason, now),
+            Command::Quit => return self.begin_close(net, 1000, "", now),
+            Command::Help => return,
+        };
+        let Some(conn) = net.get(CONN) else { return };
+        if let Err(e) = conn.send(msg) {
+            return self.fail(net, e);
+        }
+        if !(typed && self.skip_typed_echo && kind.is_data()) {
+            self.show(Dir::Out, kind);
+        }
+    }
+
+    fn received(&mut self, net: &mut Net, kind: Kind, now: Instant) {
+        if kind.is_data() {
+            if self.count_left == Some(0) {
+                return; // --count reached: what follows the Nth frame is not ours to print
+            }
+            self.show(Dir::In, kind);
+            if let (Some(_), Wait::After(d)) = (self.linger_until, self.wait) {
+                self.linger_until = Some(now + d);
+            }
+            if let Some(left) = self.count_left.as_mut() {
+                *left -= 1;
+                if *left == 0 {
+                    self.begin_close(net, 1000, "", now);
+                }
+            }
+            return;
+        }
+        if let Kind::Pong { data, rtt } = &kind {
+            let matched = self.pings.iter().position(|(p, _)| p == data);
+            if let Some(i) = matched {
+                let (_, sent) = self.pings.remove(i).expect("index from position");
+                let kind = Kind::Pong {
+                    data: data.clone(),
+                    rtt: Some(now - sent),
+                };
+                debug_assert!(rtt.is_none());
+                return self.show(Dir::In, kind);
+            }
+        }
+        self.show(Dir::In, kind);
+    }
+
+    fn closed_by_peer(&mut self, info: CloseInfo) {
+        self.show(Dir::In, Kind::Close(info.clone()));
+        match self.phase {
+            // The answer to our Close: whatever code it echoes, we chose to end.
+            Phase::Closing { .. } => self.finish_ok(),
+            Phase::Open if info.is_normal() => self.finish_ok(),
+            Phase::Open => self.finish(Err(Failure::PeerClosed(format!(
+                "the server closed the connection: {}",
+                info.describe()
+            ))
+            .into())),
+        }
+    }
+
+    /// The connection failed: answer with the RFC's close code where one applies, then end.
+    fn fail(&mut self, net: &mut Net, err: WsError) {
+        use tungstenite::error::ProtocolError;
+        let (reply, reason) = match &err {
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
+                None,
+                match self.phase {
+                    Phase::Open => "connection lost: the server closed the TCP connection without a Close frame (1006)".to_string(),
+                    Phase::Closing { .. } => "connection lost: the server closed the TCP connection without answering our Close (1006)".to_string(),
+                },
+            ),
+            WsError::Capacity(e) => (Some(1009), format!("message too big: {e}; closed with 1009")),
+            WsError::Utf8(_) => (Some(1007), "invalid UTF-8 in a text message; closed with 1007".to_string()),
+            WsError::Protocol(e) => (Some(1002), format!("protocol error: {e}; closed with 1002")),
+            WsError::Io(e) => (None, format!("connection lost: {e}")),
+            e => (None, format!("connection lost: {e}")),
+        };
+        if let (Some(code), Some(conn)) = (reply, net.get(CONN)) {
+            // Best effort: the peer may already be gone.
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            };
+            let _ = conn.close(Some(frame)).and_then(|()| conn.flush());
+        }
+        net.remove(CONN);
+        self.show(
+            Dir::In,
+            Kind::Disconnected {
+                reason: Some(reason.clone()),
+            },
+        );
+        self.finish(Err(Failure::Lost(reason).into()));
+    }
+
+    fn check_interrupts(&mut self, net: &mut Net, now: Instant) {
+        let count = self.interrupts.load(Ordering::SeqCst);
+        if count == self.interrupts_seen {
+            return;
+        }
+        self.interrupts_seen = count;
+        match self.phase {
+            Phase::Open => self.begin_close(net, 1000, "", now),
+            Phase::Closing { .. } => self.finish(Err(Failure::Interrupted.into())),
+        }
+    }
+}
+
+impl Handler for Session {
+    type Outcome = Result<ExitCode>;
+
+    fn turn(&mut self, net: &mut Net, now: Instant) {
+        self.check_interrupts(net, now);
+        // Input is taken only while the socket keeps up: a blocked connection leaves lines
+        // in the bounded channel, which in turn blocks the reader. Nothing is dropped.
+        while self.phase == Phase::Open && self.outcome.is_none() && !net.any_blocked() {
+            if let Some(input) = self.queued.pop_front() {
+                self.apply(net, input, now);
+                continue;
+            }
+            match self.input.try_recv() {
+                Ok(batch) => self.queued.extend(batch),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        if self.linger_until.is_some_and(|t| now >= t) {
+            self.begin_close(net, 1000, "", now);
+        }
+        if let Phase::Closing { deadline } = self.phase {
+            if now >= deadline {
+                let secs = self.close_timeout.as_secs_f64();
+                self.finish(Err(Failure::Lost(format!(
+                    "no answer to our Close within {secs}s"
+                ))
+                .into()));
+            }
+        }
+    }
+
+    fn incoming(&mut self, net: &mut Net, _key: usize, what: Incoming, now: Instant) {
+        match what {
+            Incoming::Message(Message::Text(t)) => {
+                self.received(net, Kind::Text(t.as_str().to_string()), now)
+            }
+            Incoming::Message(Message::Binary(b)) => {
+                self.received(net, Kind::Binary(b.to_vec()), now)
+            }
+            Incoming::Message(Message::Ping(p)) => self.received(net, Kind::Ping(p.to_vec()), now),
+            Incoming::Message(Message::Pong(p)) => self.received(
+                net,
+                Kind::Pong {
+                    data: p.to_vec(),
+                    rtt: None,
+                },
+                now,
+            ),
+            Incoming::Message(Message::Close(frame)) => {
+                let info = frame.map_or(
+                    CloseInfo {
+                        code: None,
+                        reason: String::new(),
+                    },
+                    |f| CloseInfo::new(f.code.into(), f.reason.as_str()),
+                );
+                self.closed_by_peer(info);
+            }
+            Incoming::Message(Message::Frame(_)) | Incoming::Idle => {}
+            Incoming::Closed => {
+                net.remove(CONN);
+                self.finish_ok();
+            }
+            Incoming::Failed(e) => self.fail(net, e),
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let closing = match self.phase {
+            Phase::Closing { deadline } => Some(deadline),
+            Phase::Open => None,
+        };
+        [self.linger_until, closing].into_iter().flatten().min()
+    }
+
+    fn idle(&mut self) -> std::io::Result<()> {
+        self.printer.flush()
+    }
+
+    fn finished(&mut self) -> Option<Result<ExitCode>> {
+        self.outcome.take()
+    }
+}

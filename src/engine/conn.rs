@@ -1,0 +1,185 @@
+//! One WebSocket over a non-blocking stream: queue frames, flush, drain reads, close.
+//!
+//! A `Conn` never blocks and never decides policy: it reports what happened and whether its
+//! output is backed up, and the engine's handler decides what to do.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Error as WsError, Message, WebSocket};
+
+/// The byte stream under a WebSocket: plain TCP or TLS over TCP.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Stream {
+    /// The TCP socket underneath, for readiness registration and socket options.
+    pub fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The result of one [`Conn::read`].
+pub enum Incoming {
+    /// A whole message (data, ping, pong or close).
+    Message(Message),
+    /// Nothing more can be read until the socket is readable again.
+    Idle,
+    /// The close handshake is complete; the connection can be dropped.
+    Closed,
+    /// The connection failed: a broken protocol, an oversized message, an I/O error.
+    Failed(WsError),
+}
+
+/// A WebSocket on a non-blocking socket.
+pub struct Conn {
+    ws: WebSocket<Stream>,
+    /// The last write or flush hit `WouldBlock`: bytes wait in tungstenite's or rustls's
+    /// buffer until the socket is writable.
+    blocked: bool,
+    /// Frames were queued since the last successful flush.
+    dirty: bool,
+}
+
+fn would_block(err: &WsError) -> bool {
+    matches!(err, WsError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+}
+
+impl Conn {
+    /// Wraps a WebSocket whose handshake is done; switches its socket to non-blocking mode.
+    ///
+    /// # Errors
+    /// The socket options could not be set.
+    pub fn new(ws: WebSocket<Stream>) -> io::Result<Conn> {
+        let tcp = ws.get_ref().tcp();
+        tcp.set_nonblocking(true)?;
+        tcp.set_read_timeout(None)?;
+        tcp.set_write_timeout(None)?;
+        // Every frame is a message the peer is waiting for: never hold it back (Nagle).
+        tcp.set_nodelay(true)?;
+        Ok(Conn {
+            ws,
+            blocked: false,
+            dirty: false,
+        })
+    }
+
+    /// The TCP socket, for the poller.
+    pub fn socket(&self) -> &TcpStream {
+        self.ws.get_ref().tcp()
+    }
+
+    /// Whether output is backed up: the caller should stop queueing frames until a flush
+    /// succeeds. This is the backpressure that keeps memory bounded without dropping data.
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
+    }
+
+    /// Queues a message. Does not block: when the socket is full the frame stays queued and
+    /// [`Conn::is_blocked`] turns true.
+    ///
+    /// # Errors
+    /// The connection is closed or failed.
+    pub fn send(&mut self, msg: Message) -> Result<(), WsError> {
+        self.dirty = true;
+        match self.ws.write(msg) {
+            Ok(()) => Ok(()),
+            Err(e) if would_block(&e) => {
+                self.blocked = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Queues a Close frame (tungstenite refuses to queue a second one).
+    ///
+    /// # Errors
+    /// As for [`Conn::send`].
+    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), WsError> {
+        self.dirty = true;
+        match self.ws.close(frame) {
+            Ok(()) => {
+                self.blocked = false;
+                Ok(())
+            }
+            Err(e) if would_block(&e) => {
+                self.blocked = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes out what is queued, as far as the socket takes it.
+    ///
+    /// # Errors
+    /// The connection failed; `ConnectionClosed` means the close handshake is complete.
+    pub fn flush(&mut self) -> Result<(), WsError> {
+        if !self.dirty && !self.blocked {
+            return Ok(());
+        }
+        match self.ws.flush() {
+            Ok(()) => {
+                self.blocked = false;
+                self.dirty = false;
+                Ok(())
+            }
+            Err(e) if would_block(&e) => {
+                self.blocked = true;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads the next message if a whole one is available.
+    ///
+    /// Call it until it returns anything but [`Incoming::Message`]: whole frames can wait in
+    /// tungstenite's or rustls's buffers with no new bytes on the socket. Replies to pings
+    /// and to a Close are queued by tungstenite; [`Conn::flush`] sends them.
+    pub fn read(&mut self) -> Incoming {
+        match self.ws.read() {
+            Ok(msg) => {
+                if matches!(msg, Message::Ping(_) | Message::Close(_)) {
+                    self.dirty = true;
+                }
+                Incoming::Message(msg)
+            }
+            Err(e) if would_block(&e) => Incoming::Idle,
+            Err(WsError::ConnectionClosed) => Incoming::Closed,
+            Err(e) => Incoming::Failed(e),
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! What happened on a connection, as plain data: the formatters turn it into bytes.
+//!
+//! An [`Event`] is stamped when it is created; nothing downstream reads a clock.
+
+use std::time::{Duration, SystemTime};
+
+/// Which way a frame went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Received from the peer.
+    In,
+    /// Sent by us.
+    Out,
+}
+
+/// One thing worth showing: a frame in or out, or a change of connection state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// When it happened.
+    pub at: SystemTime,
+    /// The server's id for the client, `None` for `wsx connect`.
+    pub client: Option<u64>,
+    pub dir: Dir,
+    pub kind: Kind,
+}
+
+/// The payload of an [`Event`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    /// A pong; `rtt` is set when it answers a ping we sent.
+    Pong {
+        data: Vec<u8>,
+        rtt: Option<Duration>,
+    },
+    Close(CloseInfo),
+    /// The handshake completed.
+    Open {
+        /// The URL (client) or the peer address (server).
+        peer: String,
+        subprotocol: Option<String>,
+    },
+    /// The connection is gone; `reason` says why when it ended badly.
+    Disconnected {
+        reason: Option<String>,
+    },
+}
+
+impl Kind {
+    /// Whether this is a control frame (ping or pong), shown in human format only with `-P`.
+    pub fn is_ping_pong(&self) -> bool {
+        matches!(self, Kind::Ping(_) | Kind::Pong { .. })
+    }
+
+    /// Whether this is a data frame (text or binary).
+    pub fn is_data(&self) -> bool {
+        matches!(self, Kind::Text(_) | Kind::Binary(_))
+    }
+}
+
+/// The code and reason of a Close frame; `code` is `None` for a Close with an empty body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CloseInfo {
+    pub code: Option<u16>,
+    pub reason: String,
+}
+
+impl CloseInfo {
+    /// A Close frame with a code and reason.
+    pub fn new(code: u16, reason: impl Into<String>) -> CloseInfo {
+        CloseInfo {
+            code: Some(code),
+            reason: reason.into(),
+        }
+    }
+
+    /// Whether this close ends a session normally: 1000, 1001, or no code at all.
+    pub fn is_normal(&self) -> bool {
+        matches!(self.code, None | Some(1000) | Some(1001))
+    }
+
+    /// `4001 "bad token"`, `1000`, or `no status code`.
+    pub fn describe(&self) -> String {
+        match (self.code, self.reason.is_empty()) {
+            (None, _) => "no status code".to_string(),
+            (Some(code), true) => format!("{code} {}", code_name(code)).trim_end().to_string(),
+            (Some(code), false) => {
+                format!("{code} {} {:?}", code_name(code), self.reason).replace("  ", " ")
+            }
+        }
+    }
+}
+
+/// The RFC 6455 (section 7.4.1) and IANA name of a close code, or "" when it has none.
+pub fn code_name(code: u16) -> &'static str {
+    match code {
+        1000 => "normal",
+        1001 => "going away",
+        1002 => "protocol error",
+        1003 => "unsupported data",
+        1005 => "no status",
+        1006 => "abnormal",
+        1007 => "invalid data",
+        1008 => "policy violation",
+        1009 => "message too big",
+        1010 => "extension required",
+        1011 => "internal error",
+        1012 => "service restart",
+        1013 => "try again later",
+        1014 => "bad gateway",
+        1015 => "tls handshake",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_descriptions() {
+        assert_eq!(CloseInfo::new(1000, "").describe(), "1000 normal");
+        assert_eq!(CloseInfo::new(4001, "").describe(), "4001");
+        assert_eq!(
+            CloseInfo::new(4001, "bad token").describe(),
+            "4001 \"bad token\""
+        );
+        assert_eq!(
+            CloseInfo::new(1008, "no").describe(),
+            "1008 policy violation \"no\""
+        );
+        assert_eq!(
+            CloseInfo {
+                code: None,
+                reason: String::new()
+            }
+            .describe(),
+            "no status code"
+        );
+    }
+
+    #[test]
+    fn normal_codes() {
+        assert!(CloseInfo::new(1000, "").is_normal());
+        assert!(CloseInfo::new(1001, "").is_normal());
+        assert!(CloseInfo {
+            code: None,
+            reason: String::new()
+        }
+        .is_normal());
+        assert!(!CloseInfo::new(1011, "").is_normal());
+    }
+}

@@ -1,0 +1,276 @@
+//! `--format human`: one line per event with time, direction and type, for people.
+//!
+//! Pure: the caller stamps events and decides color; remote text is always escaped here.
+
+use std::fmt::Write as _;
+
+use colored::Colorize;
+
+use super::{render_time, View};
+use crate::event::{Dir, Event, Kind};
+use crate::term::escape;
+
+/// How many bytes of a binary payload are shown in hex before the rest is counted.
+const HEX_PREVIEW: usize = 32;
+
+/// Appends the line for `ev` (with its `\n`) to `out`, or nothing when the event is hidden.
+pub fn render(ev: &Event, view: &View, out: &mut String) {
+    if hidden(ev, view) {
+        return;
+    }
+    let start = out.len();
+    if let Some(time) = render_time(ev.at, view) {
+        let _ = write!(out, "{} ", time.dimmed());
+    }
+    if let Some(id) = ev.client {
+        let _ = write!(out, "{} ", format!("#{id}").bold());
+    }
+    match &ev.kind {
+        Kind::Open { peer, subprotocol } => {
+            let mut line = match ev.dir {
+                Dir::Out => format!("connected to {}", escape(peer)),
+                Dir::In => format!("connected from {}", escape(peer)),
+            };
+            if let Some(p) = subprotocol {
+                let _ = write!(line, " (subprotocol {})", escape(p));
+            }
+            let _ = write!(out, "{}", line.dimmed());
+        }
+        Kind::Disconnected { reason } => {
+            let line = match reason {
+                Some(r) => format!("disconnected: {}", escape(r)),
+                None => "disconnected".to_string(),
+            };
+            let _ = write!(out, "{}", line.dimmed());
+        }
+        kind => {
+            let arrow = match ev.dir {
+                Dir::In => "<".green().bold(),
+                Dir::Out => ">".blue().bold(),
+            };
+            let _ = write!(out, "{arrow} ");
+            body(kind, out);
+        }
+    }
+    // An empty text frame still gets its own line; strip the trailing space it would leave.
+    if out.ends_with(' ') && out.len() > start {
+        out.pop();
+    }
+    out.push('\n');
+}
+
+fn hidden(ev: &Event, view: &View) -> bool {
+    match &ev.kind {
+        // A pong that answers our /ping is what the user asked to see.
+        Kind::Pong { rtt: Some(_), .. } => false,
+        k if k.is_ping_pong() => !view.show_ping_pong,
+        _ => false,
+    }
+}
+
+fn body(kind: &Kind, out: &mut String) {
+    match kind {
+        Kind::Text(text) => out.push_str(&escape(text)),
+        Kind::Binary(bytes) => {
+            let _ = write!(out, "{} ", format!("[binary {} B]", bytes.len()).magenta());
+            hex_preview(bytes, out);
+        }
+        Kind::Ping(data) => {
+            let _ = write!(
+                out,
+                "{} {}",
+                "[ping]".yellow(),
+                escape(&String::from_utf8_lossy(data))
+            );
+        }
+        Kind::Pong { data, rtt } => {
+            let _ = write!(
+                out,
+                "{} {}",
+                "[pong]".yellow(),
+                escape(&String::from_utf8_lossy(data))
+            );
+            if let Some(rtt) = rtt {
+                let text = format!("({})", format_rtt(*rtt));
+                let _ = write!(
+                    out,
+                    "{}{}",
+                    if data.is_empty() { "" } else { " " },
+                    text.cyan()
+                );
+            }
+        }
+        Kind::Close(info) => {
+            let text = match info.code {
+                Some(_) => format!("[close {}]", info.describe()),
+                None => "[close]".to_string(),
+            };
+            let styled = if info.is_normal() {
+                text.yellow()
+            } else {
+                text.red()
+            };
+            let _ = write!(out, "{styled}");
+        }
+        Kind::Open { .. } | Kind::Disconnected { .. } => {}
+    }
+}
+
+fn hex_preview(bytes: &[u8], out: &mut String) {
+    for (i, b) in bytes.iter().take(HEX_PREVIEW).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let _ = write!(out, "{b:02x}");
+    }
+    if bytes.len() > HEX_PREVIEW {
+        let _ = write!(out, " … (+{} B)", bytes.len() - HEX_PREVIEW);
+    }
+}
+
+/// `0.42 ms`, `12.3 ms`, `1.204 s`.
+pub fn format_rtt(rtt: std::time::Duration) -> String {
+    let ms = rtt.as_secs_f64() * 1000.0;
+    if ms < 10.0 {
+        format!("{ms:.2} ms")
+    } else if ms < 1000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.3} s", rtt.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Timestamps;
+    use crate::event::CloseInfo;
+    use std::time::{Duration, SystemTime};
+
+    fn view(ts: Timestamps) -> View {
+        View {
+            timestamps: ts,
+            show_ping_pong: false,
+            start: SystemTime::UNIX_EPOCH,
+            utc_offset: 0,
+        }
+    }
+
+    fn line(kind: Kind, dir: Dir, client: Option<u64>, v: &View) -> String {
+        colored::control::set_override(false);
+        let at = SystemTime::UNIX_EPOCH + Duration::from_millis(3_723_045); // 01:02:03.045
+        let mut out = String::new();
+        render(
+            &Event {
+                at,
+                client,
+                dir,
+                kind,
+            },
+            v,
+            &mut out,
+        );
+        out
+    }
+
+    #[test]
+    fn text_lines_with_each_timestamp_style() {
+        let k = || Kind::Text("hello".into());
+        assert_eq!(
+            line(k(), Dir::In, None, &view(Timestamps::Utc)),
+            "01:02:03.045 < hello\n"
+        );
+        assert_eq!(
+            line(k(), Dir::Out, None, &view(Timestamps::None)),
+            "> hello\n"
+        );
+        assert_eq!(
+            line(k(), Dir::In, None, &view(Timestamps::Elapsed)),
+            "+3723.045 < hello\n"
+        );
+        let mut local = view(Timestamps::Local);
+        local.utc_offset = 3600;
+        assert_eq!(line(k(), Dir::In, None, &local), "02:02:03.045 < hello\n");
+        assert_eq!(
+            line(k(), Dir::In, Some(3), &view(Timestamps::None)),
+            "#3 < hello\n"
+        );
+        assert_eq!(
+            line(
+                Kind::Text(String::new()),
+                Dir::In,
+                None,
+                &view(Timestamps::None)
+            ),
+            "<\n"
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let v = view(Timestamps::None);
+        let got = line(Kind::Text("\x1b]0;pwned\x07\r\n".into()), Dir::In, None, &v);
+        assert_eq!(got, "< \\x1b]0;pwned\\x07\\r\\n\n");
+    }
+
+    #[test]
+    fn binary_is_a_hex_preview() {
+        let v = view(Timestamps::None);
+        assert_eq!(
+            line(Kind::Binary(b"hello".to_vec()), Dir::In, None, &v),
+            "< [binary 5 B] 68 65 6c 6c 6f\n"
+        );
+        let long = line(Kind::Binary(vec![0xab; 40]), Dir::In, None, &v);
+        assert!(long.starts_with("< [binary 40 B] ab ab"), "{long}");
+        assert!(long.ends_with(" ab … (+8 B)\n"), "{long}");
+    }
+
+    #[test]
+    fn control_frames_need_show_ping_pong() {
+        let mut v = view(Timestamps::None);
+        assert_eq!(line(Kind::Ping(b"x".to_vec()), Dir::In, None, &v), "");
+        let rtt = Kind::Pong {
+            data: vec![],
+            rtt: Some(Duration::from_micros(1500)),
+        };
+        assert_eq!(line(rtt, Dir::In, None, &v), "< [pong] (1.50 ms)\n");
+        v.show_ping_pong = true;
+        assert_eq!(
+            line(Kind::Ping(b"x".to_vec()), Dir::In, None, &v),
+            "< [ping] x\n"
+        );
+    }
+
+    #[test]
+    fn close_and_connection_events() {
+        let v = view(Timestamps::None);
+        let close = |c, r: &str| Kind::Close(CloseInfo::new(c, r));
+        assert_eq!(
+            line(close(1000, ""), Dir::In, None, &v),
+            "< [close 1000 normal]\n"
+        );
+        assert_eq!(
+            line(close(4001, "bye"), Dir::Out, None, &v),
+            "> [close 4001 \"bye\"]\n"
+        );
+        let open = Kind::Open {
+            peer: "ws://h/".into(),
+            subprotocol: Some("chat".into()),
+        };
+        assert_eq!(
+            line(open, Dir::Out, None, &v),
+            "connected to ws://h/ (subprotocol chat)\n"
+        );
+        let gone = Kind::Disconnected {
+            reason: Some("reset".into()),
+        };
+        assert_eq!(line(gone, Dir::In, Some(2), &v), "#2 disconnected: reset\n");
+    }
+
+    #[test]
+    fn rtt_units() {
+        assert_eq!(format_rtt(Duration::from_micros(420)), "0.42 ms");
+        assert_eq!(format_rtt(Duration::from_micros(12_340)), "12.3 ms");
+        assert_eq!(format_rtt(Duration::from_millis(1204)), "1.204 s");
+    }
+}

@@ -1,0 +1,118 @@
+//! Terminal facts, read once at start-up, and the escaping of remote text bound for a terminal.
+//!
+//! Nothing else in wsx asks whether a stream is a terminal or reads `NO_COLOR`: decisions are
+//! made here and passed on as plain values, so the formatters stay testable.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+use std::io::IsTerminal;
+
+/// What the process was started with: which standard streams are terminals, and the
+/// environment variables that change output.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts {
+    pub stdin_tty: bool,
+    pub stdout_tty: bool,
+    /// `NO_COLOR` is set to a non-empty value (<https://no-color.org>).
+    pub no_color_env: bool,
+    /// `TERM=dumb`: a terminal that understands no escape sequences.
+    pub dumb: bool,
+}
+
+impl Facts {
+    /// Reads the facts from the real process.
+    pub fn read() -> Facts {
+        Facts {
+            stdin_tty: std::io::stdin().is_terminal(),
+            stdout_tty: std::io::stdout().is_terminal(),
+            no_color_env: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+            dumb: std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
+        }
+    }
+
+    /// Whether output gets colors: never with `--no-color`, `NO_COLOR`, `TERM=dumb` or a
+    /// non-terminal stdout.
+    pub fn color(&self, no_color_flag: bool) -> bool {
+        !no_color_flag && !self.no_color_env && !self.dumb && self.stdout_tty
+    }
+}
+
+/// Makes `colored` follow our decision instead of guessing from its own environment checks.
+pub fn apply_color(enabled: bool) {
+    colored::control::set_override(enabled);
+}
+
+/// Escapes what a remote peer could use to drive a terminal: C0 and C1 control characters, DEL,
+/// and the Unicode bidirectional overrides. Printable text, including non-ASCII, is unchanged.
+///
+/// `\n`, `\r` and `\t` become their usual backslash forms; others become `\xHH` or `\u{HHHH}`.
+/// A backslash itself is left alone: the output is for reading, not for parsing back.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x100 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_text_is_borrowed() {
+        assert!(matches!(escape("héllo wörld ✓"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn controls_are_escaped() {
+        assert_eq!(escape("a\x1b[31mred\x07"), "a\\x1b[31mred\\x07");
+        assert_eq!(escape("line\r\nnext\tx\x7f"), "line\\r\\nnext\\tx\\x7f");
+        assert_eq!(escape("\u{9b}2J"), "\\x9b2J");
+        assert_eq!(escape("abc\u{202e}cba"), "abc\\u{202e}cba");
+    }
+
+    #[test]
+    fn color_decision() {
+        let tty = Facts {
+            stdin_tty: true,
+            stdout_tty: true,
+            no_color_env: false,
+            dumb: false,
+        };
+        assert!(tty.color(false));
+        assert!(!tty.color(true));
+        assert!(!Facts {
+            no_color_env: true,
+            ..tty
+        }
+        .color(false));
+        assert!(!Facts { dumb: true, ..tty }.color(false));
+        assert!(!Facts {
+            stdout_tty: false,
+            ..tty
+        }
+        .color(false));
+    }
+}
