@@ -60,6 +60,9 @@ pub trait Handler {
 pub struct Net {
     poller: Arc<Poller>,
     conns: HashMap<usize, Slot>,
+    /// Connections to read before the next wait, readable or not: a handshake can leave
+    /// whole frames in tungstenite's buffer that no readiness event will announce.
+    unread: Vec<usize>,
 }
 
 struct Slot {
@@ -87,6 +90,7 @@ impl Net {
                 writable: false,
             },
         );
+        self.unread.push(key);
         Ok(())
     }
 
@@ -143,8 +147,6 @@ impl Net {
 pub struct Engine {
     net: Net,
     events: Events,
-    /// Connections that used up their read budget and may hold buffered frames.
-    backlog: Vec<usize>,
 }
 
 impl Engine {
@@ -156,9 +158,9 @@ impl Engine {
             net: Net {
                 poller,
                 conns: HashMap::new(),
+                unread: Vec::new(),
             },
             events: Events::new(),
-            backlog: Vec::new(),
         })
     }
 
@@ -187,7 +189,7 @@ impl Engine {
             }
             self.net.update_interest()?;
 
-            let timeout = if self.backlog.is_empty() {
+            let timeout = if self.net.unread.is_empty() {
                 handler
                     .deadline()
                     .map(|d| d.saturating_duration_since(Instant::now()))
@@ -204,7 +206,7 @@ impl Engine {
                 Err(e) => return Err(e),
             }
 
-            let mut ready: Vec<usize> = std::mem::take(&mut self.backlog);
+            let mut ready: Vec<usize> = std::mem::take(&mut self.net.unread);
             ready.extend(self.events.iter().map(|ev| ev.key));
             ready.sort_unstable();
             ready.dedup();
@@ -231,6 +233,6 @@ impl Engine {
                 return;
             }
         }
-        self.backlog.push(key);
+        self.net.unread.push(key);
     }
 }

@@ -1,0 +1,618 @@
+//! `wsx connect` in a pipe: lines out, payloads in, the linger, formats, and every exit status,
+//! against in-process tungstenite peers on 127.0.0.1.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::{close_with, record, record_until_end, run, wsx, Peer, Seen};
+use tungstenite::Message;
+
+fn connect(url: &str, extra: &[&str]) -> std::process::Command {
+    let mut cmd = wsx();
+    cmd.arg("connect").arg(url).args(extra);
+    cmd
+}
+
+fn text(s: &str) -> Seen {
+    Seen::Text(s.into())
+}
+
+fn normal_close() -> Seen {
+    Seen::Close(1000, String::new())
+}
+
+#[test]
+fn each_line_is_a_frame_and_each_reply_a_line() {
+    let peer = Peer::echo();
+    let out = run(connect(&peer.url(), &[]), b"a\nb\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "a\nb\n");
+    assert_eq!(out.stderr, "");
+    assert_eq!(peer.all()[..3], [text("a"), text("b"), normal_close()]);
+}
+
+#[test]
+fn replies_from_a_slow_server_arrive_within_the_linger() {
+    let peer = Peer::echo_after(Duration::from_millis(500));
+    let out = run(connect(&peer.url(), &[]), b"a\nb\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "a\nb\n");
+}
+
+#[test]
+fn line_endings_are_stripped_and_the_last_line_needs_no_newline() {
+    let peer = Peer::echo();
+    let out = run(connect(&peer.url(), &[]), b"a\r\n\nb");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        peer.all()[..4],
+        [text("a"), text(""), text("b"), normal_close()]
+    );
+    assert_eq!(out.stdout_text(), "a\n\nb\n");
+}
+
+#[test]
+fn thousands_of_lines_arrive_in_order_before_the_close() {
+    let peer = Peer::echo();
+    let input: String = (0..20_000).map(|i| format!("line {i}\n")).collect();
+    let out = run(connect(&peer.url(), &["-w", "0"]), input.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seen = peer.all();
+    assert_eq!(seen.len(), 20_002, "20000 lines, the close, the end");
+    for (i, s) in seen.iter().take(20_000).enumerate() {
+        assert_eq!(s, &text(&format!("line {i}")));
+    }
+    assert_eq!(seen[20_000], normal_close());
+    assert_eq!(
+        out.stdout_text(),
+        input,
+        "every echo before the close reply is printed"
+    );
+}
+
+#[test]
+fn execute_messages_go_first() {
+    let peer = Peer::echo();
+    let out = run(
+        connect(&peer.url(), &["-x", "one", "-x", "two"]),
+        b"three\n",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        peer.all()[..4],
+        [text("one"), text("two"), text("three"), normal_close()]
+    );
+}
+
+#[test]
+fn binary_flag_sends_lines_as_binary_frames() {
+    let peer = Peer::echo();
+    let out = run(
+        connect(&peer.url(), &["-b", "--binary-output", "hex"]),
+        b"hi\n\xff\x00\n",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        peer.all()[..2],
+        [Seen::Binary(b"hi".to_vec()), Seen::Binary(vec![0xff, 0])]
+    );
+    assert_eq!(out.stdout_text(), "68 69\nff 00\n");
+}
+
+#[test]
+fn binary_output_encodings_are_byte_exact() {
+    for (flag, expected) in [
+        ("raw", b"\x00\xffhi".to_vec()),
+        ("hex", b"00 ff 68 69\n".to_vec()),
+        ("base64", b"AP9oaQ==\n".to_vec()),
+    ] {
+        let peer = Peer::ws(|ws, seen| {
+            ws.send(Message::binary(b"\x00\xffhi".to_vec())).unwrap();
+            record_until_end(ws, seen);
+        });
+        let out = run(connect(&peer.url(), &["--binary-output", flag]), b"");
+        assert_eq!(out.code, Some(0), "{flag}: {}", out.stderr);
+        assert_eq!(out.stdout, expected, "--binary-output {flag}");
+    }
+}
+
+#[test]
+fn slash_commands_in_a_pipe() {
+    let peer = Peer::echo();
+    let input = b"/ping hi\n/binary 68 69\n//x\n/bin 123\n/close 4000 done\n";
+    let out = run(connect(&peer.url(), &["--slash"]), input);
+    let seen = peer.all();
+    assert_eq!(
+        seen[..4],
+        [
+            Seen::Ping(b"hi".to_vec()),
+            Seen::Binary(b"hi".to_vec()),
+            text("/x"),
+            Seen::Close(4000, "done".into())
+        ]
+    );
+    assert!(
+        out.stderr
+            .contains("stdin line 4: odd number of hex digits"),
+        "{}",
+        out.stderr
+    );
+    // A line that could not be sent makes the run a failure, after everything else went out.
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 input line was not sent"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn without_slash_a_slash_line_is_text() {
+    let peer = Peer::echo();
+    let out = run(connect(&peer.url(), &[]), b"/ping\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(peer.next(), text("/ping"));
+}
+
+#[test]
+fn jsonl_is_byte_exact() {
+    let peer = Peer::echo();
+    let out = run(
+        connect(&peer.url(), &["--format", "jsonl", "--timestamps", "none"]),
+        b"hi\n",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let url = peer.url();
+    let expected = format!(
+        concat!(
+            "{{\"dir\":\"out\",\"type\":\"open\",\"subprotocol\":null,\"url\":\"{}\"}}\n",
+            "{{\"dir\":\"out\",\"type\":\"text\",\"data\":\"hi\"}}\n",
+            "{{\"dir\":\"in\",\"type\":\"text\",\"data\":\"hi\"}}\n",
+            "{{\"dir\":\"out\",\"type\":\"close\",\"code\":1000,\"reason\":\"\"}}\n",
+            "{{\"dir\":\"in\",\"type\":\"close\",\"code\":1000,\"reason\":\"\"}}\n",
+        ),
+        url
+    );
+    assert_eq!(out.stdout_text(), expected);
+}
+
+#[test]
+fn jsonl_timestamps_are_rfc3339_with_milliseconds() {
+    let peer = Peer::echo();
+    let out = run(
+        connect(&peer.url(), &["--format", "jsonl", "--timestamps", "utc"]),
+        b"hi\n",
+    );
+    let re =
+        regex::Regex::new(r#"^\{"ts":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z","dir""#).unwrap();
+    for line in out.stdout_text().lines() {
+        assert!(re.is_match(line), "{line}");
+    }
+}
+
+#[test]
+fn human_format_shows_both_directions_and_escapes_control_characters() {
+    let peer = Peer::ws(|ws, seen| {
+        record(ws, seen);
+        ws.send(Message::text("\x1b[2J\x07evil")).unwrap();
+        ws.send(Message::binary(b"hello".to_vec())).unwrap();
+        record_until_end(ws, seen);
+    });
+    let out = run(
+        connect(&peer.url(), &["--format", "human", "--timestamps", "none"]),
+        b"hi\n",
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let expected = format!(
+        "connected to {}\n> hi\n< \\x1b[2J\\x07evil\n< [binary 5 B] 68 65 6c 6c 6f\n> [close 1000 normal]\n< [close 1000 normal]\n",
+        peer.url()
+    );
+    assert_eq!(out.stdout_text(), expected);
+}
+
+#[test]
+fn human_timestamps_have_milliseconds() {
+    let peer = Peer::echo();
+    let out = run(
+        connect(&peer.url(), &["--format", "human", "--timestamps", "utc"]),
+        b"hi\n",
+    );
+    let re = regex::Regex::new(r"^\d\d:\d\d:\d\d\.\d{3} ").unwrap();
+    for line in out.stdout_text().lines() {
+        assert!(re.is_match(line), "{line}");
+    }
+    let out = run(
+        connect(
+            &Peer::echo().url(),
+            &["--format", "human", "--timestamps", "elapsed"],
+        ),
+        b"x\n",
+    );
+    assert!(
+        out.stdout_text().starts_with("+0."),
+        "{}",
+        out.stdout_text()
+    );
+}
+
+#[test]
+fn raw_output_keeps_payload_bytes_in_a_pipe() {
+    let peer = Peer::ws(|ws, seen| {
+        ws.send(Message::text("\x1b[31mred")).unwrap();
+        record_until_end(ws, seen);
+    });
+    let out = run(connect(&peer.url(), &[]), b"");
+    assert_eq!(out.stdout, b"\x1b[31mred\n");
+}
+
+#[test]
+fn ping_shows_the_round_trip_time() {
+    let peer = Peer::echo();
+    let args = ["--slash", "--format", "human", "--timestamps", "none"];
+    let out = run(connect(&peer.url(), &args), b"/ping abc\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let re = regex::Regex::new(r"(?m)^< \[pong\] abc \(\d+\.\d+ ms\)$").unwrap();
+    assert!(re.is_match(&out.stdout_text()), "{}", out.stdout_text());
+    assert!(!out.stdout_text().contains("[ping]"), "pings need -P");
+    let out = run(
+        connect(&Peer::echo().url(), &[&args[..], &["-P"]].concat()),
+        b"/ping abc\n",
+    );
+    assert!(
+        out.stdout_text().contains("> [ping] abc\n"),
+        "{}",
+        out.stdout_text()
+    );
+}
+
+#[test]
+fn count_exits_after_n_data_frames() {
+    let peer = Peer::ws(|ws, seen| {
+        for i in 0..5 {
+            ws.send(Message::text(format!("m{i}"))).unwrap();
+        }
+        record_until_end(ws, seen);
+    });
+    let out = run(connect(&peer.url(), &["--count", "2", "-w", "-1"]), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "m0\nm1\n");
+    assert_eq!(peer.next(), normal_close());
+}
+
+#[test]
+fn wait_zero_closes_right_after_the_last_line() {
+    let peer = Peer::ws(|ws, seen| record_until_end(ws, seen));
+    let out = run(connect(&peer.url(), &["-w", "0"]), b"x\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(peer.all()[..2], [text("x"), normal_close()]);
+}
+
+#[test]
+fn wait_forever_keeps_receiving_until_the_peer_closes() {
+    let peer = Peer::ws(|ws, seen| {
+        record(ws, seen); // "x"
+                          // Longer than the default linger: only -w -1 keeps wsx around for this.
+        for i in 0..3 {
+            std::thread::sleep(Duration::from_millis(400));
+            ws.send(Message::text(format!("late {i}"))).unwrap();
+        }
+        close_with(ws, 1000, "");
+        record_until_end(ws, seen);
+    });
+    let out = run(connect(&peer.url(), &["-w", "-1"]), b"x\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "late 0\nlate 1\nlate 2\n");
+}
+
+// Exit statuses, one test each (2 is in tests/cli.rs).
+
+#[test]
+fn exit_1_for_a_line_that_is_not_utf8() {
+    let peer = Peer::echo();
+    let out = run(connect(&peer.url(), &[]), b"ok\n\xff\xfe\nafter\n");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("stdin line 2: not valid UTF-8"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(peer.all()[..3], [text("ok"), text("after"), normal_close()]);
+    assert_eq!(out.stdout_text(), "ok\nafter\n");
+}
+
+#[test]
+fn exit_3_when_the_connection_is_refused() {
+    let url = format!("ws://127.0.0.1:{}/", support::closed_port());
+    let out = run(connect(&url, &[]), b"x\n");
+    assert_eq!(out.code, Some(3));
+    assert_eq!(out.stderr.lines().count(), 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("wsx: could not connect to ws://127.0.0.1:"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("refused"), "{}", out.stderr);
+}
+
+#[test]
+fn exit_3_when_the_name_does_not_resolve() {
+    let out = run(connect("ws://no-such-host.invalid/", &[]), b"");
+    assert_eq!(out.code, Some(3));
+    assert!(
+        out.stderr
+            .starts_with("wsx: could not resolve no-such-host.invalid"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn exit_3_when_the_certificate_is_not_trusted() {
+    let pki = support::TestPki::new();
+    let peer = Peer::tcp({
+        let wrap = pki.wrap();
+        move |tcp, _| {
+            let mut tls = wrap(tcp);
+            let _ = tls.read(&mut [0; 1]); // the handshake fails on the client's side
+        }
+    });
+    let url = format!("wss://localhost:{}/", peer.addr.port());
+    let out = run(connect(&url, &[]), b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("TLS handshake with localhost failed"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("UnknownIssuer"), "{}", out.stderr);
+    drop(peer);
+}
+
+#[test]
+fn wss_works_with_a_trusted_certificate() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let peer = Peer::ws_over(pki.wrap(), |ws, seen| loop {
+        match record(ws, seen) {
+            Some(msg @ Message::Text(_)) => ws.send(msg).unwrap(),
+            Some(_) => {}
+            None => return,
+        }
+    });
+    let url = format!("wss://localhost:{}/", peer.addr.port());
+    let mut cmd = connect(&url, &[]);
+    cmd.env("SSL_CERT_FILE", &ca);
+    let out = run(cmd, b"secure\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+}
+
+#[test]
+fn exit_4_when_the_handshake_is_rejected() {
+    let peer = Peer::tcp(|mut tcp, _| {
+        let mut buf = [0; 4096];
+        let _ = tcp.read(&mut buf);
+        let body = "no such endpoint\n";
+        let _ = write!(
+            tcp,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    });
+    let out = run(connect(&peer.url(), &[]), b"");
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "wsx: handshake rejected by {}: HTTP/1.1 404 Not Found: no such endpoint",
+            peer.url()
+        )
+    );
+}
+
+#[test]
+fn exit_5_when_the_connection_drops_without_a_close() {
+    let peer = Peer::ws(|ws, seen| {
+        record(ws, seen);
+        // Dropping the socket without a Close frame.
+    });
+    let out = run(connect(&peer.url(), &["-w", "-1"]), b"x\n");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("without a Close frame (1006)"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Writes a frame by hand: what a broken server might send.
+fn raw_frame(tcp: &mut std::net::TcpStream, first: u8, payload: &[u8]) {
+    let mut frame = vec![first];
+    if payload.len() < 126 {
+        frame.push(payload.len() as u8);
+    } else {
+        frame.push(126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(payload);
+    tcp.write_all(&frame).unwrap();
+}
+
+/// A peer that completes the handshake, then hands the raw socket to `f`.
+fn raw_peer<F>(f: F) -> Peer
+where
+    F: FnOnce(&mut std::net::TcpStream, &std::sync::mpsc::Sender<Seen>) + Send + 'static,
+{
+    Peer::tcp(move |tcp, seen| {
+        let ws = tungstenite::accept(tcp).expect("handshake");
+        let mut tcp = ws.into_inner();
+        f(&mut tcp, seen);
+    })
+}
+
+/// Reads the first frame the client sent back and reports its close code.
+fn read_close_code(tcp: &mut std::net::TcpStream, seen: &std::sync::mpsc::Sender<Seen>) {
+    let mut ws = tungstenite::WebSocket::from_raw_socket(
+        Box::new(tcp.try_clone().unwrap()) as Box<dyn support::Io>,
+        tungstenite::protocol::Role::Server,
+        None,
+    );
+    record_until_end(&mut ws, seen);
+}
+
+#[test]
+fn exit_5_on_a_protocol_error_with_close_1002() {
+    let peer = raw_peer(|tcp, seen| {
+        raw_frame(tcp, 0x83, b"x"); // reserved data opcode 3
+        read_close_code(tcp, seen);
+    });
+    let out = run(connect(&peer.url(), &["-w", "-1"]), b"");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("wsx: protocol error"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(peer.next(), Seen::Close(1002, String::new()));
+}
+
+#[test]
+fn exit_5_on_invalid_utf8_with_close_1007() {
+    let peer = raw_peer(|tcp, seen| {
+        raw_frame(tcp, 0x81, b"\xff\xfe");
+        read_close_code(tcp, seen);
+    });
+    let out = run(connect(&peer.url(), &["-w", "-1"]), b"");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(out.stderr.contains("invalid UTF-8"), "{}", out.stderr);
+    assert_eq!(peer.next(), Seen::Close(1007, String::new()));
+}
+
+#[test]
+fn exit_5_on_a_message_over_the_limit_with_close_1009() {
+    let peer = Peer::ws(|ws, seen| {
+        ws.send(Message::text("x".repeat(100))).unwrap();
+        record_until_end(ws, seen);
+    });
+    let out = run(
+        connect(&peer.url(), &["-w", "-1", "--max-message-size", "10"]),
+        b"",
+    );
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(out.stderr.contains("message too big"), "{}", out.stderr);
+    assert_eq!(peer.next(), Seen::Close(1009, String::new()));
+}
+
+#[test]
+fn exit_5_when_our_close_gets_no_answer() {
+    let peer = raw_peer(|tcp, _| {
+        // Read what comes, answer nothing, until wsx hangs up.
+        let mut buf = [0; 1024];
+        while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let out = run(
+        connect(&peer.url(), &["-w", "0", "--close-timeout", "0.3"]),
+        b"x\n",
+    );
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "wsx: no answer to our Close within 0.3s"
+    );
+}
+
+#[test]
+fn exit_6_when_the_peer_closes_with_another_code() {
+    let peer = Peer::ws(|ws, seen| {
+        close_with(ws, 4001, "bad token");
+        record_until_end(ws, seen);
+    });
+    let out = run(connect(&peer.url(), &["-w", "-1"]), b"");
+    assert_eq!(out.code, Some(6), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "wsx: the server closed the connection: 4001 \"bad token\""
+    );
+}
+
+#[test]
+fn exit_0_when_the_peer_closes_normally() {
+    let peer = Peer::ws(|ws, seen| {
+        ws.send(Message::text("bye")).unwrap();
+        close_with(ws, 1001, "");
+        record_until_end(ws, seen);
+    });
+    let out = run(connect(&peer.url(), &["-w", "-1"]), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "bye\n");
+}
+
+#[test]
+fn exit_130_on_a_second_interrupt_while_closing() {
+    let peer = raw_peer(|tcp, seen| {
+        raw_frame(tcp, 0x81, b"ready");
+        // Report what wsx sends but never answer its Close.
+        let mut ws = tungstenite::WebSocket::from_raw_socket(
+            Box::new(tcp.try_clone().unwrap()) as Box<dyn support::Io>,
+            tungstenite::protocol::Role::Server,
+            None,
+        );
+        let _ = record(&mut ws, seen);
+        let mut buf = [0; 64];
+        while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let mut child = connect(&peer.url(), &["-w", "-1", "--close-timeout", "30"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "ready\n", "the session is running");
+    support::interrupt(pid);
+    assert_eq!(
+        peer.next(),
+        normal_close(),
+        "the first Ctrl-C closes gracefully"
+    );
+    support::interrupt(pid);
+    let out = support::finish(child, b"");
+    assert_eq!(out.code, Some(130), "{}", out.stderr);
+    assert_eq!(out.stderr.trim_end(), "wsx: interrupted");
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let peer = Peer::ws(|ws, seen| {
+        for i in 0..100_000 {
+            if ws.send(Message::text(format!("flood {i}"))).is_err() {
+                break;
+            }
+        }
+        record_until_end(ws, seen);
+    });
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url(), "-w", "-1"]);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    drop(stdout); // like `| head -1`
+    let out = support::finish(child, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "");
+}

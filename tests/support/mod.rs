@@ -1,0 +1,364 @@
+//! Shared test support: the `wsx` binary with a scrubbed environment, bounded runs, and
+//! in-process peers on 127.0.0.1 port 0 that report what they saw.
+//!
+//! No sleeps and no fixed ports: every wait has a deadline that only turns a hang into a
+//! failure, and every process started here is killed by its PID.
+
+#![allow(dead_code)] // each test file uses a different part of this module
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, OnceLock};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, WebSocket};
+
+/// How long any single wait may take before the test fails.
+pub const PATIENCE: Duration = Duration::from_secs(15);
+
+/// A fresh directory to serve as `HOME` for one test.
+pub fn temp_home() -> tempfile::TempDir {
+    tempfile::tempdir().expect("creating a temp dir")
+}
+
+fn shared_home() -> &'static PathBuf {
+    static HOME: OnceLock<PathBuf> = OnceLock::new();
+    HOME.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("wsx-test-home-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("creating the test home");
+        dir
+    })
+}
+
+/// `wsx` with every variable that changes its output removed and `HOME` pointed away from
+/// the user's (so no real history file is touched).
+pub fn wsx() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
+    for var in [
+        "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "TERM",
+        "COLORTERM",
+        "XDG_DATA_HOME",
+    ] {
+        cmd.env_remove(var);
+    }
+    for var in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("HOME", shared_home());
+    cmd
+}
+
+/// What a finished run left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// Runs `cmd` with `stdin` as its input and waits for it within [`PATIENCE`].
+pub fn run(mut cmd: Command, stdin: &[u8]) -> Run {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("spawning wsx");
+    finish(child, stdin)
+}
+
+/// Feeds `stdin` to a spawned child and collects its output within [`PATIENCE`]; on timeout
+/// the child is killed and the test fails with what was seen.
+pub fn finish(mut child: Child, stdin: &[u8]) -> Run {
+    let pid = child.id();
+    let input = child.stdin.take();
+    let data = stdin.to_vec();
+    let writer = thread::spawn(move || {
+        // The child may exit before reading everything (for example on a refused connection).
+        if let Some(mut input) = input {
+            let _ = input.write_all(&data);
+        }
+    });
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(output) => {
+            let output = output.expect("waiting for wsx");
+            let _ = writer.join();
+            Run {
+                code: output.status.code(),
+                stdout: output.stdout,
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            kill(pid);
+            panic!("wsx (pid {pid}) did not exit within {PATIENCE:?}");
+        }
+    }
+}
+
+/// Kills a process by PID.
+pub fn kill(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status();
+}
+
+/// Sends SIGINT to a process.
+pub fn interrupt(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+}
+
+/// A port on 127.0.0.1 where nothing listens (bound, then released).
+pub fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// What a peer saw from wsx.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    Text(String),
+    Binary(Vec<u8>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// A Close frame: code and reason (code 0 stands for a Close without a body).
+    Close(u16, String),
+    /// The connection ended; how.
+    Gone(String),
+}
+
+/// Anything a WebSocket can run over in a test: TCP or TLS.
+pub trait Io: Read + Write + Send {}
+impl<T: Read + Write + Send> Io for T {}
+
+pub type Ws = WebSocket<Box<dyn Io>>;
+
+/// An in-process server for one connection at a time, on 127.0.0.1 port 0. What it sees is
+/// reported on [`Peer::next`]. Dropping it joins its thread and passes on a panic.
+pub struct Peer {
+    pub addr: SocketAddr,
+    seen: Receiver<Seen>,
+    done: Receiver<()>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Peer {
+    /// Accepts one raw TCP connection and hands it to `f`.
+    pub fn tcp<F>(f: F) -> Peer
+    where
+        F: FnOnce(TcpStream, &Sender<Seen>) + Send + 'static,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("binding the peer");
+        let addr = listener.local_addr().expect("local addr");
+        let (seen_tx, seen) = mpsc::channel();
+        let (done_tx, done) = mpsc::channel();
+        let handle = thread::spawn(move || {
+            let (tcp, _) = listener.accept().expect("accepting");
+            tcp.set_read_timeout(Some(PATIENCE)).expect("timeout");
+            f(tcp, &seen_tx);
+            let _ = done_tx.send(());
+        });
+        Peer {
+            addr,
+            seen,
+            done,
+            handle: Some(handle),
+        }
+    }
+
+    /// Accepts one WebSocket connection (over `wrap`, e.g. TLS) and hands it to `f`.
+    pub fn ws_over<W, F>(wrap: W, f: F) -> Peer
+    where
+        W: FnOnce(TcpStream) -> Box<dyn Io> + Send + 'static,
+        F: FnOnce(&mut Ws, &Sender<Seen>) + Send + 'static,
+    {
+        Peer::tcp(move |tcp, seen| {
+            let mut ws = tungstenite::accept(wrap(tcp)).expect("server handshake");
+            f(&mut ws, seen);
+        })
+    }
+
+    /// Accepts one WebSocket connection over plain TCP and hands it to `f`.
+    pub fn ws<F>(f: F) -> Peer
+    where
+        F: FnOnce(&mut Ws, &Sender<Seen>) + Send + 'static,
+    {
+        Peer::ws_over(|tcp| Box::new(tcp), f)
+    }
+
+    /// Echoes every data frame after `delay`, recording everything until the connection ends.
+    pub fn echo_after(delay: Duration) -> Peer {
+        Peer::ws(move |ws, seen| loop {
+            match record(ws, seen) {
+                Some(msg @ (Message::Text(_) | Message::Binary(_))) => {
+                    if !delay.is_zero() {
+                        thread::sleep(delay); // the behaviour under test: a slow server
+                    }
+                    ws.send(msg).expect("echoing");
+                }
+                Some(_) => {}
+                None => return,
+            }
+        })
+    }
+
+    /// Echoes every data frame at once.
+    pub fn echo() -> Peer {
+        Peer::echo_after(Duration::ZERO)
+    }
+
+    /// `ws://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    /// The next thing the peer saw; fails the test after [`PATIENCE`].
+    pub fn next(&self) -> Seen {
+        self.seen
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|_| panic!("the peer saw nothing more within {PATIENCE:?}"))
+    }
+
+    /// Everything the peer saw until its connection ended.
+    pub fn all(&self) -> Vec<Seen> {
+        let mut all = Vec::new();
+        loop {
+            let seen = self.next();
+            let end = matches!(seen, Seen::Gone(_));
+            all.push(seen);
+            if end {
+                return all;
+            }
+        }
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            return;
+        }
+        if self.done.recv_timeout(PATIENCE).is_err() {
+            panic!("the peer thread did not finish within {PATIENCE:?}");
+        }
+        if let Some(handle) = self.handle.take() {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    }
+}
+
+/// Reads one message and reports it; `None` once the connection has ended (also reported).
+pub fn record(ws: &mut Ws, seen: &Sender<Seen>) -> Option<Message> {
+    match ws.read() {
+        Ok(msg) => {
+            let _ = seen.send(match &msg {
+                Message::Text(t) => Seen::Text(t.as_str().to_string()),
+                Message::Binary(b) => Seen::Binary(b.to_vec()),
+                Message::Ping(p) => Seen::Ping(p.to_vec()),
+                Message::Pong(p) => Seen::Pong(p.to_vec()),
+                Message::Close(c) => c.as_ref().map_or(Seen::Close(0, String::new()), |c| {
+                    Seen::Close(c.code.into(), c.reason.as_str().to_string())
+                }),
+                Message::Frame(_) => return Some(msg),
+            });
+            Some(msg)
+        }
+        Err(tungstenite::Error::ConnectionClosed) => {
+            let _ = seen.send(Seen::Gone("closed".into()));
+            None
+        }
+        Err(e) => {
+            let _ = seen.send(Seen::Gone(e.to_string()));
+            None
+        }
+    }
+}
+
+/// Reads and records until the connection ends.
+pub fn record_until_end(ws: &mut Ws, seen: &Sender<Seen>) {
+    while record(ws, seen).is_some() {}
+}
+
+/// Sends a Close frame with `code` and `reason`.
+pub fn close_with(ws: &mut Ws, code: u16, reason: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_string().into(),
+    };
+    ws.close(Some(frame)).expect("sending close");
+}
+
+/// A certificate authority and a server certificate for `localhost` and 127.0.0.1, made
+/// fresh for a test.
+pub struct TestPki {
+    pub ca_pem: String,
+    pub server: Arc<rustls::ServerConfig>,
+}
+
+impl TestPki {
+    pub fn new() -> TestPki {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).expect("CA cert");
+        let issuer = rcgen::Issuer::new(ca_params, ca_key);
+
+        let key = KeyPair::generate().expect("server key");
+        let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .expect("server params");
+        let cert = params.signed_by(&key, &issuer).expect("server cert");
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let server = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone(), ca.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .expect("server config");
+        TestPki {
+            ca_pem: ca.pem(),
+            server: Arc::new(server),
+        }
+    }
+
+    /// Wraps an accepted TCP connection in TLS with this PKI's server certificate.
+    pub fn wrap(&self) -> impl FnOnce(TcpStream) -> Box<dyn Io> + Send + 'static {
+        let config = self.server.clone();
+        move |tcp| {
+            let conn = rustls::ServerConnection::new(config).expect("server connection");
+            Box::new(rustls::StreamOwned::new(conn, tcp))
+        }
+    }
+}
