@@ -284,7 +284,7 @@ fn count_exits_after_n_data_frames() {
 
 #[test]
 fn wait_zero_closes_right_after_the_last_line() {
-    let peer = Peer::ws(|ws, seen| record_until_end(ws, seen));
+    let peer = Peer::ws(record_until_end);
     let out = run(connect(&peer.url(), &["-w", "0"]), b"x\n");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(peer.all()[..2], [text("x"), normal_close()]);
