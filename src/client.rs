@@ -58,14 +58,19 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     let interrupts = input::on_interrupt(waker.clone())?;
     let (tx, rx) = std::sync::mpsc::sync_channel(input::CHANNEL_BOUND);
 
-    // The terminal guard restores the mode saved before the editor ever ran, on every way
-    // out of this function: a peer can end the session while rustyline holds the terminal raw.
-    let mut _terminal = None;
     let printer = if s.repl {
+        // The guard restores the mode saved before the editor ever ran, whichever way the
+        // session ends: a peer can end it while rustyline holds the terminal raw.
         let repl = input::repl::Repl::new(s.history.clone(), s.line_mode)?;
-        _terminal = Some(repl.guard());
+        let guard = repl.guard();
         let (repl, external) = repl.with_printer()?;
-        let mut printer = Printer::new(s.output.clone(), Sink::Repl(external));
+        let mut printer = Printer::new(
+            s.output.clone(),
+            Sink::Repl {
+                printer: external,
+                _terminal: guard,
+            },
+        );
         show_open(&mut printer, &s.url, subprotocol)?;
         repl.spawn(tx, waker);
         printer
@@ -327,9 +332,11 @@ impl Session {
         }
     }
 
-    /// Records how the session ends; the first ending wins.
+    /// Records how the session ends; the first ending wins. What is shown from here on is
+    /// written directly, not above a prompt.
     fn finish(&mut self, outcome: Result<ExitCode>) {
         if self.outcome.is_none() {
+            self.printer.leave_repl();
             self.outcome = Some(outcome);
         }
     }
@@ -438,7 +445,7 @@ impl Session {
     }
 
     fn closed_by_peer(&mut self, info: CloseInfo) {
-        self.show(Dir::In, Kind::Close(info.clone()));
+        let close = Kind::Close(info.clone());
         match self.phase {
             // The answer to our Close: whatever code it echoes, we chose to end.
             Phase::Closing { .. } => self.finish_ok(),
@@ -449,6 +456,7 @@ impl Session {
             ))
             .into())),
         }
+        self.show(Dir::In, close);
     }
 
     /// The connection failed: answer with the RFC's close code where one applies, then end.
@@ -477,13 +485,11 @@ impl Session {
             let _ = conn.close(Some(frame)).and_then(|()| conn.flush());
         }
         net.remove(CONN);
-        self.show(
-            Dir::In,
-            Kind::Disconnected {
-                reason: Some(reason.clone()),
-            },
-        );
-        self.finish(Err(Failure::Lost(reason).into()));
+        self.finish(Err(Failure::Lost(reason.clone()).into()));
+        let gone = Kind::Disconnected {
+            reason: Some(reason),
+        };
+        self.show(Dir::In, gone);
     }
 
     fn check_interrupts(&mut self, net: &mut Net, now: Instant) {

@@ -12,6 +12,7 @@ use std::time::SystemTime;
 
 use crate::cli::{BinaryOutput, Format, Timestamps};
 use crate::event::Event;
+use crate::input::repl::TerminalGuard;
 
 /// How events are rendered, resolved once from the command line and the terminal.
 #[derive(Debug, Clone)]
@@ -41,7 +42,12 @@ pub enum Sink {
     /// Buffered stdout, for pipes and for terminals without a REPL.
     Stdout(io::BufWriter<io::Stdout>),
     /// rustyline's external printer: lines appear above the prompt without clobbering it.
-    Repl(Box<dyn rustyline::ExternalPrinter + Send>),
+    /// The guard restores the terminal when the printer leaves the REPL or is dropped.
+    Repl {
+        printer: Box<dyn rustyline::ExternalPrinter + Send>,
+        /// Held for its `Drop`.
+        _terminal: TerminalGuard,
+    },
 }
 
 /// Renders events and writes them; see the module docs.
@@ -71,8 +77,9 @@ impl Printer {
         }
     }
 
-    /// Renders one event. On a terminal it is written at once; in a pipe it waits in the
-    /// buffer until [`Printer::flush`], which the engine calls before it blocks.
+    /// Renders one event. On a terminal it is written at once; in a pipe, and above the
+    /// REPL's prompt, it waits in the buffer until [`Printer::flush`], which the engine calls
+    /// before it blocks (one prompt redraw per batch, not per frame).
     ///
     /// # Errors
     /// Writing to stdout failed (a broken pipe, for one).
@@ -91,10 +98,22 @@ impl Printer {
                 self.pending.extend_from_slice(self.scratch.as_bytes());
             }
         }
-        if self.settings.tty || self.pending.len() >= 64 * 1024 {
+        let direct_tty = self.settings.tty && matches!(self.sink, Sink::Stdout(_));
+        if direct_tty || self.pending.len() >= 64 * 1024 {
             self.flush()?;
         }
         Ok(())
+    }
+
+    /// Stops printing above the prompt: restores the terminal and writes to stdout directly
+    /// from now on. Called when the session ends, so that its last events are written by
+    /// this thread rather than left in rustyline's queue when the process exits.
+    pub fn leave_repl(&mut self) {
+        if let Sink::Repl { .. } = self.sink {
+            let stdout = Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout()));
+            // Dropping the old sink drops its terminal guard.
+            self.sink = stdout;
+        }
     }
 
     /// Writes out everything rendered so far.
@@ -110,7 +129,7 @@ impl Printer {
                 }
                 out.flush()
             }
-            Sink::Repl(printer) => {
+            Sink::Repl { printer, .. } => {
                 if self.pending.is_empty() {
                     return Ok(());
                 }
