@@ -1,0 +1,59 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_wsx_global_optspecs
+    string join \n h/help V/version
+end
+
+function __fish_wsx_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_wsx_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_wsx_using_subcommand
+    set -l cmd (__fish_wsx_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c wsx -n "__fish_wsx_needs_command" -s h -l help -d 'Print help'
+complete -c wsx -n "__fish_wsx_needs_command" -s V -l version -d 'Print version'
+complete -c wsx -n "__fish_wsx_needs_command" -f -a "connect" -d 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
+complete -c wsx -n "__fish_wsx_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c wsx -n "__fish_wsx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s x -l execute -d 'Send MSG right after the handshake, before reading stdin (repeatable)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s w -l wait -d 'After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l close-timeout -d 'How long to wait for the peer\'s answer to our Close frame' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l format -d 'Output format [default: human on a terminal, raw otherwise]' -r -f -a "human\t'One line per event with time, direction and type'
+raw\t'Only the payload of each received data frame, one per line'
+jsonl\t'One JSON object per event'"
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l timestamps -d 'How event times are shown' -r -f -a "local\t'Local wall-clock time, HH:MM:SS.mmm'
+utc\t'UTC wall-clock time, HH:MM:SS.mmm'
+elapsed\t'Seconds since wsx started, +S.mmm'
+none\t'No time at all'"
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l binary-output -d 'How binary frames are written in raw format' -r -f -a "raw\t'The bytes exactly, no newline added'
+hex\t'Lowercase hex pairs separated by spaces, one frame per line'
+base64\t'Standard base64, one frame per line'"
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l count -d 'Exit after N received data frames' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-message-size -d 'Largest message accepted; a larger one closes the connection with 1009' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l connect-timeout -d 'Give up connecting (TCP, TLS and handshake) after SECS' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s b -l binary -d 'Send lines as binary frames instead of text'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-history -d 'Do not read or write the REPL history file'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s P -l show-ping-pong -d 'Show ping and pong frames in human format (always shown in jsonl)'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-color -d 'Never color the output (also: NO_COLOR set, or stdout not a terminal)'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wsx -n "__fish_wsx_using_subcommand completions" -s h -l help -d 'Print help'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "connect" -d 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
