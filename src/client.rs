@@ -24,9 +24,10 @@ use url::{Host, Url};
 
 use crate::cli::{Format, Wait};
 use crate::command::Command;
-use crate::engine::{Conn, Engine, Handler, Incoming, Net, Stream};
+use crate::engine::{Conn, Engine, Handler, Incoming, Net, Socket, Stream};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Event, Kind};
+use crate::input::lines::{Splitter, READ_SIZE};
 use crate::input::{self, Input};
 use crate::output::{Printer, Sink};
 use crate::settings::ConnectSettings;
@@ -34,6 +35,9 @@ use crate::tls;
 
 /// The engine key of the one connection.
 const CONN: usize = 0;
+
+/// The engine key of stdin, when the engine reads it directly.
+const STDIN: usize = 1;
 
 /// How long connecting and the handshake may take when `--connect-timeout` is not given.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -58,6 +62,7 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     let interrupts = input::on_interrupt(waker.clone())?;
     let (tx, rx) = std::sync::mpsc::sync_channel(input::CHANNEL_BOUND);
 
+    let mut direct = None;
     let printer = if s.repl {
         // The guard restores the mode saved before the editor ever ran, whichever way the
         // session ends: a peer can end it while rustyline holds the terminal raw.
@@ -77,11 +82,19 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     } else {
         let mut printer = Printer::stdout(s.output.clone());
         show_open(&mut printer, &s.url, subprotocol)?;
-        input::lines::spawn(s.line_mode, s.skip_empty_lines, s.quiet, tx, waker);
+        let splitter = Splitter::new(s.line_mode, s.skip_empty_lines, s.quiet);
+        // A line goes out fastest when the engine reads it itself: no thread hand-off. Stdin
+        // that cannot be polled (a regular file, /dev/null) is read on a thread instead.
+        if engine.net().watch(rustix::stdio::stdin(), STDIN).is_ok() {
+            direct = Some(splitter);
+        } else {
+            input::lines::spawn(splitter, tx, waker);
+        }
         printer
     };
 
     let mut session = Session::new(&s, printer, rx, interrupts);
+    session.stdin = direct;
     let outcome = engine.run(&mut session).context("waiting for events")?;
     session.printer.flush().context("writing to stdout")?;
     outcome
@@ -132,7 +145,7 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
             .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
         Stream::Tls(Box::new(tls))
     } else {
-        Stream::Plain(tcp)
+        Stream::Plain(Socket::new(tcp))
     };
 
     let request = build_request(s)?;
@@ -265,8 +278,13 @@ enum Phase {
 struct Session {
     printer: Printer,
     input: Receiver<input::Batch>,
-    /// Input taken from the channel (and the `-x` messages) not yet sent.
+    /// Input taken from the channel or stdin (and the `-x` messages) not yet sent.
     queued: VecDeque<Input>,
+    /// Set when the engine reads stdin itself (watched under [`STDIN`]).
+    stdin: Option<Splitter>,
+    /// Whether stdin reports are paused because the connection is backed up.
+    stdin_paused: bool,
+    read_buf: Vec<u8>,
     phase: Phase,
     wait: Wait,
     close_timeout: Duration,
@@ -305,6 +323,9 @@ impl Session {
             printer,
             input,
             queued,
+            stdin: None,
+            stdin_paused: false,
+            read_buf: Vec::new(),
             phase: Phase::Open,
             wait: s.wait,
             close_timeout: s.close_timeout,
@@ -522,6 +543,14 @@ impl Handler for Session {
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        // Read stdin only while its lines can go out; a full socket pauses it, so the pipe
+        // fills and the writer upstream waits. Nothing is dropped.
+        let want_stdin =
+            self.phase == Phase::Open && self.outcome.is_none() && self.queued.is_empty();
+        if self.stdin.is_some() && want_stdin == self.stdin_paused {
+            self.stdin_paused = !want_stdin;
+            net.pause(STDIN, self.stdin_paused);
+        }
         if self.linger_until.is_some_and(|t| now >= t) {
             self.begin_close(net, 1000, "", now);
         }
@@ -569,6 +598,33 @@ impl Handler for Session {
                 self.finish_ok();
             }
             Incoming::Failed(e) => self.fail(net, e),
+        }
+    }
+
+    fn ready(&mut self, net: &mut Net, _key: usize) {
+        let Some(splitter) = self.stdin.as_mut() else {
+            return;
+        };
+        if self.stdin_paused {
+            return;
+        }
+        self.read_buf.resize(READ_SIZE, 0);
+        // One read per report: the poller said stdin is readable, so this does not block.
+        match rustix::io::read(rustix::stdio::stdin(), &mut self.read_buf[..]) {
+            Ok(0) => {
+                splitter.finish(&mut self.queued);
+                net.unwatch(STDIN);
+                self.stdin = None;
+            }
+            Ok(n) => splitter.feed(&self.read_buf[..n], &mut self.queued),
+            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
+            Err(e) => {
+                self.queued
+                    .push_back(Input::Rejected(format!("reading stdin: {e}")));
+                splitter.finish(&mut self.queued);
+                net.unwatch(STDIN);
+                self.stdin = None;
+            }
         }
     }
 

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
+use crate::engine::Socket;
+
 /// A client configuration that verifies servers against the system's trust store (which
 /// honours `SSL_CERT_FILE` and `SSL_CERT_DIR`) and the bundled Mozilla roots.
 ///
@@ -40,15 +42,16 @@ pub fn client_config() -> Result<Arc<ClientConfig>> {
 pub fn handshake(
     config: Arc<ClientConfig>,
     host: &str,
-    mut tcp: TcpStream,
-) -> Result<StreamOwned<ClientConnection, TcpStream>> {
+    tcp: TcpStream,
+) -> Result<StreamOwned<ClientConnection, Socket>> {
+    let mut sock = Socket::new(tcp);
     // An IPv6 literal arrives from the URL in brackets; rustls wants it bare.
     let name = host.trim_start_matches('[').trim_end_matches(']');
     let server_name = ServerName::try_from(name.to_string())
         .with_context(|| format!("'{host}' is not a valid TLS server name"))?;
     let mut conn = ClientConnection::new(config, server_name).context("setting up TLS")?;
     while conn.is_handshaking() {
-        conn.complete_io(&mut tcp)?;
+        conn.complete_io(&mut sock)?;
     }
-    Ok(StreamOwned::new(conn, tcp))
+    Ok(StreamOwned::new(conn, sock))
 }

@@ -9,19 +9,79 @@ use std::net::TcpStream;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message, WebSocket};
 
+/// A TCP socket that, once non-blocking, skips the system call that would only say "empty".
+///
+/// A read that returns less than asked for emptied the kernel's receive queue, so the next
+/// read would fail with `WouldBlock`; this answers that at once instead. It is safe because
+/// the engine polls level-triggered: bytes that arrive meanwhile make the next wait return.
+/// On a line-by-line round trip this removes one of the seven system calls.
+pub struct Socket {
+    tcp: TcpStream,
+    nonblocking: bool,
+    drained: bool,
+}
+
+impl Socket {
+    pub fn new(tcp: TcpStream) -> Socket {
+        Socket {
+            tcp,
+            nonblocking: false,
+            drained: false,
+        }
+    }
+
+    fn set_nonblocking(&mut self) -> io::Result<()> {
+        self.tcp.set_nonblocking(true)?;
+        self.nonblocking = true;
+        Ok(())
+    }
+}
+
+impl Read for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if std::mem::take(&mut self.drained) {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.tcp.read(buf)?;
+        self.drained = self.nonblocking && n > 0 && n < buf.len();
+        Ok(n)
+    }
+}
+
+impl Write for Socket {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.tcp.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.tcp.flush()
+    }
+}
+
 /// The byte stream under a WebSocket: plain TCP or TLS over TCP.
 pub enum Stream {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Plain(Socket),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
 }
 
 impl Stream {
-    /// The TCP socket underneath, for readiness registration and socket options.
-    pub fn tcp(&self) -> &TcpStream {
+    fn socket(&self) -> &Socket {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
         }
+    }
+
+    fn socket_mut(&mut self) -> &mut Socket {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &mut s.sock,
+        }
+    }
+
+    /// The TCP socket underneath, for readiness registration and socket options.
+    pub fn tcp(&self) -> &TcpStream {
+        &self.socket().tcp
     }
 }
 
@@ -81,9 +141,9 @@ impl Conn {
     ///
     /// # Errors
     /// The socket options could not be set.
-    pub fn new(ws: WebSocket<Stream>) -> io::Result<Conn> {
+    pub fn new(mut ws: WebSocket<Stream>) -> io::Result<Conn> {
+        ws.get_mut().socket_mut().set_nonblocking()?;
         let tcp = ws.get_ref().tcp();
-        tcp.set_nonblocking(true)?;
         tcp.set_read_timeout(None)?;
         tcp.set_write_timeout(None)?;
         // Every frame is a message the peer is waiting for: never hold it back (Nagle).

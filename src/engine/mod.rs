@@ -5,29 +5,29 @@
 //! (the client session, or the server) takes input, reacts to frames and sets deadlines.
 
 mod conn;
+mod poll;
 
 use std::collections::HashMap;
 use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use polling::{Event as Interest, Events, PollMode, Poller};
+use poll::Poller;
 
-pub use conn::{Conn, Incoming, Stream};
+pub use conn::{Conn, Incoming, Socket, Stream};
 
 /// How many messages one connection may deliver per turn before others get a go.
 const READ_BUDGET: usize = 256;
 
 /// Wakes the engine from another thread (an input reader, a signal handler).
 #[derive(Clone)]
-pub struct Waker(Arc<Poller>);
+pub struct Waker(Arc<poll::Waker>);
 
 impl Waker {
     /// Makes the engine's current or next wait return at once.
     pub fn wake(&self) {
-        // Failing to notify leaves the engine to its next readiness event or deadline; there
-        // is nothing better to do with the error in a producer thread.
-        let _ = self.0.notify();
+        self.0.wake();
     }
 }
 
@@ -42,6 +42,10 @@ pub trait Handler {
     /// Something arrived on connection `key`. On [`Incoming::Closed`] or
     /// [`Incoming::Failed`] the handler must remove the connection or finish.
     fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant);
+
+    /// A source watched with [`Net::watch`] is readable: one `read` will not block. The
+    /// handler must read it, pause it, or unwatch it, or it is reported again at once.
+    fn ready(&mut self, net: &mut Net, key: usize);
 
     /// The nearest moment at which [`Handler::turn`] must run even if nothing else happens.
     fn deadline(&self) -> Option<Instant>;
@@ -58,11 +62,13 @@ pub trait Handler {
 
 /// The connections, by key, with their readiness registrations.
 pub struct Net {
-    poller: Arc<Poller>,
+    poller: Poller,
     conns: HashMap<usize, Slot>,
     /// Connections to read before the next wait, readable or not: a handshake can leave
     /// whole frames in tungstenite's buffer that no readiness event will announce.
     unread: Vec<usize>,
+    /// Other sources (stdin), by key, and whether they are being watched right now.
+    watched: HashMap<usize, (BorrowedFd<'static>, bool)>,
 }
 
 struct Slot {
@@ -77,12 +83,7 @@ impl Net {
     /// # Errors
     /// The poller refused the socket.
     pub fn insert(&mut self, key: usize, conn: Conn) -> io::Result<()> {
-        // SAFETY: the socket is deleted from the poller in `remove` (or when the poller is
-        // dropped with the engine) before the `Conn` that owns it is dropped.
-        unsafe {
-            self.poller
-                .add_with_mode(conn.socket(), Interest::readable(key), PollMode::Level)?;
-        }
+        self.poller.add(conn.socket().as_fd(), key, true, false)?;
         self.conns.insert(
             key,
             Slot {
@@ -97,13 +98,45 @@ impl Net {
     /// Stops watching connection `key` and hands it back.
     pub fn remove(&mut self, key: usize) -> Option<Conn> {
         let slot = self.conns.remove(&key)?;
-        let _ = self.poller.delete(slot.conn.socket());
+        self.poller.delete(slot.conn.socket().as_fd());
         Some(slot.conn)
     }
 
     /// The connection under `key`.
     pub fn get(&mut self, key: usize) -> Option<&mut Conn> {
         self.conns.get_mut(&key).map(|s| &mut s.conn)
+    }
+
+    /// Reports `fd` to [`Handler::ready`] under `key` whenever it is readable.
+    ///
+    /// Level-triggered, so the handler can read once per report and never needs the file
+    /// in non-blocking mode (which would change it for every process sharing it).
+    ///
+    /// # Errors
+    /// The poller refused the file: a regular file or `/dev/null` cannot be polled.
+    pub fn watch(&mut self, fd: BorrowedFd<'static>, key: usize) -> io::Result<()> {
+        self.poller.add(fd, key, true, false)?;
+        self.watched.insert(key, (fd, true));
+        Ok(())
+    }
+
+    /// Stops or resumes reports for a watched source, for backpressure.
+    pub fn pause(&mut self, key: usize, paused: bool) {
+        if let Some((fd, on)) = self.watched.get_mut(&key) {
+            if *on == paused {
+                // Failing to change the interest of a valid registration is not expected;
+                // the worst case is a spurious `ready`, which the handler ignores.
+                let _ = self.poller.modify(*fd, key, !paused, false);
+                *on = !paused;
+            }
+        }
+    }
+
+    /// Stops watching a source for good (at its end of file).
+    pub fn unwatch(&mut self, key: usize) {
+        if let Some((fd, _)) = self.watched.remove(&key) {
+            self.poller.delete(fd);
+        }
     }
 
     /// Whether any connection's output is backed up.
@@ -129,13 +162,8 @@ impl Net {
         for (&key, slot) in &mut self.conns {
             let want = slot.conn.is_blocked();
             if want != slot.writable {
-                let interest = if want {
-                    Interest::all(key)
-                } else {
-                    Interest::readable(key)
-                };
                 self.poller
-                    .modify_with_mode(slot.conn.socket(), interest, PollMode::Level)?;
+                    .modify(slot.conn.socket().as_fd(), key, true, want)?;
                 slot.writable = want;
             }
         }
@@ -146,27 +174,31 @@ impl Net {
 /// The poller and the connections; see the module docs.
 pub struct Engine {
     net: Net,
-    events: Events,
+    waker: Waker,
+    ready: Vec<usize>,
 }
 
 impl Engine {
     /// # Errors
     /// The OS poller could not be created.
     pub fn new() -> io::Result<Engine> {
-        let poller = Arc::new(Poller::new()?);
+        let poller = Poller::new()?;
+        let waker = Waker(Arc::new(poller.waker()?));
         Ok(Engine {
             net: Net {
                 poller,
                 conns: HashMap::new(),
                 unread: Vec::new(),
+                watched: HashMap::new(),
             },
-            events: Events::new(),
+            waker,
+            ready: Vec::new(),
         })
     }
 
     /// A handle that wakes this engine from another thread.
     pub fn waker(&self) -> Waker {
-        Waker(self.net.poller.clone())
+        self.waker.clone()
     }
 
     /// The connections, to add the first ones before [`Engine::run`].
@@ -199,20 +231,24 @@ impl Engine {
             if timeout != Some(Duration::ZERO) {
                 handler.idle()?;
             }
-            self.events.clear();
-            match self.net.poller.wait(&mut self.events, timeout) {
-                Ok(_) => {}
+            let mut ready = std::mem::take(&mut self.ready);
+            ready.clear();
+            ready.append(&mut self.net.unread);
+            match self.net.poller.wait(&mut ready, timeout) {
+                Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-
-            let mut ready: Vec<usize> = std::mem::take(&mut self.net.unread);
-            ready.extend(self.events.iter().map(|ev| ev.key));
             ready.sort_unstable();
             ready.dedup();
-            for key in ready {
-                self.drain(handler, key);
+            for &key in &ready {
+                if self.net.watched.contains_key(&key) {
+                    handler.ready(&mut self.net, key);
+                } else {
+                    self.drain(handler, key);
+                }
             }
+            self.ready = ready;
         }
     }
 

@@ -1,9 +1,12 @@
-//! Piped stdin (or a terminal when stdout is not one): one frame per line.
+//! Line input (piped stdin, or a terminal when stdout is not one): one frame per line.
 //!
-//! Strips `\n` and `\r\n`, sends the last line even without a newline, batches what is
-//! already buffered so a fast pipe costs one wakeup per batch, and reports EOF.
+//! [`Splitter`] strips `\n` and `\r\n`, keeps the last line even without a newline, and turns
+//! each line into an [`Input`]. The engine feeds it straight from stdin when stdin can be
+//! polled (a pipe, a socket, a terminal); [`spawn`] runs it on a thread for stdin that cannot
+//! (a regular file, `/dev/null`).
 
-use std::io::{BufRead, BufReader, Read};
+use std::collections::VecDeque;
+use std::io::Read;
 use std::sync::mpsc::SyncSender;
 use std::thread;
 
@@ -12,74 +15,122 @@ use crate::engine::Waker;
 
 use super::{Batch, Input};
 
-/// The most lines sent to the engine with one wakeup.
+/// The most lines the thread reader sends to the engine with one wakeup.
 const BATCH_LINES: usize = 1024;
 
-/// Starts a thread that reads stdin until EOF or until the engine goes away.
-pub fn spawn(mode: LineMode, skip_empty: bool, quiet: bool, tx: SyncSender<Batch>, waker: Waker) {
-    let reader = BufReader::with_capacity(64 * 1024, std::io::stdin());
+/// How much is read from stdin at a time.
+pub const READ_SIZE: usize = 64 * 1024;
+
+/// Cuts a byte stream into lines and parses each one.
+pub struct Splitter {
+    mode: LineMode,
+    /// Empty lines typed at a terminal send nothing.
+    skip_empty: bool,
+    quiet: bool,
+    /// The unfinished last line of what was fed so far.
+    partial: Vec<u8>,
+    /// Lines seen so far, for error messages.
+    number: u64,
+}
+
+impl Splitter {
+    pub fn new(mode: LineMode, skip_empty: bool, quiet: bool) -> Splitter {
+        Splitter {
+            mode,
+            skip_empty,
+            quiet,
+            partial: Vec::new(),
+            number: 0,
+        }
+    }
+
+    /// Turns every complete line in `bytes` into an [`Input`]; keeps the rest for later.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Input>) {
+        let mut rest = bytes;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            let (line, tail) = rest.split_at(end);
+            rest = &tail[1..];
+            if self.partial.is_empty() {
+                self.line(line, out);
+            } else {
+                let mut whole = std::mem::take(&mut self.partial);
+                whole.extend_from_slice(line);
+                self.line(&whole, out);
+            }
+        }
+        self.partial.extend_from_slice(rest);
+    }
+
+    /// The input ended: the last line counts even without a newline, then [`Input::Eof`].
+    pub fn finish(&mut self, out: &mut VecDeque<Input>) {
+        if !self.partial.is_empty() {
+            let last = std::mem::take(&mut self.partial);
+            self.line(&last, out);
+        }
+        out.push_back(Input::Eof);
+    }
+
+    fn line(&mut self, line: &[u8], out: &mut VecDeque<Input>) {
+        self.number += 1;
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if self.skip_empty && line.is_empty() {
+            return;
+        }
+        match command::parse(line, self.mode) {
+            Ok(Command::Help) => {
+                if !self.quiet {
+                    eprintln!("{HELP}");
+                }
+            }
+            Ok(cmd) => out.push_back(Input::Command { cmd, typed: false }),
+            Err(reason) => {
+                let number = self.number;
+                out.push_back(Input::Rejected(format!(
+                    "stdin line {number}: {reason}; not sent"
+                )));
+            }
+        }
+    }
+}
+
+/// Reads stdin on a thread until EOF or until the engine goes away, for stdin the engine
+/// cannot poll.
+pub fn spawn(splitter: Splitter, tx: SyncSender<Batch>, waker: Waker) {
     thread::Builder::new()
         .name("stdin".into())
-        .spawn(move || read_lines(reader, mode, skip_empty, quiet, &tx, &waker))
+        .spawn(move || read_all(std::io::stdin(), splitter, &tx, &waker))
         .expect("spawning the stdin thread");
 }
 
-/// Reads `reader` to its end, sending [`Input`] batches; returns when the reader is done or
-/// the receiving side is gone.
-pub fn read_lines<R: Read>(
-    mut reader: BufReader<R>,
-    mode: LineMode,
-    skip_empty: bool,
-    quiet: bool,
+/// Reads `reader` to its end, sending batches of at most [`BATCH_LINES`] lines.
+pub fn read_all(
+    mut reader: impl Read,
+    mut splitter: Splitter,
     tx: &SyncSender<Batch>,
     waker: &Waker,
 ) {
-    let mut line = Vec::new();
-    let mut number = 0u64;
+    let mut buf = vec![0; READ_SIZE];
+    let mut lines = VecDeque::new();
     loop {
-        let mut batch = Vec::new();
-        let mut eof = false;
-        while batch.len() < BATCH_LINES {
-            line.clear();
-            match reader.read_until(b'\n', &mut line) {
-                Ok(0) => {
-                    eof = true;
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    batch.push(Input::Rejected(format!("reading stdin: {e}")));
-                    eof = true;
-                    break;
-                }
+        let eof = match reader.read(&mut buf) {
+            Ok(0) => {
+                splitter.finish(&mut lines);
+                true
             }
-            number += 1;
-            strip_line_ending(&mut line);
-            if skip_empty && line.is_empty() {
-                continue;
+            Ok(n) => {
+                splitter.feed(&buf[..n], &mut lines);
+                false
             }
-            match command::parse(&line, mode) {
-                Ok(Command::Help) => {
-                    if !quiet {
-                        eprintln!("{HELP}");
-                    }
-                }
-                Ok(cmd) => batch.push(Input::Command { cmd, typed: false }),
-                Err(reason) => batch.push(Input::Rejected(format!(
-                    "stdin line {number}: {reason}; not sent"
-                ))),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                lines.push_back(Input::Rejected(format!("reading stdin: {e}")));
+                splitter.finish(&mut lines);
+                true
             }
-            // Hand over what we have as soon as nothing more is already buffered: a line
-            // written alone goes out at once, a flood goes out in batches.
-            if reader.buffer().is_empty() {
-                break;
-            }
-        }
-        if eof {
-            batch.push(Input::Eof);
-        }
-        if !batch.is_empty() {
+        };
+        while !lines.is_empty() {
+            let take = lines.len().min(BATCH_LINES);
+            let batch: Batch = lines.drain(..take).collect();
             if tx.send(batch).is_err() {
                 return;
             }
@@ -91,32 +142,18 @@ pub fn read_lines<R: Read>(
     }
 }
 
-fn strip_line_ending(line: &mut Vec<u8>) {
-    if line.last() == Some(&b'\n') {
-        line.pop();
-        if line.last() == Some(&b'\r') {
-            line.pop();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn read_all(text: &[u8], mode: LineMode, skip_empty: bool) -> Vec<Input> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
-        let engine = crate::engine::Engine::new().unwrap();
-        read_lines(
-            BufReader::new(text),
-            mode,
-            skip_empty,
-            true,
-            &tx,
-            &engine.waker(),
-        );
-        drop(tx);
-        rx.iter().flatten().collect()
+    fn split(chunks: &[&[u8]], mode: LineMode, skip_empty: bool) -> Vec<Input> {
+        let mut splitter = Splitter::new(mode, skip_empty, true);
+        let mut out = VecDeque::new();
+        for chunk in chunks {
+            splitter.feed(chunk, &mut out);
+        }
+        splitter.finish(&mut out);
+        out.into()
     }
 
     fn text(s: &str) -> Input {
@@ -133,7 +170,7 @@ mod tests {
 
     #[test]
     fn line_endings_are_stripped_and_the_last_line_is_kept() {
-        let got = read_all(b"a\r\nb\n\nlast", PIPE, false);
+        let got = split(&[b"a\r\nb\n\nlast"], PIPE, false);
         assert_eq!(
             got,
             vec![text("a"), text("b"), text(""), text("last"), Input::Eof]
@@ -141,9 +178,15 @@ mod tests {
     }
 
     #[test]
+    fn lines_may_span_reads() {
+        let got = split(&[b"hel", b"lo\r", b"\nwor", b"ld\n"], PIPE, false);
+        assert_eq!(got, vec![text("hello"), text("world"), Input::Eof]);
+    }
+
+    #[test]
     fn terminal_input_skips_empty_lines() {
         assert_eq!(
-            read_all(b"a\n\nb\n", PIPE, true),
+            split(&[b"a\n\nb\n"], PIPE, true),
             vec![text("a"), text("b"), Input::Eof]
         );
     }
@@ -154,12 +197,32 @@ mod tests {
             slash: true,
             binary: false,
         };
-        let got = read_all(b"ok\n/bin 123\n\xff\n", slash, false);
+        let got = split(&[b"ok\n/bin 123\n\xff\n"], slash, false);
         assert_eq!(got[0], text("ok"));
         assert!(matches!(&got[1], Input::Rejected(r) if r.starts_with("stdin line 2: odd number")));
         assert!(
             matches!(&got[2], Input::Rejected(r) if r.starts_with("stdin line 3: not valid UTF-8"))
         );
         assert_eq!(got[3], Input::Eof);
+    }
+
+    #[test]
+    fn the_thread_reader_sends_everything_then_eof() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1024);
+        let engine = crate::engine::Engine::new().unwrap();
+        let input: Vec<u8> = (0..3000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        read_all(
+            &input[..],
+            Splitter::new(PIPE, false, true),
+            &tx,
+            &engine.waker(),
+        );
+        drop(tx);
+        let got: Vec<Input> = rx.iter().flatten().collect();
+        assert_eq!(got.len(), 3001);
+        assert_eq!(got[2999], text("2999"));
+        assert_eq!(got[3000], Input::Eof);
     }
 }
