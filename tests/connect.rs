@@ -616,3 +616,80 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stderr, "");
 }
+
+#[test]
+fn stdin_from_a_regular_file_is_read_to_the_end() {
+    // A regular file cannot be polled: wsx reads it on a thread instead.
+    let peer = Peer::echo();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lines.txt");
+    let input: String = (0..5000).map(|i| format!("file line {i}\n")).collect();
+    std::fs::write(&path, &input).unwrap();
+    let mut cmd = connect(&peer.url(), &[]);
+    cmd.stdin(std::fs::File::open(&path).unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = support::finish(cmd.spawn().unwrap(), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), input);
+    assert_eq!(peer.all().len(), 5002, "5000 lines, the close, the end");
+}
+
+#[test]
+fn stdin_from_dev_null_sends_only_the_execute_messages() {
+    let peer = Peer::echo();
+    let mut cmd = connect(&peer.url(), &["-x", "only"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = support::finish(cmd.spawn().unwrap(), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "only\n");
+    assert_eq!(peer.all()[..2], [text("only"), normal_close()]);
+}
+
+/// The peak resident memory of a process so far, in kB (`VmHWM` in `/proc/PID/status`).
+fn peak_rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:"))?;
+    line.trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+#[test]
+fn a_slow_reader_gets_every_line_while_wsx_memory_stays_bounded() {
+    // The peer does not read for a while, so wsx's socket fills up. wsx must stop reading
+    // stdin (backpressure), neither dropping lines nor holding the 20 MB of input.
+    let pid = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let (peak_tx, peak_rx) = std::sync::mpsc::channel();
+    let peer = Peer::ws({
+        let pid = pid.clone();
+        move |ws, seen| {
+            std::thread::sleep(Duration::from_millis(300)); // the behaviour under test: a slow reader
+                                                            // wsx has been blocked on this peer all along: its peak memory so far tells
+                                                            // whether it kept reading stdin into memory.
+            let _ = peak_tx.send(peak_rss_kb(pid.load(std::sync::atomic::Ordering::SeqCst)));
+            record_until_end(ws, seen);
+        }
+    });
+    let line = "y".repeat(1000);
+    let input: String = (0..20_000).map(|i| format!("{i} {line}\n")).collect();
+    let mut cmd = connect(&peer.url(), &["-w", "0"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    pid.store(child.id(), std::sync::atomic::Ordering::SeqCst);
+    let out = support::finish(child, input.as_bytes());
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seen = peer.all();
+    assert_eq!(seen.len(), 20_002, "20000 lines, the close, the end");
+    assert_eq!(seen[19_999], text(&format!("19999 {line}")));
+    let peak = peak_rx
+        .recv_timeout(support::PATIENCE)
+        .unwrap()
+        .expect("wsx's VmHWM");
+    assert!(
+        peak < 12 * 1024,
+        "wsx peaked at {peak} kB while its peer was not reading"
+    );
+}

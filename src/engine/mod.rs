@@ -212,10 +212,12 @@ impl Engine {
     /// The poller failed, or the handler's [`Handler::idle`] did.
     pub fn run<H: Handler>(&mut self, handler: &mut H) -> io::Result<H::Outcome> {
         loop {
+            // Flush before the turn as well as after: a socket that just became writable
+            // must count as unblocked when the handler decides whether to take more input,
+            // or input stays paused with nothing left to wake the loop.
+            self.flush(handler);
             handler.turn(&mut self.net, Instant::now());
-            for (key, what) in self.net.flush_all() {
-                handler.incoming(&mut self.net, key, what, Instant::now());
-            }
+            self.flush(handler);
             if let Some(outcome) = handler.finished() {
                 return Ok(outcome);
             }
@@ -249,6 +251,13 @@ impl Engine {
                 }
             }
             self.ready = ready;
+        }
+    }
+
+    /// Writes out what every connection has queued, reporting failures to the handler.
+    fn flush<H: Handler>(&mut self, handler: &mut H) {
+        for (key, what) in self.net.flush_all() {
+            handler.incoming(&mut self.net, key, what, Instant::now());
         }
     }
 
