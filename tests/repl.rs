@@ -77,6 +77,30 @@ fn type_a_line_receive_the_echo_with_a_timestamp_then_ctrl_d() {
 }
 
 #[test]
+fn a_frame_arriving_while_typing_leaves_the_line_intact() {
+    let home = support::temp_home();
+    let (go_tx, go) = mpsc::channel::<()>();
+    let peer = Peer::ws(move |ws, seen| {
+        go.recv_timeout(PATIENCE).expect("the go-ahead");
+        ws.send(Message::text("news flash")).unwrap();
+        record_until_end(ws, seen);
+    });
+    let mut pty = repl(&peer.url(), "", home.path());
+    prompt(&mut pty);
+    pty.send("half of a").unwrap();
+    pty.expect("half of a").unwrap();
+    go_tx.send(()).unwrap();
+    pty.expect("< news flash").unwrap();
+    // rustyline redraws the prompt with the partial line below the printed frame.
+    pty.expect("> half of a").unwrap();
+    pty.send_line(" line").unwrap();
+    assert_eq!(peer.next(), Seen::Text("half of a line".into()));
+    pty.send("\x04").unwrap();
+    ends_with(&mut pty, 0);
+    assert_eq!(peer.next(), Seen::Close(1000, String::new()));
+}
+
+#[test]
 fn close_command_sends_its_code_and_reason() {
     let home = support::temp_home();
     let peer = Peer::echo();
