@@ -118,15 +118,19 @@ fn lines_input() -> Vec<u8> {
     input
 }
 
-/// Runs a client command with `input` on stdin; returns the wall time and its stdout.
-fn pipe_through(mut cmd: Command, input: &[u8]) -> (Duration, Vec<u8>) {
-    let start = Instant::now();
-    let mut child = cmd
-        .stdin(Stdio::piped())
+/// Starts a client with piped stdin and stdout and a silenced stderr.
+fn spawn_piped(cmd: &mut Command) -> Child {
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawning the client");
+        .expect("spawning the client")
+}
+
+/// Runs a client command with `input` on stdin; returns the wall time and its stdout.
+fn pipe_through(mut cmd: Command, input: &[u8]) -> (Duration, Vec<u8>) {
+    let start = Instant::now();
+    let mut child = spawn_piped(&mut cmd);
     let mut stdin = child.stdin.take().expect("stdin");
     let data = input.to_vec();
     let writer = thread::spawn(move || {
@@ -337,12 +341,7 @@ struct LineClient {
 
 impl LineClient {
     fn spawn(mut cmd: Command) -> LineClient {
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawning the client");
+        let mut child = spawn_piped(&mut cmd);
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         LineClient {
