@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)')
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -57,6 +58,39 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
         }
+        'wsx;listen' {
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames')
+            [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve wss:// with this certificate chain (PEM)')
+            [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The private key for --tls-cert (PEM)')
+            [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Subprotocols to offer, in order of preference; the first the client also wants is chosen')
+            [CompletionResult]::new('--subprotocol', '--subprotocol', [CompletionResultType]::ParameterName, 'Subprotocols to offer, in order of preference; the first the client also wants is chosen')
+            [CompletionResult]::new('--origin', '--origin', [CompletionResultType]::ParameterName, 'Allow browsers from ORIGIN only (repeatable); others get 403, requests without Origin pass')
+            [CompletionResult]::new('--auth', '--auth', [CompletionResultType]::ParameterName, 'Require HTTP Basic authentication with these credentials; others get 401')
+            [CompletionResult]::new('--max-clients', '--max-clients', [CompletionResultType]::ParameterName, 'Serve at most N clients at once; others get 503')
+            [CompletionResult]::new('--max-message-size', '--max-message-size', [CompletionResultType]::ParameterName, 'Largest message accepted; a larger one closes that client with 1009')
+            [CompletionResult]::new('--handshake-timeout', '--handshake-timeout', [CompletionResultType]::ParameterName, 'Drop a client whose handshake is not complete after SECS')
+            [CompletionResult]::new('--close-timeout', '--close-timeout', [CompletionResultType]::ParameterName, 'How long to wait for the peer''s answer to our Close frame')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'Output format [default: human on a terminal, raw otherwise]')
+            [CompletionResult]::new('--timestamps', '--timestamps', [CompletionResultType]::ParameterName, 'How event times are shown')
+            [CompletionResult]::new('--binary-output', '--binary-output', [CompletionResultType]::ParameterName, 'How binary frames are written in raw format')
+            [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send every data frame back to its sender')
+            [CompletionResult]::new('--chat', '--chat', [CompletionResultType]::ParameterName, 'Relay every data frame to all other clients')
+            [CompletionResult]::new('--once', '--once', [CompletionResultType]::ParameterName, 'Exit after the first client leaves')
+            [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Send lines as binary frames instead of text')
+            [CompletionResult]::new('--binary', '--binary', [CompletionResultType]::ParameterName, 'Send lines as binary frames instead of text')
+            [CompletionResult]::new('--slash', '--slash', [CompletionResultType]::ParameterName, 'Interpret /commands in piped input too (always on in the REPL)')
+            [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not read or write the REPL history file')
+            [CompletionResult]::new('-P', '-P ', [CompletionResultType]::ParameterName, 'Show ping and pong frames in human format (always shown in jsonl)')
+            [CompletionResult]::new('--show-ping-pong', '--show-ping-pong', [CompletionResultType]::ParameterName, 'Show ping and pong frames in human format (always shown in jsonl)')
+            [CompletionResult]::new('--no-color', '--no-color', [CompletionResultType]::ParameterName, 'Never color the output (also: NO_COLOR set, or stdout not a terminal)')
+            [CompletionResult]::new('-q', '-q', [CompletionResultType]::ParameterName, 'Silence all diagnostics but the final failure reason')
+            [CompletionResult]::new('--quiet', '--quiet', [CompletionResultType]::ParameterName, 'Silence all diagnostics but the final failure reason')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Print the handshake request and response headers to stderr')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the handshake request and response headers to stderr')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
         'wsx;completions' {
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
@@ -64,11 +98,15 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
         }
         'wsx;help' {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)')
+            [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'wsx;help;connect' {
+            break
+        }
+        'wsx;help;listen' {
             break
         }
         'wsx;help;completions' {

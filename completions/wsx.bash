@@ -25,6 +25,9 @@ _wsx() {
             wsx,help)
                 cmd="wsx__subcmd__help"
                 ;;
+            wsx,listen)
+                cmd="wsx__subcmd__listen"
+                ;;
             wsx__subcmd__help,completions)
                 cmd="wsx__subcmd__help__subcmd__completions"
                 ;;
@@ -34,6 +37,9 @@ _wsx() {
             wsx__subcmd__help,help)
                 cmd="wsx__subcmd__help__subcmd__help"
                 ;;
+            wsx__subcmd__help,listen)
+                cmd="wsx__subcmd__help__subcmd__listen"
+                ;;
             *)
                 ;;
         esac
@@ -41,7 +47,7 @@ _wsx() {
 
     case "${cmd}" in
         wsx)
-            opts="-h -V --help --version connect completions help"
+            opts="-h -V --help --version connect listen completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -69,7 +75,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__connect)
-            opts="-b -x -w -P -q -v -h --binary --execute --slash --wait --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --count --max-message-size --connect-timeout --help"
+            opts="-x -w -b -P -q -v -h --execute --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --count --max-message-size --connect-timeout --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -127,7 +133,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__help)
-            opts="connect completions help"
+            opts="connect listen completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -175,6 +181,90 @@ _wsx() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsx__subcmd__help__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsx__subcmd__listen)
+            opts="-s -b -P -q -v -h --echo --chat --exec --tls-cert --tls-key --subprotocol --origin --auth --max-clients --once --max-message-size --handshake-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --exec)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tls-key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --subprotocol)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -s)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --origin)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-clients)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-message-size)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --handshake-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --close-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --format)
+                    COMPREPLY=($(compgen -W "human raw jsonl" -- "${cur}"))
+                    return 0
+                    ;;
+                --timestamps)
+                    COMPREPLY=($(compgen -W "local utc elapsed none" -- "${cur}"))
+                    return 0
+                    ;;
+                --binary-output)
+                    COMPREPLY=($(compgen -W "raw hex base64" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

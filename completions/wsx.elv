@@ -23,6 +23,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand connect 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
+            cand listen 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -52,16 +53,51 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
+        &'wsx;listen'= {
+            cand --exec 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames'
+            cand --tls-cert 'Serve wss:// with this certificate chain (PEM)'
+            cand --tls-key 'The private key for --tls-cert (PEM)'
+            cand -s 'Subprotocols to offer, in order of preference; the first the client also wants is chosen'
+            cand --subprotocol 'Subprotocols to offer, in order of preference; the first the client also wants is chosen'
+            cand --origin 'Allow browsers from ORIGIN only (repeatable); others get 403, requests without Origin pass'
+            cand --auth 'Require HTTP Basic authentication with these credentials; others get 401'
+            cand --max-clients 'Serve at most N clients at once; others get 503'
+            cand --max-message-size 'Largest message accepted; a larger one closes that client with 1009'
+            cand --handshake-timeout 'Drop a client whose handshake is not complete after SECS'
+            cand --close-timeout 'How long to wait for the peer''s answer to our Close frame'
+            cand --format 'Output format [default: human on a terminal, raw otherwise]'
+            cand --timestamps 'How event times are shown'
+            cand --binary-output 'How binary frames are written in raw format'
+            cand --echo 'Send every data frame back to its sender'
+            cand --chat 'Relay every data frame to all other clients'
+            cand --once 'Exit after the first client leaves'
+            cand -b 'Send lines as binary frames instead of text'
+            cand --binary 'Send lines as binary frames instead of text'
+            cand --slash 'Interpret /commands in piped input too (always on in the REPL)'
+            cand --no-history 'Do not read or write the REPL history file'
+            cand -P 'Show ping and pong frames in human format (always shown in jsonl)'
+            cand --show-ping-pong 'Show ping and pong frames in human format (always shown in jsonl)'
+            cand --no-color 'Never color the output (also: NO_COLOR set, or stdout not a terminal)'
+            cand -q 'Silence all diagnostics but the final failure reason'
+            cand --quiet 'Silence all diagnostics but the final failure reason'
+            cand -v 'Print the handshake request and response headers to stderr'
+            cand --verbose 'Print the handshake request and response headers to stderr'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
         &'wsx;completions'= {
             cand -h 'Print help'
             cand --help 'Print help'
         }
         &'wsx;help'= {
             cand connect 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
+            cand listen 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client'
             cand completions 'Print a shell completion script to stdout'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsx;help;connect'= {
+        }
+        &'wsx;help;listen'= {
         }
         &'wsx;help;completions'= {
         }

@@ -27,6 +27,7 @@ end
 complete -c wsx -n "__fish_wsx_needs_command" -s h -l help -d 'Print help'
 complete -c wsx -n "__fish_wsx_needs_command" -s V -l version -d 'Print version'
 complete -c wsx -n "__fish_wsx_needs_command" -f -a "connect" -d 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
+complete -c wsx -n "__fish_wsx_needs_command" -f -a "listen" -d 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client'
 complete -c wsx -n "__fish_wsx_needs_command" -f -a "completions" -d 'Print a shell completion script to stdout'
 complete -c wsx -n "__fish_wsx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s x -l execute -d 'Send MSG right after the handshake, before reading stdin (repeatable)' -r
@@ -53,7 +54,39 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-color -d 'Never c
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-key -d 'The private key for --tls-cert (PEM)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s s -l subprotocol -d 'Subprotocols to offer, in order of preference; the first the client also wants is chosen' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l origin -d 'Allow browsers from ORIGIN only (repeatable); others get 403, requests without Origin pass' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l auth -d 'Require HTTP Basic authentication with these credentials; others get 401' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-clients -d 'Serve at most N clients at once; others get 503' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-message-size -d 'Largest message accepted; a larger one closes that client with 1009' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l handshake-timeout -d 'Drop a client whose handshake is not complete after SECS' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l close-timeout -d 'How long to wait for the peer\'s answer to our Close frame' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l format -d 'Output format [default: human on a terminal, raw otherwise]' -r -f -a "human\t'One line per event with time, direction and type'
+raw\t'Only the payload of each received data frame, one per line'
+jsonl\t'One JSON object per event'"
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l timestamps -d 'How event times are shown' -r -f -a "local\t'Local wall-clock time, HH:MM:SS.mmm'
+utc\t'UTC wall-clock time, HH:MM:SS.mmm'
+elapsed\t'Seconds since wsx started, +S.mmm'
+none\t'No time at all'"
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l binary-output -d 'How binary frames are written in raw format' -r -f -a "raw\t'The bytes exactly, no newline added'
+hex\t'Lowercase hex pairs separated by spaces, one frame per line'
+base64\t'Standard base64, one frame per line'"
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l echo -d 'Send every data frame back to its sender'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l chat -d 'Relay every data frame to all other clients'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l once -d 'Exit after the first client leaves'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s b -l binary -d 'Send lines as binary frames instead of text'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l no-history -d 'Do not read or write the REPL history file'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s P -l show-ping-pong -d 'Show ping and pong frames in human format (always shown in jsonl)'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l no-color -d 'Never color the output (also: NO_COLOR set, or stdout not a terminal)'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsx -n "__fish_wsx_using_subcommand completions" -s h -l help -d 'Print help'
-complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "connect" -d 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
-complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
-complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect listen completions help" -f -a "connect" -d 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect listen completions help" -f -a "listen" -d 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect listen completions help" -f -a "completions" -d 'Print a shell completion script to stdout'
+complete -c wsx -n "__fish_wsx_using_subcommand help; and not __fish_seen_subcommand_from connect listen completions help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::Cli;
 use crate::settings::{self, Settings};
-use crate::{client, completions, output, term};
+use crate::{client, completions, output, server, term};
 
 /// Runs the command and returns its exit status.
 ///
@@ -26,8 +26,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Settings::Connect(s) => {
-            term::apply_color(s.output.color);
+            term::apply_color(s.console.output.color);
             client::run(*s)
+        }
+        Settings::Listen(s) => {
+            term::apply_color(s.console.output.color);
+            server::run(*s)
         }
     }
 }

@@ -3,6 +3,8 @@
 //! House rules (after xh): explicit `short`, implicit `long`, uppercase `value_name`; the doc
 //! comment of each field is its `--help` text. Nothing here is read outside `settings.rs`.
 
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -21,7 +23,7 @@ Exit status:
   6    the peer started a close with a code other than 1000/1001
   130  interrupted by a second Ctrl-C / SIGINT while closing";
 
-/// A terminal tool for WebSocket: an interactive client and a scriptable pipe.
+/// A terminal tool for WebSocket: an interactive client, a scriptable pipe, and a server.
 #[derive(Debug, Parser)]
 #[command(name = "wsx", version, about, after_help = EXIT_STATUS_HELP)]
 pub struct Cli {
@@ -34,6 +36,9 @@ pub enum Action {
     /// Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)
     #[command(after_help = EXIT_STATUS_HELP)]
     Connect(ConnectArgs),
+    /// Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Listen(ListenArgs),
     /// Print a shell completion script to stdout
     Completions {
         /// The shell to generate the script for
@@ -52,32 +57,109 @@ pub struct ConnectArgs {
     pub input: InputArgs,
 
     #[command(flatten)]
+    pub operator: OperatorArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
 
     #[command(flatten)]
     pub net: NetArgs,
 }
 
-/// What is sent, and when the connection ends.
+#[derive(Debug, Args)]
+pub struct ListenArgs {
+    /// Where to listen: PORT (on 127.0.0.1), HOST:PORT, 0.0.0.0:PORT or [::]:PORT; 0 picks a port
+    #[arg(value_name = "[HOST:]PORT", value_parser = parse_listen_addr)]
+    pub addr: SocketAddr,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
+
+    #[command(flatten)]
+    pub operator: OperatorArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// What the server does with its clients.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Serving")]
+pub struct ServeArgs {
+    /// Send every data frame back to its sender
+    #[arg(long, conflicts_with_all = ["chat", "exec"])]
+    pub echo: bool,
+
+    /// Relay every data frame to all other clients
+    #[arg(long, conflicts_with = "exec")]
+    pub chat: bool,
+
+    /// Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames
+    #[arg(long, value_name = "CMD")]
+    pub exec: Option<String>,
+
+    /// Serve wss:// with this certificate chain (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key for --tls-cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Subprotocols to offer, in order of preference; the first the client also wants is chosen
+    #[arg(short = 's', long = "subprotocol", value_name = "NAME")]
+    pub subprotocols: Vec<String>,
+
+    /// Allow browsers from ORIGIN only (repeatable); others get 403, requests without Origin pass
+    #[arg(long = "origin", value_name = "ORIGIN")]
+    pub origins: Vec<String>,
+
+    /// Require HTTP Basic authentication with these credentials; others get 401
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials)]
+    pub auth: Option<String>,
+
+    /// Serve at most N clients at once; others get 503
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_clients: Option<u64>,
+
+    /// Exit after the first client leaves
+    #[arg(long)]
+    pub once: bool,
+
+    /// Largest message accepted; a larger one closes that client with 1009
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    pub max_message_size: usize,
+
+    /// Drop a client whose handshake is not complete after SECS
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
+    pub handshake_timeout: Duration,
+}
+
+/// What is sent (connect only).
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Input")]
 pub struct InputArgs {
-    /// Send lines as binary frames instead of text
-    #[arg(short = 'b', long)]
-    pub binary: bool,
-
     /// Send MSG right after the handshake, before reading stdin (repeatable)
     #[arg(short = 'x', long = "execute", value_name = "MSG")]
     pub execute: Vec<String>,
-
-    /// Interpret /commands in piped input too (always on in the REPL)
-    #[arg(long)]
-    pub slash: bool,
 
     /// After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never
     #[arg(short = 'w', long, value_name = "SECS", default_value = "1", allow_negative_numbers = true,
           value_parser = parse_wait)]
     pub wait: Wait,
+}
+
+/// Operator input, for both roles.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Input")]
+pub struct OperatorArgs {
+    /// Send lines as binary frames instead of text
+    #[arg(short = 'b', long)]
+    pub binary: bool,
+
+    /// Interpret /commands in piped input too (always on in the REPL)
+    #[arg(long)]
+    pub slash: bool,
 
     /// How long to wait for the peer's answer to our Close frame
     #[arg(long, value_name = "SECS", default_value = "2", value_parser = parse_secs)]
@@ -201,6 +283,26 @@ fn parse_ws_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    s.to_socket_addrs()
+        .map_err(|e| format!("'{s}' is not PORT or HOST:PORT ({e})"))?
+        .next()
+        .ok_or_else(|| format!("'{s}' has no address"))
+}
+
+fn parse_credentials(s: &str) -> Result<String, String> {
+    match s.split_once(':') {
+        Some((user, _)) if !user.is_empty() => Ok(s.to_string()),
+        _ => Err("expected USER:PASS".to_string()),
+    }
+}
+
 fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
@@ -239,6 +341,23 @@ mod tests {
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(parse_ws_url("not a url").is_err());
+    }
+
+    #[test]
+    fn listen_addresses() {
+        assert_eq!(
+            parse_listen_addr("8080"),
+            Ok("127.0.0.1:8080".parse().unwrap())
+        );
+        assert_eq!(parse_listen_addr("0"), Ok("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(
+            parse_listen_addr("0.0.0.0:9"),
+            Ok("0.0.0.0:9".parse().unwrap())
+        );
+        assert_eq!(parse_listen_addr("[::]:9"), Ok("[::]:9".parse().unwrap()));
+        assert!(parse_listen_addr("nope").is_err());
+        assert!(parse_credentials("user").is_err());
+        assert_eq!(parse_credentials("u:p:q"), Ok("u:p:q".into()));
     }
 
     #[test]

@@ -63,14 +63,14 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     let (tx, rx) = std::sync::mpsc::sync_channel(input::CHANNEL_BOUND);
 
     let mut direct = None;
-    let printer = if s.repl {
+    let printer = if s.console.repl {
         // The guard restores the mode saved before the editor ever ran, whichever way the
         // session ends: a peer can end it while rustyline holds the terminal raw.
-        let repl = input::repl::Repl::new(s.history.clone(), s.line_mode)?;
+        let repl = input::repl::Repl::new(s.console.history.clone(), s.console.line_mode)?;
         let guard = repl.guard();
         let (repl, external) = repl.with_printer()?;
         let mut printer = Printer::new(
-            s.output.clone(),
+            s.console.output.clone(),
             Sink::Repl {
                 printer: external,
                 _terminal: guard,
@@ -80,12 +80,20 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
         repl.spawn(tx, waker);
         printer
     } else {
-        let mut printer = Printer::stdout(s.output.clone());
+        let mut printer = Printer::stdout(s.console.output.clone());
         show_open(&mut printer, &s.url, subprotocol)?;
-        let splitter = Splitter::new(s.line_mode, s.skip_empty_lines, s.quiet);
+        let splitter = Splitter::new(
+            s.console.line_mode,
+            s.console.skip_empty_lines,
+            s.console.quiet,
+        );
         // A line goes out fastest when the engine reads it itself: no thread hand-off. Stdin
         // that cannot be polled (a regular file, /dev/null) is read on a thread instead.
-        if engine.net().watch(rustix::stdio::stdin(), STDIN).is_ok() {
+        if engine
+            .net()
+            .watch(Box::new(rustix::stdio::stdin()), STDIN)
+            .is_ok()
+        {
             direct = Some(splitter);
         } else {
             input::lines::spawn(splitter, tx, waker);
@@ -149,7 +157,7 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
     };
 
     let request = build_request(s)?;
-    if s.verbose {
+    if s.console.verbose {
         print_request(&request);
     }
     let config = WebSocketConfig::default()
@@ -157,13 +165,13 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
         .max_frame_size(Some(s.max_message_size));
     match tungstenite::client::client_with_config(request, stream, Some(config)) {
         Ok((ws, response)) => {
-            if s.verbose {
+            if s.console.verbose {
                 print_response(&response);
             }
             Ok((ws, response))
         }
         Err(HandshakeError::Failure(WsError::Http(response))) => {
-            if s.verbose {
+            if s.console.verbose {
                 print_response(&response);
             }
             Err(Failure::Rejected(format!(
@@ -328,15 +336,15 @@ impl Session {
             read_buf: Vec::new(),
             phase: Phase::Open,
             wait: s.wait,
-            close_timeout: s.close_timeout,
+            close_timeout: s.console.close_timeout,
             linger_until: None,
             count_left: s.count,
             pings: VecDeque::new(),
             interrupts,
             interrupts_seen: 0,
-            skip_typed_echo: s.repl && s.output.format == Format::Human,
+            skip_typed_echo: s.console.repl && s.console.output.format == Format::Human,
             rejected: 0,
-            quiet: s.quiet,
+            quiet: s.console.quiet,
             outcome: None,
         }
     }
@@ -422,7 +430,8 @@ impl Session {
             ),
             Command::Close { code, reason } => return self.begin_close(net, code, &reason, now),
             Command::Quit => return self.begin_close(net, 1000, "", now),
-            Command::Help => return,
+            // Server commands never parse in a client (`LineMode::server` is false).
+            Command::Help | Command::To { .. } | Command::Kick { .. } | Command::Clients => return,
         };
         let Some(conn) = net.get(CONN) else { return };
         if let Err(e) = conn.send(msg) {

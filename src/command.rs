@@ -19,6 +19,19 @@ pub enum Command {
     Help,
     /// Close normally and exit.
     Quit,
+    /// Server: send text to one client.
+    To {
+        id: u64,
+        text: String,
+    },
+    /// Server: close one client's connection.
+    Kick {
+        id: u64,
+        code: u16,
+        reason: String,
+    },
+    /// Server: list the connected clients.
+    Clients,
 }
 
 /// How lines without a slash command are sent.
@@ -28,6 +41,8 @@ pub struct LineMode {
     pub slash: bool,
     /// Plain lines become binary frames (`-b`).
     pub binary: bool,
+    /// `/to`, `/kick` and `/clients` are available (`wsx listen`).
+    pub server: bool,
 }
 
 /// The text of `/help`.
@@ -40,6 +55,22 @@ pub const HELP: &str = "\
 /quit                     close normally and exit
 //text                    send \"/text\" (a leading // escapes the slash)";
 
+/// The extra commands of `wsx listen`, shown after [`HELP`].
+pub const SERVER_HELP: &str = "\
+/to <id> <text>           send text to one client
+/kick <id> [code [reason]] close one client's connection (default 1000)
+/clients                  list the connected clients
+(/ping, /pong, /binary and plain lines go to every client; /close closes them all)";
+
+/// The `/help` text for a client or a server.
+pub fn help(server: bool) -> String {
+    if server {
+        format!("{HELP}\n{SERVER_HELP}")
+    } else {
+        HELP.to_string()
+    }
+}
+
 /// Parses one line (without its line ending).
 ///
 /// # Errors
@@ -51,7 +82,7 @@ pub fn parse(line: &[u8], mode: LineMode) -> Result<Command, String> {
             return plain(&line[1..], mode.binary);
         }
         let text = std::str::from_utf8(line).map_err(|_| "a /command must be valid UTF-8")?;
-        return parse_slash(&text[1..]);
+        return parse_slash(&text[1..], mode.server);
     }
     plain(line, mode.binary)
 }
@@ -69,9 +100,31 @@ fn plain(line: &[u8], binary: bool) -> Result<Command, String> {
     }
 }
 
-fn parse_slash(body: &str) -> Result<Command, String> {
+fn parse_slash(body: &str, server: bool) -> Result<Command, String> {
     let (name, rest) = body.split_once(' ').unwrap_or((body, ""));
     match name {
+        "to" | "kick" | "clients" if !server => {
+            Err(format!("/{name} is a server command (wsx listen)"))
+        }
+        "to" => {
+            let (id, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            Ok(Command::To {
+                id: parse_id(id)?,
+                text: text.to_string(),
+            })
+        }
+        "kick" => {
+            let (id, close) = rest.split_once(' ').unwrap_or((rest, ""));
+            match parse_close(close)? {
+                Command::Close { code, reason } => Ok(Command::Kick {
+                    id: parse_id(id)?,
+                    code,
+                    reason,
+                }),
+                _ => unreachable!("parse_close returns Close"),
+            }
+        }
+        "clients" => Ok(Command::Clients),
         "ping" => control_payload(rest).map(Command::Ping),
         "pong" => control_payload(rest).map(Command::Pong),
         "close" => parse_close(rest),
@@ -82,6 +135,13 @@ fn parse_slash(body: &str) -> Result<Command, String> {
             "unknown command /{name} (type /help; start a line with // to send a leading /)"
         )),
     }
+}
+
+fn parse_id(text: &str) -> Result<u64, String> {
+    let digits = text.strip_prefix('#').unwrap_or(text);
+    digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a client id (see /clients)"))
 }
 
 /// Control frames carry at most 125 bytes (RFC 6455, section 5.5).
@@ -151,10 +211,12 @@ mod tests {
     const REPL: LineMode = LineMode {
         slash: true,
         binary: false,
+        server: false,
     };
     const PIPE: LineMode = LineMode {
         slash: false,
         binary: false,
+        server: false,
     };
 
     fn p(line: &str, mode: LineMode) -> Result<Command, String> {
@@ -169,6 +231,7 @@ mod tests {
         let bin = LineMode {
             slash: false,
             binary: true,
+            server: false,
         };
         assert_eq!(parse(b"\xff\x00", bin), Ok(Command::Binary(vec![0xff, 0])));
         assert!(parse(b"\xff", PIPE)
@@ -233,6 +296,52 @@ mod tests {
         assert_eq!(p("/bin", REPL), Ok(Command::Binary(vec![])));
         assert!(p("/bin 123", REPL).unwrap_err().contains("odd number"));
         assert!(p("/bin zz", REPL).unwrap_err().contains("not a hex byte"));
+    }
+
+    const SERVER: LineMode = LineMode {
+        slash: true,
+        binary: false,
+        server: true,
+    };
+
+    #[test]
+    fn server_commands() {
+        assert_eq!(
+            p("/to 3 hi there", SERVER),
+            Ok(Command::To {
+                id: 3,
+                text: "hi there".into()
+            })
+        );
+        assert_eq!(
+            p("/to #3 x", SERVER),
+            Ok(Command::To {
+                id: 3,
+                text: "x".into()
+            })
+        );
+        assert_eq!(
+            p("/kick 2 4000 bye", SERVER),
+            Ok(Command::Kick {
+                id: 2,
+                code: 4000,
+                reason: "bye".into()
+            })
+        );
+        assert_eq!(
+            p("/kick 2", SERVER),
+            Ok(Command::Kick {
+                id: 2,
+                code: 1000,
+                reason: String::new()
+            })
+        );
+        assert_eq!(p("/clients", SERVER), Ok(Command::Clients));
+        assert!(p("/to x hi", SERVER)
+            .unwrap_err()
+            .contains("not a client id"));
+        assert!(p("/kick 2 1005", SERVER).is_err());
+        assert!(p("/clients", REPL).unwrap_err().contains("server command"));
     }
 
     #[test]

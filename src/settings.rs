@@ -2,60 +2,95 @@
 //!
 //! Terminal facts come in as values, so every decision here is testable.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use url::Url;
 
-use crate::cli::{Action, Cli, ConnectArgs, Format, Wait};
+use crate::cli::{Action, Cli, ConnectArgs, Format, ListenArgs, OperatorArgs, OutputArgs, Wait};
 use crate::command::LineMode;
 use crate::output::{OutputSettings, View};
+use crate::server::gate::Policy;
 use crate::term::Facts;
 
 /// What to do, with everything resolved.
 pub enum Settings {
     Connect(Box<ConnectSettings>),
+    Listen(Box<ListenSettings>),
     Completions(clap_complete::Shell),
+}
+
+/// The operator's side, the same for both roles: how input is read and output shown.
+#[derive(Debug, Clone)]
+pub struct Console {
+    /// How lines become frames (slash commands on in the REPL, or with `--slash`).
+    pub line_mode: LineMode,
+    /// Empty lines typed at a terminal send nothing; in a pipe they are empty frames.
+    pub skip_empty_lines: bool,
+    /// The REPL's history file, unless `--no-history` or no data directory is known.
+    pub history: Option<PathBuf>,
+    /// stdin and stdout are both terminals: run the line editor.
+    pub repl: bool,
+    pub close_timeout: Duration,
+    pub output: OutputSettings,
+    pub quiet: bool,
+    pub verbose: bool,
 }
 
 /// `wsx connect`, resolved.
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
     pub url: Url,
-    /// How lines become frames (slash commands on in the REPL, or with `--slash`).
-    pub line_mode: LineMode,
-    /// Empty lines typed at a terminal send nothing; in a pipe they are empty frames.
-    pub skip_empty_lines: bool,
     pub execute: Vec<String>,
     pub wait: Wait,
-    pub close_timeout: Duration,
-    /// The REPL's history file, unless `--no-history` or no data directory is known.
-    pub history: Option<PathBuf>,
-    /// stdin and stdout are both terminals: run the line editor.
-    pub repl: bool,
     pub count: Option<u64>,
     pub max_message_size: usize,
     pub connect_timeout: Option<Duration>,
-    pub output: OutputSettings,
-    pub quiet: bool,
-    pub verbose: bool,
+    pub console: Console,
+}
+
+/// What `wsx listen` does with what its clients send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Show it; the operator's lines go to every client.
+    Broadcast,
+    Echo,
+    Chat,
+    /// A program per client (`sh -c CMD`).
+    Exec(String),
+}
+
+/// `wsx listen`, resolved.
+#[derive(Debug, Clone)]
+pub struct ListenSettings {
+    pub addr: SocketAddr,
+    pub mode: Mode,
+    /// Certificate chain and key files for wss://.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub policy: Policy,
+    pub once: bool,
+    pub max_message_size: usize,
+    pub handshake_timeout: Duration,
+    pub console: Console,
 }
 
 /// Resolves the command line against the terminal facts.
 pub fn resolve(cli: Cli, facts: &Facts, utc_offset: i32) -> Settings {
     match cli.action {
         Action::Connect(args) => Settings::Connect(Box::new(connect(args, facts, utc_offset))),
+        Action::Listen(args) => Settings::Listen(Box::new(listen(args, facts, utc_offset))),
         Action::Completions { shell } => Settings::Completions(shell),
     }
 }
 
-fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings {
-    let ConnectArgs {
-        url,
-        input,
-        output,
-        net,
-    } = args;
+fn console(
+    op: OperatorArgs,
+    output: OutputArgs,
+    server: bool,
+    facts: &Facts,
+    utc_offset: i32,
+) -> Console {
     // rustyline only when both ends are terminals: on piped input it keeps the newline
     // (rustyline#532), and it would write its prompt into a piped stdout.
     let repl = facts.stdin_tty && facts.stdout_tty;
@@ -64,25 +99,20 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
     } else {
         Format::Raw
     });
-    let history = (!input.no_history)
-        .then(dirs::data_dir)
-        .flatten()
-        .map(|dir| dir.join("wsx").join("history"));
-    ConnectSettings {
-        url,
+    let history = (!op.no_history).then(dirs::data_dir).flatten().map(|dir| {
+        dir.join("wsx")
+            .join(if server { "listen-history" } else { "history" })
+    });
+    Console {
         line_mode: LineMode {
-            slash: input.slash || facts.stdin_tty,
-            binary: input.binary,
+            slash: op.slash || facts.stdin_tty,
+            binary: op.binary,
+            server,
         },
         skip_empty_lines: facts.stdin_tty,
-        execute: input.execute,
-        wait: input.wait,
-        close_timeout: input.close_timeout,
         history,
         repl,
-        count: net.count,
-        max_message_size: net.max_message_size,
-        connect_timeout: net.connect_timeout,
+        close_timeout: op.close_timeout,
         output: OutputSettings {
             format,
             view: View {
@@ -100,6 +130,55 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
     }
 }
 
+fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings {
+    let ConnectArgs {
+        url,
+        input,
+        operator,
+        output,
+        net,
+    } = args;
+    ConnectSettings {
+        url,
+        execute: input.execute,
+        wait: input.wait,
+        count: net.count,
+        max_message_size: net.max_message_size,
+        connect_timeout: net.connect_timeout,
+        console: console(operator, output, false, facts, utc_offset),
+    }
+}
+
+fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
+    let ListenArgs {
+        addr,
+        serve,
+        operator,
+        output,
+    } = args;
+    let mode = match (serve.echo, serve.chat, serve.exec) {
+        (_, _, Some(cmd)) => Mode::Exec(cmd),
+        (true, _, None) => Mode::Echo,
+        (false, true, None) => Mode::Chat,
+        (false, false, None) => Mode::Broadcast,
+    };
+    ListenSettings {
+        addr,
+        mode,
+        tls: serve.tls_cert.zip(serve.tls_key),
+        policy: Policy::new(
+            serve.subprotocols,
+            serve.origins,
+            serve.auth.as_deref(),
+            serve.max_clients,
+        ),
+        once: serve.once,
+        max_message_size: serve.max_message_size,
+        handshake_timeout: serve.handshake_timeout,
+        console: console(operator, output, true, facts, utc_offset),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,7 +188,7 @@ mod tests {
         let cli = Cli::try_parse_from(args).unwrap();
         match resolve(cli, &facts, 0) {
             Settings::Connect(s) => *s,
-            Settings::Completions(_) => panic!("expected connect"),
+            _ => panic!("expected connect"),
         }
     }
 
@@ -129,20 +208,20 @@ mod tests {
     #[test]
     fn pipes_get_raw_output_and_no_repl() {
         let s = resolve_connect(&["wsx", "connect", "ws://h/"], PIPE);
-        assert_eq!(s.output.format, Format::Raw);
-        assert!(!s.repl && !s.line_mode.slash && !s.skip_empty_lines);
+        assert_eq!(s.console.output.format, Format::Raw);
+        assert!(!s.console.repl && !s.console.line_mode.slash && !s.console.skip_empty_lines);
         assert_eq!(s.wait, Wait::After(Duration::from_secs(1)));
-        assert_eq!(s.close_timeout, Duration::from_secs(2));
+        assert_eq!(s.console.close_timeout, Duration::from_secs(2));
         assert_eq!(s.max_message_size, 64 << 20);
     }
 
     #[test]
     fn terminals_get_human_output_and_the_repl() {
         let s = resolve_connect(&["wsx", "connect", "ws://h/"], TTY);
-        assert_eq!(s.output.format, Format::Human);
-        assert!(s.repl && s.line_mode.slash && s.skip_empty_lines);
+        assert_eq!(s.console.output.format, Format::Human);
+        assert!(s.console.repl && s.console.line_mode.slash && s.console.skip_empty_lines);
         let s = resolve_connect(&["wsx", "connect", "ws://h/", "--format", "jsonl"], TTY);
-        assert_eq!(s.output.format, Format::Jsonl);
+        assert_eq!(s.console.output.format, Format::Jsonl);
     }
 
     #[test]
@@ -152,6 +231,6 @@ mod tests {
             PIPE,
         );
         assert_eq!(s.wait, Wait::Forever);
-        assert!(s.history.is_none());
+        assert!(s.console.history.is_none());
     }
 }

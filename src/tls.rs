@@ -7,7 +7,11 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use std::path::Path;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
 
 use crate::engine::Socket;
 
@@ -54,4 +58,28 @@ pub fn handshake(
         conn.complete_io(&mut sock)?;
     }
     Ok(StreamOwned::new(conn, sock))
+}
+
+/// A server configuration from a PEM certificate chain and a PEM private key.
+///
+/// # Errors
+/// A file cannot be read, holds no certificate or key, or the key does not match.
+pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("reading certificates from {}", cert.display()))?;
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate", cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .with_context(|| format!("reading a private key from {}", key.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("setting up TLS")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the TLS certificate and key do not go together")?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }

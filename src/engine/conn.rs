@@ -62,6 +62,7 @@ impl Write for Socket {
 pub enum Stream {
     Plain(Socket),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
+    TlsServer(Box<rustls::StreamOwned<rustls::ServerConnection, Socket>>),
 }
 
 impl Stream {
@@ -69,6 +70,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
+            Stream::TlsServer(s) => &s.sock,
         }
     }
 
@@ -76,6 +78,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &mut s.sock,
+            Stream::TlsServer(s) => &mut s.sock,
         }
     }
 
@@ -90,6 +93,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(s) => s.read(buf),
+            Stream::TlsServer(s) => s.read(buf),
         }
     }
 }
@@ -99,6 +103,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(s) => s.write(buf),
+            Stream::TlsServer(s) => s.write(buf),
         }
     }
 
@@ -106,6 +111,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(s) => s.flush(),
+            Stream::TlsServer(s) => s.flush(),
         }
     }
 }
@@ -130,6 +136,8 @@ pub struct Conn {
     blocked: bool,
     /// Frames were queued since the last successful flush.
     dirty: bool,
+    /// Payload bytes queued while blocked: how far the peer is behind.
+    behind: usize,
 }
 
 fn would_block(err: &WsError) -> bool {
@@ -152,6 +160,7 @@ impl Conn {
             ws,
             blocked: false,
             dirty: false,
+            behind: 0,
         })
     }
 
@@ -173,6 +182,9 @@ impl Conn {
     /// The connection is closed or failed.
     pub fn send(&mut self, msg: Message) -> Result<(), WsError> {
         self.dirty = true;
+        if self.blocked {
+            self.behind += msg.len();
+        }
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => {
@@ -181,6 +193,12 @@ impl Conn {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Roughly how many payload bytes wait for a peer that is not reading: what was queued
+    /// since its socket last filled up. Zero once everything is written.
+    pub fn behind(&self) -> usize {
+        self.behind
     }
 
     /// Queues a Close frame (tungstenite refuses to queue a second one).
@@ -214,6 +232,7 @@ impl Conn {
             Ok(()) => {
                 self.blocked = false;
                 self.dirty = false;
+                self.behind = 0;
                 Ok(())
             }
             Err(e) if would_block(&e) => {

@@ -9,7 +9,7 @@ mod poll;
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -67,8 +67,8 @@ pub struct Net {
     /// Connections to read before the next wait, readable or not: a handshake can leave
     /// whole frames in tungstenite's buffer that no readiness event will announce.
     unread: Vec<usize>,
-    /// Other sources (stdin), by key, and whether they are being watched right now.
-    watched: HashMap<usize, (BorrowedFd<'static>, bool)>,
+    /// Other sources (stdin, a listener), by key, and whether they are watched right now.
+    watched: HashMap<usize, (Box<dyn AsFd>, bool)>,
 }
 
 struct Slot {
@@ -114,9 +114,9 @@ impl Net {
     ///
     /// # Errors
     /// The poller refused the file: a regular file or `/dev/null` cannot be polled.
-    pub fn watch(&mut self, fd: BorrowedFd<'static>, key: usize) -> io::Result<()> {
-        self.poller.add(fd, key, true, false)?;
-        self.watched.insert(key, (fd, true));
+    pub fn watch(&mut self, source: Box<dyn AsFd>, key: usize) -> io::Result<()> {
+        self.poller.add(source.as_fd(), key, true, false)?;
+        self.watched.insert(key, (source, true));
         Ok(())
     }
 
@@ -126,7 +126,7 @@ impl Net {
             if *on == paused {
                 // Failing to change the interest of a valid registration is not expected;
                 // the worst case is a spurious `ready`, which the handler ignores.
-                let _ = self.poller.modify(*fd, key, !paused, false);
+                let _ = self.poller.modify(fd.as_fd(), key, !paused, false);
                 *on = !paused;
             }
         }
@@ -135,7 +135,7 @@ impl Net {
     /// Stops watching a source for good (at its end of file).
     pub fn unwatch(&mut self, key: usize) {
         if let Some((fd, _)) = self.watched.remove(&key) {
-            self.poller.delete(fd);
+            self.poller.delete(fd.as_fd());
         }
     }
 

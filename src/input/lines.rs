@@ -10,7 +10,7 @@ use std::io::Read;
 use std::sync::mpsc::SyncSender;
 use std::thread;
 
-use crate::command::{self, Command, LineMode, HELP};
+use crate::command::{self, Command, LineMode};
 use crate::engine::Waker;
 
 use super::{Batch, Input};
@@ -79,7 +79,7 @@ impl Splitter {
         match command::parse(line, self.mode) {
             Ok(Command::Help) => {
                 if !self.quiet {
-                    eprintln!("{HELP}");
+                    eprintln!("{}", command::help(self.mode.server));
                 }
             }
             Ok(cmd) => out.push_back(Input::Command { cmd, typed: false }),
@@ -166,6 +166,7 @@ mod tests {
     const PIPE: LineMode = LineMode {
         slash: false,
         binary: false,
+        server: false,
     };
 
     #[test]
@@ -196,6 +197,7 @@ mod tests {
         let slash = LineMode {
             slash: true,
             binary: false,
+            server: false,
         };
         let got = split(&[b"ok\n/bin 123\n\xff\n"], slash, false);
         assert_eq!(got[0], text("ok"));

@@ -20,7 +20,7 @@ use rustyline::{
 };
 
 use super::{Batch, Input};
-use crate::command::{self, Command, LineMode, HELP};
+use crate::command::{self, Command, LineMode};
 use crate::engine::Waker;
 
 const PROMPT: &str = "> ";
@@ -148,7 +148,7 @@ impl Repl {
             }
             self.remember(&line);
             match command::parse(line.as_bytes(), self.mode) {
-                Ok(Command::Help) => println!("{HELP}"),
+                Ok(Command::Help) => println!("{}", command::help(self.mode.server)),
                 Ok(cmd) => {
                     let ends = matches!(cmd, Command::Quit | Command::Close { .. });
                     if !send(cmd) || ends {

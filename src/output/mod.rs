@@ -105,6 +105,18 @@ impl Printer {
         Ok(())
     }
 
+    /// Writes a local message (the `/clients` list) where events go, as is.
+    ///
+    /// # Errors
+    /// Writing to stdout failed.
+    pub fn notice(&mut self, text: &str) -> io::Result<()> {
+        self.pending.extend_from_slice(text.as_bytes());
+        if !text.ends_with('\n') {
+            self.pending.push(b'\n');
+        }
+        self.flush()
+    }
+
     /// Stops printing above the prompt: restores the terminal and writes to stdout directly
     /// from now on. Called when the session ends, so that its last events are written by
     /// this thread rather than left in rustyline's queue when the process exits.

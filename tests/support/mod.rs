@@ -124,6 +124,7 @@ pub fn finish(mut child: Child, stdin: &[u8]) -> Run {
 pub fn kill(pid: u32) {
     let _ = Command::new("kill")
         .args(["-KILL", &pid.to_string()])
+        .stderr(Stdio::null())
         .status();
 }
 
@@ -359,6 +360,201 @@ impl TestPki {
         move |tcp| {
             let conn = rustls::ServerConnection::new(config).expect("server connection");
             Box::new(rustls::StreamOwned::new(conn, tcp))
+        }
+    }
+}
+
+/// A running `wsx listen`: its URL (from the readiness line), and its stdout and stderr as
+/// channels of lines. Dropping it kills the process by PID.
+pub struct Server {
+    child: Option<Child>,
+    pub pid: u32,
+    pub url: String,
+    pub port: u16,
+    stdout: Receiver<String>,
+    stderr: Receiver<String>,
+    stdin: Option<std::process::ChildStdin>,
+    seen_out: Vec<String>,
+    seen_err: Vec<String>,
+}
+
+fn line_reader(stream: impl Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stream).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+impl Server {
+    /// Starts `wsx listen 127.0.0.1:0 ARGS` with human output and no timestamps, and waits
+    /// for `listening on ws://127.0.0.1:PORT` (or wss://).
+    pub fn start(args: &[&str]) -> Server {
+        let mut cmd = wsx();
+        cmd.args([
+            "listen",
+            "127.0.0.1:0",
+            "--format",
+            "human",
+            "--timestamps",
+            "none",
+        ])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawning wsx listen");
+        let stdout = line_reader(child.stdout.take().expect("stdout"));
+        let stderr = line_reader(child.stderr.take().expect("stderr"));
+        let stdin = child.stdin.take();
+        let mut server = Server {
+            pid: child.id(),
+            child: Some(child),
+            url: String::new(),
+            port: 0,
+            stdout,
+            stderr,
+            stdin,
+            seen_out: Vec::new(),
+            seen_err: Vec::new(),
+        };
+        let line = server.expect_stderr("listening on ");
+        let url = line.trim_start_matches("listening on ").to_string();
+        server.port = url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .expect("a port");
+        server.url = format!("{url}/");
+        server
+    }
+
+    fn expect_in(
+        rx: &Receiver<String>,
+        seen: &mut Vec<String>,
+        what: &str,
+        needle: &str,
+    ) -> String {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    seen.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no {what} line containing {needle:?} within {PATIENCE:?}; saw:\n{}",
+                    seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Waits for a stdout line containing `needle` and returns it.
+    pub fn expect_stdout(&mut self, needle: &str) -> String {
+        Self::expect_in(&self.stdout, &mut self.seen_out, "stdout", needle)
+    }
+
+    /// Waits for a stderr line containing `needle` and returns it.
+    pub fn expect_stderr(&mut self, needle: &str) -> String {
+        Self::expect_in(&self.stderr, &mut self.seen_err, "stderr", needle)
+    }
+
+    /// Writes one operator line to the server's stdin.
+    pub fn type_line(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("writing to wsx");
+        stdin.flush().expect("flushing");
+    }
+
+    /// Closes the server's stdin (operator EOF).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Waits for the process to exit and returns its status code.
+    pub fn wait(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("waited for once");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(child.wait());
+        });
+        match rx.recv_timeout(PATIENCE) {
+            Ok(status) => status.expect("waiting for wsx listen").code(),
+            Err(_) => {
+                kill(self.pid);
+                panic!("wsx listen did not exit within {PATIENCE:?}");
+            }
+        }
+    }
+
+    /// A WebSocket client connected to this server (blocking, with a read timeout).
+    pub fn client(&self) -> WebSocket<TcpStream> {
+        let tcp = TcpStream::connect(("127.0.0.1", self.port)).expect("connecting");
+        tcp.set_read_timeout(Some(PATIENCE)).expect("timeout");
+        let (ws, _) = tungstenite::client(self.url.as_str(), tcp).expect("client handshake");
+        ws
+    }
+
+    /// The ids of the processes wsx has started, from `/proc`.
+    pub fn children(&self) -> Vec<u32> {
+        let pid = self.pid;
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return Vec::new();
+        };
+        tasks
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+            .flat_map(|s| {
+                s.split_whitespace()
+                    .filter_map(|p| p.parse().ok())
+                    .collect::<Vec<u32>>()
+            })
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        match self.child.take() {
+            Some(mut child) => {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            None => kill(self.pid), // already waited for; harmless if gone
+        }
+    }
+}
+
+/// Reads the next text message, skipping control frames.
+pub fn next_text<S: Read + Write>(ws: &mut WebSocket<S>) -> String {
+    loop {
+        match ws.read().expect("reading a message") {
+            Message::Text(t) => return t.as_str().to_string(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("expected text, got {other:?}"),
+        }
+    }
+}
+
+/// Reads until a Close frame arrives and returns its code (0 for none).
+pub fn next_close<S: Read + Write>(ws: &mut WebSocket<S>) -> u16 {
+    loop {
+        match ws.read() {
+            Ok(Message::Close(frame)) => return frame.map_or(0, |f| f.code.into()),
+            Ok(_) => continue,
+            Err(e) => panic!("expected a Close frame, got {e}"),
         }
     }
 }

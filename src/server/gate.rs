@@ -1,0 +1,406 @@
+//! The handshake policy of `wsx listen`: parse the upgrade request, decide, write the answer.
+//!
+//! Pure: bytes in, a [`Decision`] and response bytes out. The I/O (timeouts, TLS) is in
+//! `server/mod.rs`. Checks follow RFC 6455 section 4.2.1, then the operator's policy.
+
+use base64::Engine as _;
+
+/// The operator's rules for who may connect.
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Offered subprotocols, in order of preference.
+    subprotocols: Vec<String>,
+    /// Allowed browser origins; empty allows all.
+    origins: Vec<String>,
+    /// Required `user:pass` for Basic authentication.
+    credentials: Option<String>,
+    /// Most clients served at once.
+    pub max_clients: Option<u64>,
+}
+
+impl Policy {
+    pub fn new(
+        subprotocols: Vec<String>,
+        origins: Vec<String>,
+        credentials: Option<&str>,
+        max_clients: Option<u64>,
+    ) -> Policy {
+        Policy {
+            subprotocols,
+            origins,
+            credentials: credentials.map(str::to_string),
+            max_clients,
+        }
+    }
+}
+
+/// The request line and headers of an HTTP request.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub method: String,
+    pub path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The first value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The comma-separated tokens of every occurrence of a header, trimmed.
+    fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+    }
+}
+
+/// The largest request head accepted.
+pub const MAX_HEAD: usize = 16 * 1024;
+
+/// Parses a request head from the start of `buf`: `Ok(None)` while it is incomplete,
+/// otherwise the head and its length in bytes (what follows belongs to the WebSocket).
+///
+/// # Errors
+/// The bytes are not an HTTP/1.x request.
+pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => {
+            let head = Head {
+                method: req.method.unwrap_or_default().to_string(),
+                path: req.path.unwrap_or_default().to_string(),
+                headers: req
+                    .headers
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.name.to_string(),
+                            String::from_utf8_lossy(h.value).into_owned(),
+                        )
+                    })
+                    .collect(),
+            };
+            Ok(Some((head, len)))
+        }
+        Ok(httparse::Status::Partial) => Ok(None),
+        Err(e) => Err(format!("not an HTTP request ({e})")),
+    }
+}
+
+/// What to do with a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Upgrade, answering with this `Sec-WebSocket-Accept` and subprotocol.
+    Accept {
+        accept_key: String,
+        subprotocol: Option<String>,
+    },
+    /// Refuse with an HTTP status; `why` is the one-line reason for the log.
+    Reject {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+        why: String,
+    },
+}
+
+fn reject(status: u16, why: impl Into<String>) -> Decision {
+    let why = why.into();
+    Decision::Reject {
+        status,
+        headers: Vec::new(),
+        body: format!("{why}\n"),
+        why,
+    }
+}
+
+/// Decides on a request. `clients` is how many clients are connected now.
+pub fn decide(head: &Head, policy: &Policy, clients: u64) -> Decision {
+    let upgrade = head
+        .tokens("upgrade")
+        .any(|t| t.eq_ignore_ascii_case("websocket"));
+    if head.method != "GET" || !upgrade {
+        let mut decision = reject(
+            426,
+            "this is a WebSocket endpoint: connect with a WebSocket client",
+        );
+        if let Decision::Reject { headers, why, .. } = &mut decision {
+            headers.push(("Upgrade", "websocket".into()));
+            headers.push(("Sec-WebSocket-Version", "13".into()));
+            *why = format!("not a WebSocket request ({} {})", head.method, head.path);
+        }
+        return decision;
+    }
+    if !head
+        .tokens("connection")
+        .any(|t| t.eq_ignore_ascii_case("upgrade"))
+    {
+        return reject(400, "the Connection header lacks \"upgrade\"");
+    }
+    if head.header("sec-websocket-version").map(str::trim) != Some("13") {
+        let mut decision = reject(426, "only WebSocket version 13 is supported");
+        if let Decision::Reject { headers, .. } = &mut decision {
+            headers.push(("Sec-WebSocket-Version", "13".into()));
+        }
+        return decision;
+    }
+    let Some(key) = head.header("sec-websocket-key").map(str::trim) else {
+        return reject(400, "Sec-WebSocket-Key is missing");
+    };
+    let key_ok = base64::engine::general_purpose::STANDARD
+        .decode(key)
+        .is_ok_and(|k| k.len() == 16);
+    if !key_ok {
+        return reject(400, "Sec-WebSocket-Key is not 16 bytes of base64");
+    }
+    if !policy.origins.is_empty() {
+        if let Some(origin) = head.header("origin") {
+            if !policy
+                .origins
+                .iter()
+                .any(|o| o.eq_ignore_ascii_case(origin.trim()))
+            {
+                return reject(403, format!("origin {origin} is not allowed"));
+            }
+        }
+    }
+    if let Some(expected) = &policy.credentials {
+        if !basic_matches(head.header("authorization"), expected) {
+            let mut decision = reject(401, "authentication required");
+            if let Decision::Reject { headers, .. } = &mut decision {
+                headers.push(("WWW-Authenticate", "Basic realm=\"wsx\"".into()));
+            }
+            return decision;
+        }
+    }
+    if policy.max_clients.is_some_and(|max| clients >= max) {
+        return reject(503, format!("the server is full ({clients} clients)"));
+    }
+    let wanted: Vec<&str> = head.tokens("sec-websocket-protocol").collect();
+    let subprotocol = policy
+        .subprotocols
+        .iter()
+        .find(|offered| wanted.contains(&offered.as_str()))
+        .cloned();
+    Decision::Accept {
+        accept_key: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        subprotocol,
+    }
+}
+
+/// The refusal of a request head larger than [`MAX_HEAD`].
+pub fn too_large() -> Decision {
+    reject(
+        431,
+        format!("the request head is over {} KiB", MAX_HEAD / 1024),
+    )
+}
+
+/// Whether an `Authorization` header carries Basic credentials equal to `expected`.
+fn basic_matches(header: Option<&str>, expected: &str) -> bool {
+    let Some((scheme, encoded)) = header.and_then(|h| h.trim().split_once(' ')) else {
+        return false;
+    };
+    scheme.eq_ignore_ascii_case("basic")
+        && base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .is_ok_and(|given| given == expected.as_bytes())
+}
+
+/// The bytes of the HTTP response for a decision.
+pub fn response(decision: &Decision) -> Vec<u8> {
+    match decision {
+        Decision::Accept {
+            accept_key,
+            subprotocol,
+        } => {
+            let mut out = format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept_key}\r\n"
+            );
+            if let Some(p) = subprotocol {
+                out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+            }
+            out.push_str("\r\n");
+            out.into_bytes()
+        }
+        Decision::Reject {
+            status,
+            headers,
+            body,
+            ..
+        } => {
+            let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(*status));
+            for (name, value) in headers {
+                out.push_str(&format!("{name}: {value}\r\n"));
+            }
+            out.push_str(&format!(
+                "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            ));
+            out.into_bytes()
+        }
+    }
+}
+
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        426 => "Upgrade Required",
+        431 => "Request Header Fields Too Large",
+        503 => "Service Unavailable",
+        _ => "Error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+    fn request(extra: &str) -> Head {
+        let text = format!(
+            "GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+        );
+        let (head, len) = parse_head(text.as_bytes()).unwrap().unwrap();
+        assert_eq!(len, text.len());
+        head
+    }
+
+    fn status(d: &Decision) -> u16 {
+        match d {
+            Decision::Accept { .. } => 101,
+            Decision::Reject { status, .. } => *status,
+        }
+    }
+
+    #[test]
+    fn a_valid_request_is_accepted_with_the_rfc_accept_key() {
+        let d = decide(&request(""), &Policy::default(), 0);
+        // The example of RFC 6455 section 1.3.
+        let expected = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+        assert_eq!(
+            d,
+            Decision::Accept {
+                accept_key: expected.into(),
+                subprotocol: None
+            }
+        );
+        let bytes = String::from_utf8(response(&d)).unwrap();
+        assert!(bytes.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
+        assert!(bytes.contains(&format!("Sec-WebSocket-Accept: {expected}\r\n")));
+    }
+
+    #[test]
+    fn incomplete_and_malformed_heads() {
+        assert!(parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n")
+            .unwrap()
+            .is_none());
+        assert!(parse_head(b"\x16\x03\x01 binary junk").is_err());
+    }
+
+    #[test]
+    fn plain_http_gets_426() {
+        let (head, _) = parse_head(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let d = decide(&head, &Policy::default(), 0);
+        assert_eq!(status(&d), 426);
+        let bytes = String::from_utf8(response(&d)).unwrap();
+        assert!(
+            bytes.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+            "{bytes}"
+        );
+        assert!(bytes.contains("Upgrade: websocket\r\n"));
+    }
+
+    #[test]
+    fn broken_upgrades_are_refused() {
+        let mut head = request("");
+        head.headers.retain(|(n, _)| n != "Sec-WebSocket-Key");
+        assert_eq!(status(&decide(&head, &Policy::default(), 0)), 400);
+        let mut head = request("");
+        head.headers.retain(|(n, _)| n != "Sec-WebSocket-Version");
+        assert_eq!(status(&decide(&head, &Policy::default(), 0)), 426);
+    }
+
+    #[test]
+    fn origins() {
+        let policy = Policy::new(vec![], vec!["http://localhost:3000".into()], None, None);
+        assert_eq!(
+            status(&decide(
+                &request("Origin: http://localhost:3000\r\n"),
+                &policy,
+                0
+            )),
+            101
+        );
+        assert_eq!(
+            status(&decide(
+                &request("Origin: http://evil.example\r\n"),
+                &policy,
+                0
+            )),
+            403
+        );
+        assert_eq!(
+            status(&decide(&request(""), &policy, 0)),
+            101,
+            "no Origin: not a browser"
+        );
+    }
+
+    #[test]
+    fn basic_auth() {
+        let policy = Policy::new(vec![], vec![], Some("alice:s3cret"), None);
+        assert_eq!(status(&decide(&request(""), &policy, 0)), 401);
+        let good = format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode("alice:s3cret")
+        );
+        assert_eq!(status(&decide(&request(&good), &policy, 0)), 101);
+        let bad = format!(
+            "Authorization: Basic {}\r\n",
+            base64::engine::general_purpose::STANDARD.encode("alice:nope")
+        );
+        let d = decide(&request(&bad), &policy, 0);
+        assert_eq!(status(&d), 401);
+        assert!(String::from_utf8(response(&d))
+            .unwrap()
+            .contains("WWW-Authenticate: Basic"));
+    }
+
+    #[test]
+    fn capacity() {
+        let policy = Policy::new(vec![], vec![], None, Some(2));
+        assert_eq!(status(&decide(&request(""), &policy, 1)), 101);
+        assert_eq!(status(&decide(&request(""), &policy, 2)), 503);
+    }
+
+    #[test]
+    fn the_first_offered_subprotocol_the_client_wants_is_chosen() {
+        let policy = Policy::new(vec!["v2".into(), "v1".into()], vec![], None, None);
+        let pick = |extra: &str| match decide(&request(extra), &policy, 0) {
+            Decision::Accept { subprotocol, .. } => subprotocol,
+            d => panic!("{d:?}"),
+        };
+        assert_eq!(
+            pick("Sec-WebSocket-Protocol: v1, v2\r\n"),
+            Some("v2".into())
+        );
+        assert_eq!(pick("Sec-WebSocket-Protocol: v1\r\n"), Some("v1".into()));
+        assert_eq!(pick("Sec-WebSocket-Protocol: v3\r\n"), None);
+        assert_eq!(pick(""), None);
+    }
+}

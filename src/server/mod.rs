@@ -1,0 +1,723 @@
+//! `wsx listen`: bind, announce the bound address, accept, and serve many clients on the engine.
+//!
+//! Each accepted socket gets a short-lived thread for TLS and the HTTP upgrade, bounded by
+//! `--handshake-timeout`, so a client that sends half a handshake delays nobody. Finished
+//! WebSockets join the engine, which moves every frame; [`hub`] decides where frames go.
+
+mod exec;
+pub mod gate;
+mod hub;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::{Error as WsError, Message, WebSocket};
+
+use crate::command::Command;
+use crate::engine::{Conn, Engine, Handler, Incoming, Net, Socket, Stream, Waker};
+use crate::error::Failure;
+use crate::event::{CloseInfo, Dir, Event, Kind};
+use crate::input::lines::Splitter;
+use crate::input::{self, Input};
+use crate::output::{Printer, Sink};
+use crate::settings::{ListenSettings, Mode};
+use crate::tls;
+use exec::{Program, ProgramEvent, Refused};
+use gate::Decision;
+use hub::{Hub, Route};
+
+/// The engine key of the listening socket (client ids count up from 1).
+const LISTENER: usize = usize::MAX - 1;
+
+/// A client further behind than this (queued while its socket was full) is closed with 1008.
+const SLOW_CLIENT_BYTES: usize = 8 << 20;
+
+/// What every handshake thread needs.
+struct Shared {
+    policy: gate::Policy,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    timeout: Duration,
+    config: WebSocketConfig,
+    /// Clients admitted and not yet gone, for `--max-clients`.
+    admitted: AtomicU64,
+    quiet: bool,
+}
+
+/// A client whose handshake succeeded.
+struct Accepted {
+    ws: WebSocket<Stream>,
+    peer: SocketAddr,
+    subprotocol: Option<String>,
+}
+
+/// Binds, serves until shut down, and returns the exit status.
+///
+/// # Errors
+/// The address cannot be bound, the TLS files cannot be used, or the terminal cannot be set up.
+pub fn run(s: ListenSettings) -> Result<ExitCode> {
+    let tls = match &s.tls {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    let listener = TcpListener::bind(s.addr).with_context(|| format!("listening on {}", s.addr))?;
+    listener
+        .set_nonblocking(true)
+        .context("setting up the listener")?;
+    let local = listener.local_addr().context("reading the bound address")?;
+    let listener = Arc::new(listener);
+
+    let mut engine = Engine::new().context("creating the poller")?;
+    let waker = engine.waker();
+    engine.net().watch(Box::new(listener.clone()), LISTENER)?;
+    let interrupts = input::on_interrupt(waker.clone())?;
+    let (tx, operator) = mpsc::sync_channel(input::CHANNEL_BOUND);
+
+    let console = &s.console;
+    let scheme = if tls.is_some() { "wss" } else { "ws" };
+    if !console.quiet {
+        // The readiness line: printed once bound, with the real port (tests wait on it).
+        eprintln!("listening on {scheme}://{local}");
+    }
+    let printer = if console.repl {
+        let repl = input::repl::Repl::new(console.history.clone(), console.line_mode)?;
+        let guard = repl.guard();
+        let (repl, external) = repl.with_printer()?;
+        repl.spawn(tx, waker.clone());
+        Printer::new(
+            console.output.clone(),
+            Sink::Repl {
+                printer: external,
+                _terminal: guard,
+            },
+        )
+    } else {
+        let splitter = Splitter::new(console.line_mode, console.skip_empty_lines, console.quiet);
+        input::lines::spawn(splitter, tx, waker.clone());
+        Printer::stdout(console.output.clone())
+    };
+
+    let max_queue = SLOW_CLIENT_BYTES + s.max_message_size.saturating_mul(2);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(max_queue)
+        .max_message_size(Some(s.max_message_size))
+        .max_frame_size(Some(s.max_message_size));
+    let shared = Arc::new(Shared {
+        policy: s.policy.clone(),
+        tls,
+        timeout: s.handshake_timeout,
+        config,
+        admitted: AtomicU64::new(0),
+        quiet: console.quiet,
+    });
+    let (accepted_tx, accepted) = mpsc::channel();
+    let (program_tx, programs) = mpsc::channel();
+    let mut server = Server {
+        printer,
+        repl: console.repl,
+        quiet: console.quiet,
+        mode: s.mode.clone(),
+        once: s.once,
+        close_timeout: console.close_timeout,
+        operator,
+        accepted,
+        accepted_tx,
+        programs,
+        program_tx,
+        waker,
+        listener,
+        shared,
+        hub: Hub::default(),
+        closing: BTreeMap::new(),
+        shutdown: false,
+        interrupts,
+        interrupts_seen: 0,
+        outcome: None,
+    };
+    let outcome = engine.run(&mut server).context("waiting for events")?;
+    server.printer.flush().context("writing to stdout")?;
+    outcome
+}
+
+/// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
+fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accepted, String> {
+    let deadline = Instant::now() + shared.timeout;
+    let timed_out = || {
+        format!(
+            "no complete handshake within {}s",
+            shared.timeout.as_secs_f64()
+        )
+    };
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    };
+    let set_timeouts = |tcp: &TcpStream| -> Result<(), String> {
+        let left = remaining().ok_or_else(timed_out)?;
+        tcp.set_read_timeout(Some(left))
+            .and_then(|()| tcp.set_write_timeout(Some(left)))
+            .map_err(|e| e.to_string())
+    };
+    set_timeouts(&tcp)?;
+    let _ = tcp.set_nodelay(true);
+    let io_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => timed_out(),
+        _ => e.to_string(),
+    };
+
+    let mut stream = match &shared.tls {
+        Some(config) => {
+            let mut conn =
+                rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+            let mut sock = Socket::new(tcp);
+            while conn.is_handshaking() {
+                conn.complete_io(&mut sock)
+                    .map_err(|e| format!("TLS handshake failed: {}", io_error(e)))?;
+            }
+            Stream::TlsServer(Box::new(rustls::StreamOwned::new(conn, sock)))
+        }
+        None => Stream::Plain(Socket::new(tcp)),
+    };
+
+    let mut buf = Vec::with_capacity(1024);
+    let (head, len) = loop {
+        set_timeouts(stream.tcp())?;
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).map_err(io_error)?;
+        if n == 0 {
+            return Err("closed the connection during the handshake".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match gate::parse_head(&buf) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) if buf.len() < gate::MAX_HEAD => continue,
+            Ok(None) => return Err(answer(&mut stream, gate::too_large())),
+            Err(e) => return Err(e),
+        }
+    };
+
+    let mut decision = gate::decide(
+        &head,
+        &shared.policy,
+        shared.admitted.load(Ordering::SeqCst),
+    );
+    if let (Decision::Accept { .. }, Some(max)) = (&decision, shared.policy.max_clients) {
+        // Reserve the place; two handshakes finishing together must not both take the last.
+        if shared.admitted.fetch_add(1, Ordering::SeqCst) >= max {
+            shared.admitted.fetch_sub(1, Ordering::SeqCst);
+            decision = gate::decide(&head, &shared.policy, max);
+        }
+    } else if matches!(decision, Decision::Accept { .. }) {
+        shared.admitted.fetch_add(1, Ordering::SeqCst);
+    }
+    let Decision::Accept { subprotocol, .. } = &decision else {
+        return Err(answer(&mut stream, decision));
+    };
+    let subprotocol = subprotocol.clone();
+    if let Err(e) = stream
+        .write_all(&gate::response(&decision))
+        .and_then(|()| stream.flush())
+    {
+        shared.admitted.fetch_sub(1, Ordering::SeqCst);
+        return Err(io_error(e));
+    }
+    let tail = buf[len..].to_vec();
+    let ws = WebSocket::from_partially_read(stream, tail, Role::Server, Some(shared.config));
+    Ok(Accepted {
+        ws,
+        peer,
+        subprotocol,
+    })
+}
+
+/// Writes a refusal and returns the reason to log.
+fn answer(stream: &mut Stream, decision: Decision) -> String {
+    let _ = stream
+        .write_all(&gate::response(&decision))
+        .and_then(|()| stream.flush());
+    match decision {
+        Decision::Reject { status, why, .. } => format!("{why} ({status})"),
+        Decision::Accept { .. } => String::new(),
+    }
+}
+
+/// The server's policy on the engine; see the module docs.
+struct Server {
+    printer: Printer,
+    repl: bool,
+    quiet: bool,
+    mode: Mode,
+    once: bool,
+    close_timeout: Duration,
+    operator: Receiver<input::Batch>,
+    accepted: Receiver<Accepted>,
+    accepted_tx: Sender<Accepted>,
+    programs: Receiver<ProgramEvent>,
+    program_tx: Sender<ProgramEvent>,
+    waker: Waker,
+    listener: Arc<TcpListener>,
+    shared: Arc<Shared>,
+    hub: Hub,
+    /// Connections we closed (or that closed), waiting for the close handshake, by deadline.
+    closing: BTreeMap<u64, Instant>,
+    /// Shutting down: no new clients; done once every connection is gone.
+    shutdown: bool,
+    interrupts: Arc<AtomicUsize>,
+    interrupts_seen: usize,
+    outcome: Option<Result<ExitCode>>,
+}
+
+impl Server {
+    fn show(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
+        let ev = Event {
+            at: SystemTime::now(),
+            client,
+            dir,
+            kind,
+        };
+        if let Err(e) = self.printer.event(&ev) {
+            self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
+        }
+    }
+
+    fn notice(&mut self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.repl {
+            let _ = self.printer.notice(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    fn finish(&mut self, outcome: Result<ExitCode>) {
+        if self.outcome.is_none() {
+            self.printer.leave_repl();
+            self.outcome = Some(outcome);
+        }
+    }
+
+    /// Queues a message for one client; a client too far behind is closed with 1008.
+    fn send(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) {
+        let Some(conn) = net.get(id as usize) else {
+            return;
+        };
+        match conn.send(msg) {
+            Ok(()) if conn.behind() > SLOW_CLIENT_BYTES => {
+                self.notice(&format!(
+                    "#{id} is not reading: more than {} MiB wait for it; closed with 1008",
+                    SLOW_CLIENT_BYTES >> 20
+                ));
+                self.leave(net, id, Some((1008, "too slow")), None, now);
+            }
+            Ok(()) => {}
+            Err(e) => self.fail(net, id, e, now),
+        }
+    }
+
+    fn broadcast(&mut self, net: &mut Net, msg: &Message, now: Instant) {
+        for id in self.hub.ids() {
+            self.send(net, id, msg.clone(), now);
+        }
+    }
+
+    /// Takes a client out of the hub: optionally sends a Close, shows it gone, stops its
+    /// program. The connection stays until the close handshake ends or times out.
+    fn leave(
+        &mut self,
+        net: &mut Net,
+        id: u64,
+        close: Option<(u16, &str)>,
+        reason: Option<String>,
+        now: Instant,
+    ) {
+        let Some(client) = self.hub.remove(id) else {
+            return;
+        };
+        self.shared.admitted.fetch_sub(1, Ordering::SeqCst);
+        if let Some(program) = client.program {
+            program.stop();
+        }
+        if let Some((code, why)) = close {
+            if let Some(conn) = net.get(id as usize) {
+                let frame = CloseFrame {
+                    code: CloseCode::from(code),
+                    reason: why.to_string().into(),
+                };
+                if conn.close(Some(frame)).is_err() {
+                    net.remove(id as usize);
+                }
+            }
+            self.show(Some(id), Dir::Out, Kind::Close(CloseInfo::new(code, why)));
+        }
+        if net.get(id as usize).is_some() {
+            self.closing.insert(id, now + self.close_timeout);
+        }
+        self.show(Some(id), Dir::In, Kind::Disconnected { reason });
+        if self.once && !self.shutdown {
+            self.begin_shutdown(net, now);
+        }
+    }
+
+    /// A connection failed: answer with the RFC's close code where one applies, report it in
+    /// one line, and drop it. Other clients are not affected.
+    fn fail(&mut self, net: &mut Net, id: u64, err: WsError, now: Instant) {
+        use tungstenite::error::ProtocolError;
+        let (code, what) = match &err {
+            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
+                None,
+                "closed the TCP connection without a Close frame (1006)".to_string(),
+            ),
+            WsError::Capacity(e) => (
+                Some(1009),
+                format!("message too big: {e}; closed with 1009"),
+            ),
+            WsError::Utf8(_) => (
+                Some(1007),
+                "invalid UTF-8 in a text message; closed with 1007".to_string(),
+            ),
+            WsError::Protocol(e) => (Some(1002), format!("protocol error: {e}; closed with 1002")),
+            WsError::WriteBufferFull(_) => (None, "not reading; dropped".to_string()),
+            e => (None, format!("connection lost: {e}")),
+        };
+        if let (Some(code), Some(conn)) = (code, net.get(id as usize)) {
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            };
+            let _ = conn.close(Some(frame)).and_then(|()| conn.flush());
+        }
+        net.remove(id as usize);
+        self.closing.remove(&id);
+        if self.hub.contains(id) {
+            if code.is_some() && !self.quiet {
+                self.notice(&format!("wsx: #{id} {what}"));
+            }
+            self.leave(net, id, None, Some(what), now);
+            self.closing.remove(&id);
+        }
+    }
+
+    fn begin_shutdown(&mut self, net: &mut Net, now: Instant) {
+        if self.shutdown {
+            return;
+        }
+        self.shutdown = true;
+        net.unwatch(LISTENER);
+        for id in self.hub.ids() {
+            self.leave(net, id, Some((1001, "")), None, now);
+        }
+    }
+
+    fn admit(&mut self, net: &mut Net, accepted: Accepted, now: Instant) {
+        let Accepted {
+            ws,
+            peer,
+            subprotocol,
+        } = accepted;
+        if self.shutdown {
+            self.shared.admitted.fetch_sub(1, Ordering::SeqCst);
+            return; // dropping the socket: we are going away
+        }
+        let id = self.hub.add(peer, subprotocol.clone());
+        let conn = match Conn::new(ws) {
+            Ok(conn) => conn,
+            Err(e) => return self.fail(net, id, WsError::Io(e), now),
+        };
+        if let Err(e) = net.insert(id as usize, conn) {
+            return self.fail(net, id, WsError::Io(e), now);
+        }
+        self.show(
+            Some(id),
+            Dir::In,
+            Kind::Open {
+                peer: peer.to_string(),
+                subprotocol,
+            },
+        );
+        if let Mode::Exec(cmd) = &self.mode {
+            let spawned = Program::spawn(
+                cmd,
+                id,
+                &peer.to_string(),
+                self.program_tx.clone(),
+                self.waker.clone(),
+            );
+            match spawned {
+                Ok(program) => {
+                    if let Some(client) = self.hub.get_mut(id) {
+                        client.program = Some(program);
+                    }
+                }
+                Err(e) => {
+                    self.notice(&format!("wsx: #{id} cannot run the program: {e}"));
+                    self.leave(net, id, Some((1011, "cannot run the program")), None, now);
+                }
+            }
+        }
+    }
+
+    fn accept_all(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((tcp, peer)) => {
+                    let shared = self.shared.clone();
+                    let tx = self.accepted_tx.clone();
+                    let waker = self.waker.clone();
+                    let spawned =
+                        thread::Builder::new()
+                            .name("handshake".into())
+                            .spawn(move || match handshake(tcp, peer, &shared) {
+                                Ok(accepted) => {
+                                    if tx.send(accepted).is_ok() {
+                                        waker.wake();
+                                    }
+                                }
+                                Err(why) if !shared.quiet => eprintln!("wsx: {peer}: {why}"),
+                                Err(_) => {}
+                            });
+                    if let Err(e) = spawned {
+                        self.notice(&format!("wsx: {peer}: cannot start its handshake: {e}"));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                // Out of file descriptors, a connection reset before accept: not fatal.
+                Err(e) => {
+                    self.notice(&format!("wsx: accepting a connection: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+
+    fn operator_command(&mut self, net: &mut Net, cmd: Command, typed: bool, now: Instant) {
+        let skip_echo = typed && self.repl;
+        match cmd {
+            Command::Text(t) => {
+                self.broadcast(net, &Message::text(t.clone()), now);
+                if !skip_echo {
+                    self.show(None, Dir::Out, Kind::Text(t));
+                }
+            }
+            Command::Binary(b) => {
+                self.broadcast(net, &Message::binary(b.clone()), now);
+                if !skip_echo {
+                    self.show(None, Dir::Out, Kind::Binary(b));
+                }
+            }
+            Command::Ping(p) => {
+                for id in self.hub.ids() {
+                    if let Some(client) = self.hub.get_mut(id) {
+                        client.pings.push_back((p.clone(), now));
+                    }
+                }
+                self.broadcast(net, &Message::Ping(p.clone().into()), now);
+                self.show(None, Dir::Out, Kind::Ping(p));
+            }
+            Command::Pong(p) => {
+                self.broadcast(net, &Message::Pong(p.clone().into()), now);
+                self.show(None, Dir::Out, Kind::Pong { data: p, rtt: None });
+            }
+            Command::Close { code, reason } => {
+                for id in self.hub.ids() {
+                    self.leave(net, id, Some((code, &reason)), None, now);
+                }
+            }
+            Command::Quit => self.begin_shutdown(net, now),
+            Command::To { id, text } => {
+                if self.hub.contains(id) {
+                    self.send(net, id, Message::text(text.clone()), now);
+                    self.show(Some(id), Dir::Out, Kind::Text(text));
+                } else {
+                    self.notice(&format!("wsx: no client #{id} (see /clients)"));
+                }
+            }
+            Command::Kick { id, code, reason } => {
+                if self.hub.contains(id) {
+                    self.leave(net, id, Some((code, &reason)), None, now);
+                } else {
+                    self.notice(&format!("wsx: no client #{id} (see /clients)"));
+                }
+            }
+            Command::Clients => {
+                let listing = self.hub.listing();
+                self.notice(&listing);
+            }
+            Command::Help => {}
+        }
+    }
+
+    fn received(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) {
+        if !self.hub.contains(id) {
+            return; // closing: what it still sends is not served
+        }
+        let kind = match &msg {
+            Message::Text(t) => Kind::Text(t.as_str().to_string()),
+            Message::Binary(b) => Kind::Binary(b.to_vec()),
+            Message::Ping(p) => Kind::Ping(p.to_vec()),
+            Message::Pong(p) => {
+                let rtt = self.hub.get_mut(id).and_then(|c| {
+                    let i = c.pings.iter().position(|(sent, _)| sent[..] == p[..])?;
+                    c.pings.remove(i).map(|(_, at)| now - at)
+                });
+                Kind::Pong {
+                    data: p.to_vec(),
+                    rtt,
+                }
+            }
+            Message::Close(frame) => {
+                let info = frame.as_ref().map_or(
+                    CloseInfo {
+                        code: None,
+                        reason: String::new(),
+                    },
+                    |f| CloseInfo::new(f.code.into(), f.reason.as_str()),
+                );
+                self.show(Some(id), Dir::In, Kind::Close(info));
+                // tungstenite has queued the answer; the connection ends once it is sent.
+                return self.leave(net, id, None, None, now);
+            }
+            Message::Frame(_) => return,
+        };
+        let data = kind.is_data();
+        self.show(Some(id), Dir::In, kind);
+        if !data {
+            return;
+        }
+        match self.hub.route(&self.mode, id) {
+            Route::Nowhere => {}
+            Route::Clients(targets) => {
+                for target in targets {
+                    self.send(net, target, msg.clone(), now);
+                }
+            }
+            Route::Program => {
+                let line = msg.into_data();
+                let refused = self
+                    .hub
+                    .get_mut(id)
+                    .and_then(|c| c.program.as_ref())
+                    .map(|p| p.send_line(&line));
+                match refused {
+                    Some(Err(Refused::Slow)) => {
+                        self.notice(&format!(
+                            "wsx: #{id} its program is not reading; closed with 1008"
+                        ));
+                        self.leave(net, id, Some((1008, "too slow")), None, now);
+                    }
+                    Some(Err(Refused::Gone)) | None | Some(Ok(())) => {}
+                }
+            }
+        }
+    }
+
+    fn program_event(&mut self, net: &mut Net, event: ProgramEvent, now: Instant) {
+        match event {
+            ProgramEvent::Line(id, text) => {
+                if self.hub.contains(id) {
+                    self.send(net, id, Message::text(text.clone()), now);
+                    self.show(Some(id), Dir::Out, Kind::Text(text));
+                }
+            }
+            ProgramEvent::Ended(id) => {
+                self.leave(
+                    net,
+                    id,
+                    Some((1000, "")),
+                    Some("its program ended".into()),
+                    now,
+                );
+            }
+        }
+    }
+}
+
+impl Handler for Server {
+    type Outcome = Result<ExitCode>;
+
+    fn turn(&mut self, net: &mut Net, now: Instant) {
+        let count = self.interrupts.load(Ordering::SeqCst);
+        if count != self.interrupts_seen {
+            self.interrupts_seen = count;
+            if self.shutdown {
+                return self.finish(Err(Failure::Interrupted.into()));
+            }
+            self.begin_shutdown(net, now);
+        }
+        while let Ok(accepted) = self.accepted.try_recv() {
+            self.admit(net, accepted, now);
+        }
+        while let Ok(event) = self.programs.try_recv() {
+            self.program_event(net, event, now);
+        }
+        while let Ok(batch) = self.operator.try_recv() {
+            for input in batch {
+                match input {
+                    Input::Command { cmd, typed } => self.operator_command(net, cmd, typed, now),
+                    Input::Rejected(reason) => self.notice(&format!("wsx: {reason}")),
+                    // The end of operator input is not the end of the server.
+                    Input::Eof => {}
+                }
+            }
+        }
+        let expired: Vec<u64> = self
+            .closing
+            .iter()
+            .filter(|(_, &t)| t <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            self.closing.remove(&id);
+            net.remove(id as usize);
+        }
+        if self.shutdown && self.hub.is_empty() && self.closing.is_empty() {
+            self.finish(Ok(ExitCode::SUCCESS));
+        }
+    }
+
+    fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant) {
+        let id = key as u64;
+        match what {
+            Incoming::Message(msg) => self.received(net, id, msg, now),
+            Incoming::Idle => {}
+            Incoming::Closed => {
+                net.remove(key);
+                self.closing.remove(&id);
+                self.leave(net, id, None, None, now);
+                self.closing.remove(&id);
+            }
+            Incoming::Failed(e) => self.fail(net, id, e, now),
+        }
+    }
+
+    fn ready(&mut self, _net: &mut Net, key: usize) {
+        if key == LISTENER {
+            self.accept_all();
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.closing.values().min().copied()
+    }
+
+    fn idle(&mut self) -> std::io::Result<()> {
+        self.printer.flush()
+    }
+
+    fn finished(&mut self) -> Option<Result<ExitCode>> {
+        self.outcome.take()
+    }
+}

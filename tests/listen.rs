@@ -1,0 +1,416 @@
+//! `wsx listen`: many clients, broadcast, echo, chat, --exec, the handshake policy, TLS, bad
+//! clients that must not hurt good ones, and shutdown. Driven by in-process tungstenite
+//! clients and raw TCP sockets on 127.0.0.1.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use support::{next_close, next_text, Server, PATIENCE};
+use tungstenite::Message;
+
+fn text(ws: &mut tungstenite::WebSocket<TcpStream>, s: &str) {
+    ws.send(Message::text(s)).expect("sending");
+}
+
+#[test]
+fn binds_loopback_port_0_and_announces_the_real_port() {
+    let server = Server::start(&[]);
+    assert!(server.url.starts_with("ws://127.0.0.1:"), "{}", server.url);
+    assert_ne!(server.port, 0);
+}
+
+#[test]
+fn operator_lines_go_to_every_client() {
+    let mut server = Server::start(&[]);
+    let mut a = server.client();
+    server.expect_stdout("#1 connected from 127.0.0.1:");
+    let mut b = server.client();
+    server.expect_stdout("#2 connected from 127.0.0.1:");
+    server.type_line("hello all");
+    assert_eq!(next_text(&mut a), "hello all");
+    assert_eq!(next_text(&mut b), "hello all");
+    text(&mut b, "from two");
+    server.expect_stdout("#2 < from two");
+}
+
+#[test]
+fn echo_sends_each_frame_back_to_its_sender() {
+    let mut server = Server::start(&["--echo"]);
+    let mut a = server.client();
+    let mut b = server.client();
+    text(&mut a, "ping a");
+    text(&mut b, "ping b");
+    assert_eq!(next_text(&mut a), "ping a");
+    assert_eq!(next_text(&mut b), "ping b");
+    a.send(Message::binary(vec![1, 2, 3])).unwrap();
+    assert_eq!(a.read().unwrap(), Message::binary(vec![1, 2, 3]));
+    server.expect_stdout("#1 < [binary 3 B] 01 02 03");
+}
+
+#[test]
+fn chat_relays_to_everyone_but_the_sender() {
+    let mut server = Server::start(&["--chat"]);
+    let mut a = server.client();
+    let mut b = server.client();
+    let mut c = server.client();
+    server.expect_stdout("#3 connected");
+    text(&mut a, "from a");
+    assert_eq!(next_text(&mut b), "from a");
+    assert_eq!(next_text(&mut c), "from a");
+    text(&mut b, "from b");
+    // a's next message is b's: it never got its own back.
+    assert_eq!(next_text(&mut a), "from b");
+    assert_eq!(next_text(&mut c), "from b");
+}
+
+#[test]
+fn to_kick_and_clients_commands() {
+    let mut server = Server::start(&["--slash"]);
+    let mut a = server.client();
+    let mut b = server.client();
+    server.expect_stdout("#2 connected");
+    server.type_line("/clients");
+    server.expect_stderr("#1 127.0.0.1:");
+    server.expect_stderr("#2 127.0.0.1:");
+    server.type_line("/to 2 just you");
+    assert_eq!(next_text(&mut b), "just you");
+    server.type_line("/kick 1 4000 bye");
+    assert_eq!(next_close(&mut a), 4000);
+    server.expect_stdout("#1 disconnected");
+    server.type_line("/to 9 nobody");
+    server.expect_stderr("no client #9");
+    server.type_line("everyone");
+    assert_eq!(next_text(&mut b), "everyone");
+}
+
+#[test]
+fn ping_goes_to_all_and_pongs_show_the_round_trip() {
+    let mut server = Server::start(&["--slash"]);
+    let mut a = server.client();
+    server.expect_stdout("#1 connected");
+    server.type_line("/ping hey");
+    // tungstenite answers the ping while we read; the next text proves it was processed.
+    server.type_line("after");
+    assert_eq!(next_text(&mut a), "after");
+    let line = server.expect_stdout("#1 < [pong] hey (");
+    assert!(line.ends_with(" ms)"), "{line}");
+}
+
+#[test]
+fn exec_runs_a_program_per_client() {
+    let script = "echo hello $WSX_CLIENT_ID; while read line; do echo \"got $line\"; done";
+    let mut server = Server::start(&["--exec", script]);
+    let mut a = server.client();
+    let mut b = server.client();
+    assert_eq!(next_text(&mut a), "hello 1");
+    assert_eq!(next_text(&mut b), "hello 2");
+    text(&mut a, "one");
+    text(&mut b, "two");
+    assert_eq!(next_text(&mut a), "got one");
+    assert_eq!(next_text(&mut b), "got two");
+    server.expect_stdout("#1 > got one");
+}
+
+#[test]
+fn exec_program_exit_closes_the_client_and_stderr_is_tagged() {
+    let mut server = Server::start(&["--exec", "echo oops >&2; read line; echo \"last: $line\""]);
+    let mut a = server.client();
+    server.expect_stderr("#1 oops");
+    text(&mut a, "x");
+    assert_eq!(next_text(&mut a), "last: x");
+    assert_eq!(next_close(&mut a), 1000);
+    server.expect_stdout("#1 disconnected: its program ended");
+    assert!(server.children().is_empty(), "the program was reaped");
+}
+
+#[test]
+fn exec_client_leaving_ends_the_program_without_zombies() {
+    let mut server = Server::start(&["--exec", "sleep 600"]);
+    let mut a = server.client();
+    server.expect_stdout("#1 connected");
+    assert_eq!(server.children().len(), 1, "one program for one client");
+    a.close(None).unwrap();
+    server.expect_stdout("#1 disconnected");
+    assert!(
+        server.children().is_empty(),
+        "killed and reaped: {:?}",
+        server.children()
+    );
+}
+
+#[test]
+fn subprotocol_negotiation_picks_the_servers_first_choice_the_client_wants() {
+    let mut server = Server::start(&["-s", "v2", "-s", "v1"]);
+    let mut request =
+        tungstenite::client::IntoClientRequest::into_client_request(server.url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "v1, v2".parse().unwrap());
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let (_ws, response) = tungstenite::client(request, tcp).unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "v2");
+    server.expect_stdout("#1 connected from 127.0.0.1:");
+}
+
+/// Sends a raw HTTP request and returns the status line of the answer.
+fn raw_request(port: u16, request: &str) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = tcp.read_to_string(&mut answer);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+fn upgrade(extra: &str) -> String {
+    format!(
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+#[test]
+fn plain_http_gets_426_and_the_server_keeps_serving() {
+    let mut server = Server::start(&["--echo"]);
+    assert_eq!(
+        raw_request(server.port, "GET / HTTP/1.1\r\nHost: h\r\n\r\n"),
+        "HTTP/1.1 426 Upgrade Required"
+    );
+    server.expect_stderr("not a WebSocket request (GET /) (426)");
+    let mut a = server.client();
+    text(&mut a, "still here");
+    assert_eq!(next_text(&mut a), "still here");
+}
+
+#[test]
+fn origin_allow_list() {
+    let server = Server::start(&["--origin", "http://localhost:3000"]);
+    assert_eq!(
+        raw_request(server.port, &upgrade("Origin: http://evil.example\r\n")),
+        "HTTP/1.1 403 Forbidden"
+    );
+    let ok = raw_request(server.port, &upgrade("Origin: http://localhost:3000\r\n"));
+    assert_eq!(ok, "HTTP/1.1 101 Switching Protocols");
+    assert_eq!(
+        raw_request(server.port, &upgrade("")),
+        "HTTP/1.1 101 Switching Protocols"
+    );
+}
+
+#[test]
+fn basic_auth_is_required() {
+    let server = Server::start(&["--auth", "alice:s3cret"]);
+    assert_eq!(
+        raw_request(server.port, &upgrade("")),
+        "HTTP/1.1 401 Unauthorized"
+    );
+    // "alice:s3cret" in base64.
+    let ok = raw_request(
+        server.port,
+        &upgrade("Authorization: Basic YWxpY2U6czNjcmV0\r\n"),
+    );
+    assert_eq!(ok, "HTTP/1.1 101 Switching Protocols");
+}
+
+#[test]
+fn max_clients_turns_the_next_one_away_with_503() {
+    let mut server = Server::start(&["--max-clients", "1"]);
+    let mut a = server.client();
+    server.expect_stdout("#1 connected");
+    assert_eq!(
+        raw_request(server.port, &upgrade("")),
+        "HTTP/1.1 503 Service Unavailable"
+    );
+    a.close(None).unwrap();
+    server.expect_stdout("#1 disconnected");
+    let _b = server.client(); // the place is free again
+    server.expect_stdout("#2 connected");
+}
+
+/// A client that completed the handshake by hand, for sending broken frames.
+fn raw_client(port: u16) -> TcpStream {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.write_all(upgrade("").as_bytes()).unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tcp.read_exact(&mut byte).unwrap();
+        head.push(byte[0]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    tcp
+}
+
+/// A masked client frame: `first` is FIN/opcode, then the payload with a zero mask.
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![first];
+    if payload.len() < 126 {
+        frame.push(0x80 | payload.len() as u8);
+    } else {
+        frame.push(0x80 | 126);
+        frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
+    }
+    frame.extend_from_slice(&[0, 0, 0, 0]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Reads the Close frame the server sends back and returns its code.
+fn close_code(tcp: &mut TcpStream) -> u16 {
+    let mut header = [0u8; 2];
+    tcp.read_exact(&mut header)
+        .expect("a frame from the server");
+    assert_eq!(header[0] & 0x0f, 8, "a Close frame");
+    let mut body = vec![0u8; usize::from(header[1] & 0x7f)];
+    tcp.read_exact(&mut body).unwrap();
+    u16::from_be_bytes([body[0], body[1]])
+}
+
+#[test]
+fn bad_clients_get_the_rfc_close_code_and_good_ones_are_unaffected() {
+    let mut server = Server::start(&["--echo", "--max-message-size", "1000"]);
+    let mut good = server.client();
+    let cases: [(&str, Vec<u8>, u16); 5] = [
+        ("an unmasked frame", vec![0x81, 0x02, b'h', b'i'], 1002),
+        ("invalid UTF-8", masked(0x81, b"\xff\xfe"), 1007),
+        ("an oversized ping", masked(0x89, &[0u8; 126]), 1002),
+        ("a reserved opcode", masked(0x83, b"x"), 1002),
+        ("a message over the limit", masked(0x82, &[7u8; 2000]), 1009),
+    ];
+    for (what, frame, code) in cases {
+        let mut bad = raw_client(server.port);
+        bad.write_all(&frame).unwrap();
+        assert_eq!(close_code(&mut bad), code, "{what}");
+        text(&mut good, what);
+        assert_eq!(next_text(&mut good), what, "the good client after {what}");
+    }
+    server.expect_stderr("closed with 1002");
+    server.expect_stderr("closed with 1007");
+    server.expect_stderr("closed with 1009");
+}
+
+#[test]
+fn half_sent_handshakes_and_resets_do_not_stall_others() {
+    let mut server = Server::start(&["--echo", "--handshake-timeout", "1"]);
+    // Half a request, then silence: its own thread waits for it, nobody else does.
+    let mut stalled = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    stalled.write_all(b"GET / HTTP/1.1\r\nHost: h\r\n").unwrap();
+    let mut good = server.client();
+    text(&mut good, "not stalled");
+    assert_eq!(next_text(&mut good), "not stalled");
+    // A reset in the middle of a frame.
+    let reset = raw_client(server.port);
+    let mut half = masked(0x81, b"abcdef");
+    half.truncate(5);
+    (&reset).write_all(&half).unwrap();
+    socket_linger_zero(&reset);
+    drop(reset);
+    text(&mut good, "still fine");
+    assert_eq!(next_text(&mut good), "still fine");
+    server.expect_stderr("no complete handshake within 1s");
+}
+
+/// Makes closing the socket send a TCP RST instead of a FIN.
+fn socket_linger_zero(tcp: &TcpStream) {
+    use std::os::fd::AsRawFd;
+    let linger = [1i32, 0i32]; // struct linger { l_onoff = 1, l_linger = 0 }
+                               // SAFETY: setsockopt reads `linger` (8 bytes, the layout of struct linger on Linux).
+    let rc = unsafe {
+        libc_setsockopt(
+            tcp.as_raw_fd(),
+            1,  /* SOL_SOCKET */
+            13, /* SO_LINGER */
+            linger.as_ptr().cast(),
+            8,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt SO_LINGER");
+}
+
+extern "C" {
+    #[link_name = "setsockopt"]
+    fn libc_setsockopt(
+        fd: i32,
+        level: i32,
+        name: i32,
+        value: *const std::ffi::c_void,
+        len: u32,
+    ) -> i32;
+}
+
+#[test]
+fn sigterm_closes_every_client_with_1001_and_exits_0() {
+    let mut server = Server::start(&[]);
+    let mut a = server.client();
+    let mut b = server.client();
+    server.expect_stdout("#2 connected");
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &server.pid.to_string()])
+        .status();
+    assert_eq!(next_close(&mut a), 1001);
+    assert_eq!(next_close(&mut b), 1001);
+    assert_eq!(server.wait(), Some(0));
+}
+
+#[test]
+fn quit_command_shuts_down() {
+    let mut server = Server::start(&["--slash"]);
+    let mut a = server.client();
+    server.expect_stdout("#1 connected");
+    server.type_line("/quit");
+    assert_eq!(next_close(&mut a), 1001);
+    assert_eq!(server.wait(), Some(0));
+}
+
+#[test]
+fn stdin_eof_only_ends_operator_input() {
+    let mut server = Server::start(&["--echo"]);
+    server.close_stdin();
+    let mut a = server.client();
+    text(&mut a, "after eof");
+    assert_eq!(next_text(&mut a), "after eof");
+}
+
+#[test]
+fn once_exits_after_the_first_client_leaves() {
+    let mut server = Server::start(&["--once", "--echo"]);
+    let mut a = server.client();
+    text(&mut a, "hi");
+    assert_eq!(next_text(&mut a), "hi");
+    a.close(None).unwrap();
+    assert_eq!(server.wait(), Some(0));
+}
+
+#[test]
+fn a_client_that_does_not_read_is_closed_with_1008_and_others_keep_going() {
+    let mut server = Server::start(&[]);
+    let mut slow = server.client();
+    let mut fast = server.client();
+    server.expect_stdout("#2 connected");
+    let line = "z".repeat(4000);
+    // Much more than the socket buffers and the 8 MiB bound; the fast client keeps up.
+    let fed = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut n = 0;
+            while n < 5000 {
+                if next_text(&mut fast).len() == 4000 {
+                    n += 1;
+                }
+            }
+            n
+        });
+        for _ in 0..5000 {
+            server.type_line(&line);
+        }
+        reader.join().unwrap()
+    });
+    assert_eq!(fed, 5000, "the fast client got every line");
+    server.expect_stderr("#1 is not reading");
+    assert_eq!(next_close(&mut slow), 1008, "whole frames, then the Close");
+}
