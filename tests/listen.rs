@@ -414,3 +414,152 @@ fn a_client_that_does_not_read_is_closed_with_1008_and_others_keep_going() {
     server.expect_stderr("#1 is not reading");
     assert_eq!(next_close(&mut slow), 1008, "whole frames, then the Close");
 }
+
+#[test]
+fn binds_what_it_is_told() {
+    let server = Server::start_with(&["listen", "0.0.0.0:0"], &[]);
+    let mut a = server.client();
+    a.close(None).unwrap();
+    // IPv6 where the machine has it.
+    if std::net::TcpListener::bind("[::1]:0").is_ok() {
+        let mut cmd = support::wsx();
+        cmd.args(["listen", "[::]:0"])
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(line.starts_with("listening on ws://[::]:"), "{line}");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[test]
+fn jsonl_events_carry_the_client_id() {
+    let mut server = Server::start_with(
+        &[
+            "listen",
+            "127.0.0.1:0",
+            "--format",
+            "jsonl",
+            "--timestamps",
+            "none",
+        ],
+        &["--echo"],
+    );
+    let mut a = server.client();
+    let open = server.expect_stdout("\"type\":\"open\"");
+    assert!(open.starts_with("{\"client\":1,\"dir\":\"in\",\"type\":\"open\",\"subprotocol\":null,\"peer\":\"127.0.0.1:"), "{open}");
+    text(&mut a, "hi");
+    assert_eq!(
+        server.expect_stdout("\"hi\""),
+        "{\"client\":1,\"dir\":\"in\",\"type\":\"text\",\"data\":\"hi\"}"
+    );
+    a.close(Some(tungstenite::protocol::CloseFrame {
+        code: 4001.into(),
+        reason: "done".into(),
+    }))
+    .unwrap();
+    assert_eq!(
+        server.expect_stdout("\"close\""),
+        "{\"client\":1,\"dir\":\"in\",\"type\":\"close\",\"code\":4001,\"reason\":\"done\"}"
+    );
+}
+
+#[test]
+fn raw_output_is_just_the_payloads() {
+    let mut server = Server::start_with(&["listen", "127.0.0.1:0"], &[]);
+    let mut a = server.client();
+    text(&mut a, "payload one");
+    text(&mut a, "payload two");
+    assert_eq!(server.expect_stdout("payload"), "payload one");
+    assert_eq!(server.expect_stdout("payload"), "payload two");
+}
+
+#[test]
+fn wss_with_a_certificate_from_files() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    let server = Server::start(&[
+        "--echo",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    assert!(server.url.starts_with("wss://127.0.0.1:"), "{}", server.url);
+    // wsx connect, trusting the test CA, against wsx listen.
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &server.url.replace("127.0.0.1", "localhost")])
+        .env("SSL_CERT_FILE", &ca);
+    let out = support::run(cmd, b"over tls\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "over tls\n");
+}
+
+#[test]
+fn a_bad_certificate_file_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let junk = dir.path().join("junk.pem");
+    std::fs::write(&junk, "not a certificate").unwrap();
+    let mut cmd = support::wsx();
+    cmd.args([
+        "listen",
+        "0",
+        "--tls-cert",
+        junk.to_str().unwrap(),
+        "--tls-key",
+        junk.to_str().unwrap(),
+    ]);
+    let out = support::run(cmd, b"");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.starts_with("wsx: ") && out.stderr.contains("junk.pem"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn connect_and_listen_chat_between_shells() {
+    let mut server = Server::start(&["--chat", "--slash"]);
+    let mut other = server.client();
+    server.expect_stdout("#1 connected");
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &server.url, "-w", "-1"]);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    server.expect_stdout("#2 connected");
+    text(&mut other, "hello from #1");
+    let out = std::thread::spawn(move || support::finish(child, b"hello from wsx connect\n"));
+    assert_eq!(next_text(&mut other), "hello from wsx connect");
+    other.close(None).unwrap();
+    server.type_line("/quit");
+    let out = out.join().unwrap();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "hello from #1\n");
+}
+
+#[test]
+fn shutdown_waits_for_answers_at_most_the_close_timeout() {
+    let mut server = Server::start(&["--close-timeout", "0.5"]);
+    // A client that never answers the Close.
+    let _mute = raw_client(server.port);
+    server.expect_stdout("#1 connected");
+    let _ = std::process::Command::new("kill")
+        .args(["-INT", &server.pid.to_string()])
+        .status();
+    assert_eq!(server.wait(), Some(0));
+}

@@ -321,6 +321,8 @@ pub fn close_with(ws: &mut Ws, code: u16, reason: &str) {
 /// fresh for a test.
 pub struct TestPki {
     pub ca_pem: String,
+    pub server_cert_pem: String,
+    pub server_key_pem: String,
     pub server: Arc<rustls::ServerConfig>,
 }
 
@@ -350,6 +352,8 @@ impl TestPki {
             .expect("server config");
         TestPki {
             ca_pem: ca.pem(),
+            server_cert_pem: format!("{}{}", cert.pem(), ca.pem()),
+            server_key_pem: key.serialize_pem(),
             server: Arc::new(server),
         }
     }
@@ -396,19 +400,25 @@ impl Server {
     /// Starts `wsx listen 127.0.0.1:0 ARGS` with human output and no timestamps, and waits
     /// for `listening on ws://127.0.0.1:PORT` (or wss://).
     pub fn start(args: &[&str]) -> Server {
-        let mut cmd = wsx();
-        cmd.args([
+        let base = [
             "listen",
             "127.0.0.1:0",
             "--format",
             "human",
             "--timestamps",
             "none",
-        ])
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        ];
+        Server::start_with(&base, args)
+    }
+
+    /// Starts `wsx BASE ARGS` (BASE being `listen ADDR ...`) and waits for the readiness line.
+    pub fn start_with(base: &[&str], args: &[&str]) -> Server {
+        let mut cmd = wsx();
+        cmd.args(base)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawning wsx listen");
         let stdout = line_reader(child.stdout.take().expect("stdout"));
         let stderr = line_reader(child.stderr.take().expect("stderr"));
@@ -426,6 +436,8 @@ impl Server {
         };
         let line = server.expect_stderr("listening on ");
         let url = line.trim_start_matches("listening on ").to_string();
+        // A wildcard address is reached through loopback.
+        let url = url.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
         server.port = url
             .rsplit(':')
             .next()
