@@ -297,3 +297,33 @@ fn history_is_kept_between_sessions_unless_disabled() {
     ends_with(&mut pty, 0);
     assert!(!other.path().join(".local/share/wsx/history").exists());
 }
+
+#[test]
+fn the_server_repl_broadcasts_shows_clients_and_shuts_down_on_ctrl_d() {
+    let home = support::temp_home();
+    let script = format!(
+        "{} listen 127.0.0.1:0 --timestamps none; echo EXIT=$?; stty -a | tr ' ;' '\\n\\n' | grep -x -- '-\\{{0,1\\}}icanon'",
+        env!("CARGO_BIN_EXE_wsx")
+    );
+    let mut cmd = Command::new("sh");
+    cmd.args(["-c", &script]).env("TERM", "xterm").env("HOME", home.path()).env("NO_COLOR", "1");
+    let mut pty = Session::spawn(cmd).expect("spawning wsx listen in a pty");
+    pty.set_expect_timeout(Some(PATIENCE));
+    let found = pty.expect(Regex(r"listening on ws://127\.0\.0\.1:(\d+)")).unwrap();
+    let port: u16 = String::from_utf8_lossy(found.get(1).unwrap()).parse().unwrap();
+    prompt(&mut pty);
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let (mut client, _) = tungstenite::client(format!("ws://127.0.0.1:{port}/"), tcp).unwrap();
+    pty.expect("#1 connected from 127.0.0.1:").unwrap();
+    pty.send_line("to everyone").unwrap();
+    assert_eq!(client.read().unwrap(), Message::text("to everyone"));
+    client.send(Message::text("hi operator")).unwrap();
+    pty.expect("#1 < hi operator").unwrap();
+    pty.send("\x04").unwrap(); // Ctrl-D: close every client with 1001 and exit
+    match client.read().unwrap() {
+        Message::Close(Some(frame)) => assert_eq!(u16::from(frame.code), 1001),
+        other => panic!("expected Close 1001, got {other:?}"),
+    }
+    ends_with(&mut pty, 0);
+}
