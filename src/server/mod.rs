@@ -69,7 +69,8 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
     };
-    let listener = TcpListener::bind(s.addr).with_context(|| format!("listening on {}", s.addr))?;
+    let listener =
+        TcpListener::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
     listener
         .set_nonblocking(true)
         .context("setting up the listener")?;
