@@ -576,3 +576,18 @@ fn shutdown_waits_for_answers_at_most_the_close_timeout() {
         .status();
     assert_eq!(server.wait(), Some(0));
 }
+
+#[test]
+fn verbose_prints_each_request_with_credentials_redacted() {
+    let mut server = Server::start(&["-v"]);
+    let mut request =
+        tungstenite::client::IntoClientRequest::into_client_request(server.url.as_str()).unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", "Basic c2VjcmV0".parse().unwrap());
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let _ws = tungstenite::client(request, tcp).unwrap();
+    server.expect_stderr("> GET / HTTP/1.1");
+    let line = server.expect_stderr("> authorization:");
+    assert!(line.ends_with("[redacted]"), "{line}");
+}

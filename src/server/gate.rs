@@ -51,6 +51,25 @@ impl Head {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The request as text for `-v`: the request line and each header on its own line, with
+    /// credentials redacted and control characters escaped.
+    pub fn describe(&self) -> String {
+        let mut out = format!(
+            "{} {} HTTP/1.1",
+            self.method,
+            crate::term::escape(&self.path)
+        );
+        for (name, value) in &self.headers {
+            let value = if name.eq_ignore_ascii_case("authorization") {
+                "[redacted]"
+            } else {
+                value
+            };
+            out.push_str(&format!("\n{name}: {}", crate::term::escape(value)));
+        }
+        out
+    }
+
     /// The comma-separated tokens of every occurrence of a header, trimmed.
     fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -300,6 +319,17 @@ mod tests {
         let bytes = String::from_utf8(response(&d)).unwrap();
         assert!(bytes.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(bytes.contains(&format!("Sec-WebSocket-Accept: {expected}\r\n")));
+    }
+
+    #[test]
+    fn verbose_description_redacts_credentials() {
+        let head = request("Authorization: Basic c2VjcmV0\r\n");
+        let text = head.describe();
+        assert!(text.starts_with("GET /chat HTTP/1.1\nHost: h\n"), "{text}");
+        assert!(
+            text.contains("Authorization: [redacted]") && !text.contains("c2VjcmV0"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -51,6 +51,8 @@ struct Shared {
     /// Clients admitted and not yet gone, for `--max-clients`.
     admitted: AtomicU64,
     quiet: bool,
+    /// `-v`: print each request's head on stderr.
+    verbose: bool,
 }
 
 /// A client whose handshake succeeded.
@@ -121,6 +123,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         config,
         admitted: AtomicU64::new(0),
         quiet: console.quiet,
+        verbose: console.verbose,
     });
     let (accepted_tx, accepted) = mpsc::channel();
     let (program_tx, programs) = mpsc::channel();
@@ -209,6 +212,10 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
         }
     };
 
+    if shared.verbose {
+        let text = head.describe().replace('\n', &format!("\n{peer} > "));
+        eprintln!("{peer} > {text}");
+    }
     let mut decision = gate::decide(
         &head,
         &shared.policy,
