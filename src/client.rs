@@ -24,7 +24,7 @@ use url::{Host, Url};
 
 use crate::cli::{Format, Wait};
 use crate::command::Command;
-use crate::engine::{Conn, Engine, Handler, Incoming, Net, Socket, Stream};
+use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Socket, Stream};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Event, Kind};
 use crate::input::lines::{Splitter, READ_SIZE};
@@ -492,27 +492,18 @@ impl Session {
     /// The connection failed: answer with the RFC's close code where one applies, then end.
     fn fail(&mut self, net: &mut Net, err: WsError) {
         use tungstenite::error::ProtocolError;
-        let (reply, reason) = match &err {
-            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
-                None,
-                match self.phase {
-                    Phase::Open => "connection lost: the server closed the TCP connection without a Close frame (1006)".to_string(),
-                    Phase::Closing { .. } => "connection lost: the server closed the TCP connection without answering our Close (1006)".to_string(),
-                },
-            ),
-            WsError::Capacity(e) => (Some(1009), format!("message too big: {e}; closed with 1009")),
-            WsError::Utf8(_) => (Some(1007), "invalid UTF-8 in a text message; closed with 1007".to_string()),
-            WsError::Protocol(e) => (Some(1002), format!("protocol error: {e}; closed with 1002")),
-            WsError::Io(e) => (None, format!("connection lost: {e}")),
-            e => (None, format!("connection lost: {e}")),
+        let (reply, what) = failure(&err);
+        let reason = match (&err, self.phase) {
+            (WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake), Phase::Open) => {
+                "connection lost: the server closed the TCP connection without a Close frame (1006)".to_string()
+            }
+            (WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake), Phase::Closing { .. }) => {
+                "connection lost: the server closed the TCP connection without answering our Close (1006)".to_string()
+            }
+            _ => what,
         };
         if let (Some(code), Some(conn)) = (reply, net.get(CONN)) {
-            // Best effort: the peer may already be gone.
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: "".into(),
-            };
-            let _ = conn.close(Some(frame)).and_then(|()| conn.flush());
+            conn.close_failed(code);
         }
         net.remove(CONN);
         self.finish(Err(Failure::Lost(reason.clone()).into()));

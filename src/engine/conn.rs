@@ -262,3 +262,37 @@ impl Conn {
         }
     }
 }
+
+/// How to answer a failed connection: the RFC 6455 close code to send back, if one applies, and
+/// a one-line description for the user ("protocol error: …; closed with 1002").
+pub fn failure(err: &WsError) -> (Option<u16>, String) {
+    use tungstenite::error::ProtocolError;
+    match err {
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
+            None,
+            "closed the TCP connection without a Close frame (1006)".to_string(),
+        ),
+        WsError::Capacity(e) => (
+            Some(1009),
+            format!("message too big: {e}; closed with 1009"),
+        ),
+        WsError::Utf8(_) => (
+            Some(1007),
+            "invalid UTF-8 in a text message; closed with 1007".to_string(),
+        ),
+        WsError::Protocol(e) => (Some(1002), format!("protocol error: {e}; closed with 1002")),
+        e => (None, format!("connection lost: {e}")),
+    }
+}
+
+impl Conn {
+    /// Sends `code` to a peer whose connection failed, as far as it still goes (best effort:
+    /// the peer may be gone already).
+    pub fn close_failed(&mut self, code: u16) {
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: "".into(),
+        };
+        let _ = self.close(Some(frame)).and_then(|()| self.flush());
+    }
+}

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use poll::Poller;
 
-pub use conn::{Conn, Incoming, Socket, Stream};
+pub use conn::{failure, Conn, Incoming, Socket, Stream};
 
 /// How many messages one connection may deliver per turn before others get a go.
 const READ_BUDGET: usize = 256;

@@ -24,7 +24,7 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::command::Command;
-use crate::engine::{Conn, Engine, Handler, Incoming, Net, Socket, Stream, Waker};
+use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Socket, Stream, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Event, Kind};
 use crate::input::lines::Splitter;
@@ -383,30 +383,9 @@ impl Server {
     /// A connection failed: answer with the RFC's close code where one applies, report it in
     /// one line, and drop it. Other clients are not affected.
     fn fail(&mut self, net: &mut Net, id: u64, err: WsError, now: Instant) {
-        use tungstenite::error::ProtocolError;
-        let (code, what) = match &err {
-            WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
-                None,
-                "closed the TCP connection without a Close frame (1006)".to_string(),
-            ),
-            WsError::Capacity(e) => (
-                Some(1009),
-                format!("message too big: {e}; closed with 1009"),
-            ),
-            WsError::Utf8(_) => (
-                Some(1007),
-                "invalid UTF-8 in a text message; closed with 1007".to_string(),
-            ),
-            WsError::Protocol(e) => (Some(1002), format!("protocol error: {e}; closed with 1002")),
-            WsError::WriteBufferFull(_) => (None, "not reading; dropped".to_string()),
-            e => (None, format!("connection lost: {e}")),
-        };
+        let (code, what) = failure(&err);
         if let (Some(code), Some(conn)) = (code, net.get(id as usize)) {
-            let frame = CloseFrame {
-                code: CloseCode::from(code),
-                reason: "".into(),
-            };
-            let _ = conn.close(Some(frame)).and_then(|()| conn.flush());
+            conn.close_failed(code);
         }
         net.remove(id as usize);
         self.closing.remove(&id);
