@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use tungstenite::http::{HeaderName, HeaderValue};
 use url::Url;
 
 /// The exit-status table, shown after `--help` and kept identical to the README's.
@@ -207,6 +208,22 @@ pub struct OutputArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Connection")]
 pub struct NetArgs {
+    /// Add a request header (repeatable): -H 'Authorization: Bearer T'
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// Send this Origin header (as a browser page would)
+    #[arg(short = 'o', long, value_name = "ORIGIN", value_parser = parse_header_value)]
+    pub origin: Option<HeaderValue>,
+
+    /// HTTP Basic credentials (also taken from user:pass@ in the URL)
+    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials)]
+    pub auth: Option<String>,
+
+    /// Offer a subprotocol (repeatable, in order of preference); the server's choice is shown
+    #[arg(short = 's', long = "subprotocol", value_name = "NAME", value_parser = parse_token)]
+    pub subprotocols: Vec<String>,
+
     /// Exit after N received data frames
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
@@ -296,6 +313,29 @@ fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("'{s}' has no address"))
 }
 
+fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let (name, value) = s.split_once(':').ok_or("expected 'Name: value'")?;
+    let name = HeaderName::from_bytes(name.trim().as_bytes())
+        .map_err(|_| format!("'{}' is not a valid header name", name.trim()))?;
+    Ok((name, parse_header_value(value.trim())?))
+}
+
+fn parse_header_value(s: &str) -> Result<HeaderValue, String> {
+    HeaderValue::from_str(s).map_err(|_| format!("'{s}' is not a valid header value"))
+}
+
+/// A subprotocol name is an HTTP token: no spaces, commas or separators.
+fn parse_token(s: &str) -> Result<String, String> {
+    let ok = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' is not a valid subprotocol name"))
+    }
+}
+
 fn parse_credentials(s: &str) -> Result<String, String> {
     match s.split_once(':') {
         Some((user, _)) if !user.is_empty() => Ok(s.to_string()),
@@ -341,6 +381,17 @@ mod tests {
             .unwrap_err()
             .contains("unsupported scheme"));
         assert!(parse_ws_url("not a url").is_err());
+    }
+
+    #[test]
+    fn headers_are_validated() {
+        let (name, value) = parse_header("X-Token:  abc ").unwrap();
+        assert_eq!((name.as_str(), value.to_str().unwrap()), ("x-token", "abc"));
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("Bad Name: x").is_err());
+        assert!(parse_header("X: a\nb").is_err());
+        assert!(parse_token("chat.v2").is_ok());
+        assert!(parse_token("a,b").is_err() && parse_token("").is_err());
     }
 
     #[test]

@@ -218,10 +218,15 @@ fn connect_any(addrs: &[SocketAddr], timeout: Option<Duration>) -> std::io::Resu
 }
 
 fn build_request(s: &ConnectSettings) -> Result<Request> {
-    s.url
+    let mut request = s
+        .url
         .as_str()
         .into_client_request()
-        .context("building the request")
+        .context("building the request")?;
+    for (name, value) in &s.headers {
+        request.headers_mut().append(name.clone(), value.clone());
+    }
+    Ok(request)
 }
 
 /// `HTTP/1.1 404 Not Found: <the start of the body>`, escaped, on one line.

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
+use tungstenite::http::{HeaderName, HeaderValue};
 use url::Url;
 
 use crate::cli::{Action, Cli, ConnectArgs, Format, ListenArgs, OperatorArgs, OutputArgs, Wait};
@@ -42,6 +44,8 @@ pub struct Console {
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
     pub url: Url,
+    /// Extra request headers: `-H`, then Origin, Authorization and Sec-WebSocket-Protocol.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     pub execute: Vec<String>,
     pub wait: Wait,
     pub count: Option<u64>,
@@ -138,8 +142,10 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         output,
         net,
     } = args;
+    let (url, headers) = request_headers(url, net.headers, net.origin, net.auth, &net.subprotocols);
     ConnectSettings {
         url,
+        headers,
         execute: input.execute,
         wait: input.wait,
         count: net.count,
@@ -147,6 +153,65 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         connect_timeout: net.connect_timeout,
         console: console(operator, output, false, facts, utc_offset),
     }
+}
+
+/// The request headers of `connect`, and the URL without credentials (which go into a Basic
+/// Authorization header: `--auth` wins over `user:pass@` in the URL).
+fn request_headers(
+    mut url: Url,
+    mut headers: Vec<(HeaderName, HeaderValue)>,
+    origin: Option<HeaderValue>,
+    auth: Option<String>,
+    subprotocols: &[String],
+) -> (Url, Vec<(HeaderName, HeaderValue)>) {
+    let from_url = (!url.username().is_empty()).then(|| {
+        let decode = |s: &str| percent_decode(s);
+        format!(
+            "{}:{}",
+            decode(url.username()),
+            decode(url.password().unwrap_or(""))
+        )
+    });
+    let _ = url.set_username("");
+    let _ = url.set_password(None);
+    if let Some(origin) = origin {
+        headers.push((tungstenite::http::header::ORIGIN, origin));
+    }
+    if let Some(credentials) = auth.or(from_url) {
+        let value = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(credentials)
+        );
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.push((tungstenite::http::header::AUTHORIZATION, value));
+        }
+    }
+    if !subprotocols.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&subprotocols.join(", ")) {
+            headers.push((tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL, value));
+        }
+    }
+    (url, headers)
+}
+
+/// Decodes `%XX` escapes (URL userinfo may carry them).
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
@@ -222,6 +287,38 @@ mod tests {
         assert!(s.console.repl && s.console.line_mode.slash && s.console.skip_empty_lines);
         let s = resolve_connect(&["wsx", "connect", "ws://h/", "--format", "jsonl"], TTY);
         assert_eq!(s.console.output.format, Format::Jsonl);
+    }
+
+    #[test]
+    fn credentials_move_from_the_url_to_a_header() {
+        let s = resolve_connect(
+            &[
+                "wsx",
+                "connect",
+                "ws://bob:p%40ss@h/x",
+                "-s",
+                "a",
+                "-s",
+                "b",
+            ],
+            PIPE,
+        );
+        assert_eq!(s.url.as_str(), "ws://h/x");
+        let get = |name: &str| {
+            s.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.to_str().unwrap().to_string())
+        };
+        // "bob:p@ss"
+        assert_eq!(get("authorization").as_deref(), Some("Basic Ym9iOnBAc3M="));
+        assert_eq!(get("sec-websocket-protocol").as_deref(), Some("a, b"));
+        let s = resolve_connect(
+            &["wsx", "connect", "ws://bob:x@h/", "--auth", "al:pw"],
+            PIPE,
+        );
+        assert_eq!(s.headers.len(), 1);
+        assert_eq!(s.headers[0].1.to_str().unwrap(), "Basic YWw6cHc=");
     }
 
     #[test]
