@@ -65,6 +65,30 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub net: NetArgs,
+
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How wss:// servers are trusted, and how we identify ourselves to them.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "TLS")]
+pub struct TlsArgs {
+    /// Trust only the certificate authorities in FILE (PEM), instead of the system's
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Do not verify the server's certificate (a warning is printed)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+
+    /// Present this client certificate (PEM, with --key)
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// The private key for --cert (PEM)
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -133,6 +133,16 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
     let port = url.port_or_known_default().unwrap_or(80);
     let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
 
+    // TLS settings are checked before any connection is made: a bad --ca file is reported as
+    // what it is, not as a network failure.
+    let tls_config = if url.scheme() == "wss" {
+        if s.tls.insecure && !s.console.quiet {
+            eprintln!("wsx: warning: --insecure: the server's certificate is not verified");
+        }
+        Some(tls::client_config(&s.tls)?)
+    } else {
+        None
+    };
     let addrs: Vec<SocketAddr> = match url.host() {
         Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
         Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
@@ -147,8 +157,7 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
     tcp.set_write_timeout(Some(timeout))?;
     tcp.set_nodelay(true)?;
 
-    let stream = if url.scheme() == "wss" {
-        let config = tls::client_config()?;
+    let stream = if let Some(config) = tls_config {
         let tls = tls::handshake(config, host, tcp)
             .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
         Stream::Tls(Box::new(tls))

@@ -15,6 +15,7 @@ use crate::command::LineMode;
 use crate::output::{OutputSettings, View};
 use crate::server::gate::Policy;
 use crate::term::Facts;
+use crate::tls::ClientTls;
 
 /// What to do, with everything resolved.
 pub enum Settings {
@@ -51,6 +52,7 @@ pub struct ConnectSettings {
     pub count: Option<u64>,
     pub max_message_size: usize,
     pub connect_timeout: Option<Duration>,
+    pub tls: ClientTls,
     pub console: Console,
 }
 
@@ -141,6 +143,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         operator,
         output,
         net,
+        tls,
     } = args;
     let (url, headers) = request_headers(url, net.headers, net.origin, net.auth, &net.subprotocols);
     ConnectSettings {
@@ -151,6 +154,11 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         count: net.count,
         max_message_size: net.max_message_size,
         connect_timeout: net.connect_timeout,
+        tls: ClientTls {
+            ca: tls.ca,
+            insecure: tls.insecure,
+            identity: tls.cert.zip(tls.key),
+        },
         console: console(operator, output, false, facts, utc_offset),
     }
 }

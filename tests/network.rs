@@ -221,3 +221,144 @@ fn verbose_shows_the_handshake_with_authorization_redacted() {
         out.stderr
     );
 }
+
+/// A TLS echo peer for one connection that completes its handshake, or just the TLS attempt
+/// when the client gives up.
+fn tls_peer(pki: &support::TestPki) -> Peer {
+    let wrap = pki.wrap();
+    Peer::tcp(move |tcp, seen| {
+        let stream = wrap(tcp);
+        if let Ok(mut ws) = tungstenite::accept(stream) {
+            while let Some(msg) = support::record(&mut ws, seen) {
+                if msg.is_text() {
+                    let _ = ws.send(msg);
+                }
+            }
+        }
+    })
+}
+
+fn write(dir: &tempfile::TempDir, name: &str, contents: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, contents).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+fn wss(peer: &Peer, host: &str) -> String {
+    format!("wss://{host}:{}/", peer.addr.port())
+}
+
+fn connect_with(url: &str, args: &[&str]) -> support::Run {
+    let mut cmd = wsx();
+    cmd.args(["connect", url]).args(args);
+    run(cmd, b"secure\n")
+}
+
+#[test]
+fn ca_trusts_a_private_authority() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let peer = tls_peer(&pki);
+    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+}
+
+#[test]
+fn an_unknown_issuer_is_explained() {
+    let pki = support::TestPki::new();
+    let peer = tls_peer(&pki);
+    let out = connect_with(&wss(&peer, "localhost"), &[]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not signed by a trusted authority"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--ca FILE") && out.stderr.contains("-k"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_certificate_for_another_name_is_explained() {
+    let pki = support::TestPki::with(&["other.example"], false, false);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let peer = tls_peer(&pki);
+    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the server's certificate is not valid for localhost"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn an_expired_certificate_is_explained() {
+    let pki = support::TestPki::with(&["localhost"], true, false);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let peer = tls_peer(&pki);
+    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("the server's certificate has expired"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn insecure_skips_verification_with_a_warning() {
+    let pki = support::TestPki::with(&["other.example"], true, false);
+    let peer = tls_peer(&pki);
+    let out = connect_with(&wss(&peer, "localhost"), &["-k"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+    assert!(out.stderr.contains("warning: --insecure"), "{}", out.stderr);
+}
+
+#[test]
+fn client_certificates() {
+    let pki = support::TestPki::with(&["localhost"], false, true);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let cert = write(&dir, "client.pem", &pki.client_cert_pem);
+    let key = write(&dir, "client.key", &pki.client_key_pem);
+    let peer = tls_peer(&pki);
+    let out = connect_with(
+        &wss(&peer, "localhost"),
+        &["--ca", &ca, "--cert", &cert, "--key", &key],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+    drop(peer);
+    // Without one, the server refuses the handshake.
+    let peer = tls_peer(&pki);
+    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.code == Some(3) || out.code == Some(5),
+        "{:?}: {}",
+        out.code,
+        out.stderr
+    );
+}
+
+#[test]
+fn a_missing_ca_file_is_a_clear_error() {
+    let out = connect_with("wss://localhost:9/", &["--ca", "/nonexistent/ca.pem"]);
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("wsx: reading certificates from /nonexistent/ca.pem"),
+        "{}",
+        out.stderr
+    );
+}

@@ -317,17 +317,27 @@ pub fn close_with(ws: &mut Ws, code: u16, reason: &str) {
     ws.close(Some(frame)).expect("sending close");
 }
 
-/// A certificate authority and a server certificate for `localhost` and 127.0.0.1, made
-/// fresh for a test.
+/// A certificate authority, a server certificate signed by it and a client certificate,
+/// made fresh for a test.
 pub struct TestPki {
     pub ca_pem: String,
     pub server_cert_pem: String,
     pub server_key_pem: String,
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
     pub server: Arc<rustls::ServerConfig>,
 }
 
 impl TestPki {
+    /// A server certificate for `localhost` and 127.0.0.1, valid now; no client certificate
+    /// is asked for.
     pub fn new() -> TestPki {
+        TestPki::with(&["localhost", "127.0.0.1"], false, false)
+    }
+
+    /// A server certificate for `names`, expired or not; `client_auth` makes the server
+    /// require a client certificate signed by the same CA.
+    pub fn with(names: &[&str], expired: bool, client_auth: bool) -> TestPki {
         use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
@@ -336,15 +346,39 @@ impl TestPki {
         let issuer = rcgen::Issuer::new(ca_params, ca_key);
 
         let key = KeyPair::generate().expect("server key");
-        let params = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-            .expect("server params");
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names).expect("server params");
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2000, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2001, 1, 1);
+        }
         let cert = params.signed_by(&key, &issuer).expect("server cert");
 
+        let client_key = KeyPair::generate().expect("client key");
+        let client_params =
+            CertificateParams::new(vec!["wsx-test-client".to_string()]).expect("client params");
+        let client_cert = client_params
+            .signed_by(&client_key, &issuer)
+            .expect("client cert");
+
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let server = rustls::ServerConfig::builder_with_provider(provider)
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
-            .expect("versions")
-            .with_no_client_auth()
+            .expect("versions");
+        let builder = if client_auth {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(ca.der().clone()).expect("CA root");
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .expect("client verifier");
+            builder.with_client_cert_verifier(verifier)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let server = builder
             .with_single_cert(
                 vec![cert.der().clone(), ca.der().clone()],
                 rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
@@ -354,6 +388,8 @@ impl TestPki {
             ca_pem: ca.pem(),
             server_cert_pem: format!("{}{}", cert.pem(), ca.pem()),
             server_key_pem: key.serialize_pem(),
+            client_cert_pem: client_cert.pem(),
+            client_key_pem: client_key.serialize_pem(),
             server: Arc::new(server),
         }
     }
