@@ -256,6 +256,14 @@ pub struct NetArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
+    /// Send a ping every SECS (pongs are shown with -P)
+    #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub ping_interval: Option<Duration>,
+
+    /// With --ping-interval: end with exit 5 when a pong is SECS late
+    #[arg(long, value_name = "SECS", requires = "ping_interval", value_parser = parse_positive_secs)]
+    pub ping_timeout: Option<Duration>,
+
     /// Give up connecting (TCP, TLS and handshake) after SECS
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub connect_timeout: Option<Duration>,
@@ -372,6 +380,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid duration"))
+}
+
+fn parse_positive_secs(s: &str) -> Result<Duration, String> {
+    let d = parse_secs(s)?;
+    if d.is_zero() {
+        return Err("must be more than 0".into());
+    }
+    Ok(d)
 }
 
 fn parse_wait(s: &str) -> Result<Wait, String> {

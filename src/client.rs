@@ -296,6 +296,14 @@ enum Phase {
     },
 }
 
+/// A ping waiting for its pong.
+struct Ping {
+    payload: Vec<u8>,
+    sent: Instant,
+    /// Sent by `--ping-interval` (its pong is shown only with -P), not by `/ping`.
+    auto: bool,
+}
+
 /// The client's policy on the engine; see the module docs.
 struct Session {
     printer: Printer,
@@ -315,7 +323,13 @@ struct Session {
     /// Data frames still to receive before exiting (`--count`).
     count_left: Option<u64>,
     /// Pings we sent, oldest first, to match pongs and show the round trip.
-    pings: VecDeque<(Vec<u8>, Instant)>,
+    pings: VecDeque<Ping>,
+    /// `--ping-interval`: when the next automatic ping goes out.
+    next_ping: Option<Instant>,
+    ping_interval: Option<Duration>,
+    ping_timeout: Option<Duration>,
+    /// Automatic pings sent so far, for unique payloads.
+    auto_pings: u64,
     interrupts: Arc<AtomicUsize>,
     interrupts_seen: usize,
     /// Typed REPL lines are already on screen: don't print them again in human format.
@@ -354,6 +368,10 @@ impl Session {
             linger_until: None,
             count_left: s.count,
             pings: VecDeque::new(),
+            next_ping: s.ping_interval.map(|every| Instant::now() + every),
+            ping_interval: s.ping_interval,
+            ping_timeout: s.ping_timeout,
+            auto_pings: 0,
             interrupts,
             interrupts_seen: 0,
             skip_typed_echo: s.console.repl && s.console.output.format == Format::Human,
@@ -435,7 +453,11 @@ impl Session {
             Command::Text(t) => (Message::text(t.clone()), Kind::Text(t)),
             Command::Binary(b) => (Message::binary(b.clone()), Kind::Binary(b)),
             Command::Ping(p) => {
-                self.pings.push_back((p.clone(), now));
+                self.pings.push_back(Ping {
+                    payload: p.clone(),
+                    sent: now,
+                    auto: false,
+                });
                 (Message::Ping(p.clone().into()), Kind::Ping(p))
             }
             Command::Pong(p) => (
@@ -474,15 +496,20 @@ impl Session {
             return;
         }
         if let Kind::Pong { data, rtt } = &kind {
-            let matched = self.pings.iter().position(|(p, _)| p == data);
+            let matched = self.pings.iter().position(|p| &p.payload == data);
             if let Some(i) = matched {
-                let (_, sent) = self.pings.remove(i).expect("index from position");
-                let kind = Kind::Pong {
-                    data: data.clone(),
-                    rtt: Some(now - sent),
-                };
+                let ping = self.pings.remove(i).expect("index from position");
                 debug_assert!(rtt.is_none());
-                return self.show(Dir::In, kind);
+                // The round trip is what the user asked to see for a /ping; the pongs of
+                // automatic pings are ordinary control frames (shown with -P).
+                let rtt = (!ping.auto).then(|| now - ping.sent);
+                return self.show(
+                    Dir::In,
+                    Kind::Pong {
+                        data: data.clone(),
+                        rtt,
+                    },
+                );
             }
         }
         self.show(Dir::In, kind);
@@ -527,6 +554,40 @@ impl Session {
         self.show(Dir::In, gone);
     }
 
+    /// `--ping-interval` and `--ping-timeout`: send the next ping when due; end the session
+    /// when the oldest automatic ping has waited too long for its pong.
+    fn keep_alive(&mut self, net: &mut Net, now: Instant) {
+        if let Some(timeout) = self.ping_timeout {
+            if self.pings.iter().any(|p| p.auto && now >= p.sent + timeout) {
+                let secs = timeout.as_secs_f64();
+                let reason =
+                    format!("no pong within {secs}s (--ping-timeout): the connection is dead");
+                net.remove(CONN);
+                self.finish(Err(Failure::Lost(reason).into()));
+                return;
+            }
+        }
+        let (Some(due), Some(every)) = (self.next_ping, self.ping_interval) else {
+            return;
+        };
+        if now < due || self.phase != Phase::Open {
+            return;
+        }
+        self.auto_pings += 1;
+        let payload = format!("wsx-{}", self.auto_pings).into_bytes();
+        self.next_ping = Some(now + every);
+        let Some(conn) = net.get(CONN) else { return };
+        if let Err(e) = conn.send(Message::Ping(payload.clone().into())) {
+            return self.fail(net, e);
+        }
+        self.pings.push_back(Ping {
+            payload: payload.clone(),
+            sent: now,
+            auto: true,
+        });
+        self.show(Dir::Out, Kind::Ping(payload));
+    }
+
     fn check_interrupts(&mut self, net: &mut Net, now: Instant) {
         let count = self.interrupts.load(Ordering::SeqCst);
         if count == self.interrupts_seen {
@@ -545,6 +606,9 @@ impl Handler for Session {
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
         self.check_interrupts(net, now);
+        if self.outcome.is_none() {
+            self.keep_alive(net, now);
+        }
         // Input is taken only while the socket keeps up: a blocked connection leaves lines
         // in the bounded channel, which in turn blocks the reader. Nothing is dropped.
         while self.phase == Phase::Open && self.outcome.is_none() && !net.any_blocked() {
@@ -647,7 +711,18 @@ impl Handler for Session {
             Phase::Closing { deadline } => Some(deadline),
             Phase::Open => None,
         };
-        [self.linger_until, closing].into_iter().flatten().min()
+        let ping_due = self.next_ping.filter(|_| self.phase == Phase::Open);
+        let pong_due = self.ping_timeout.and_then(|t| {
+            self.pings
+                .iter()
+                .filter(|p| p.auto)
+                .map(|p| p.sent + t)
+                .min()
+        });
+        [self.linger_until, closing, ping_due, pong_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     fn idle(&mut self) -> std::io::Result<()> {

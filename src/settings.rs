@@ -52,6 +52,8 @@ pub struct ConnectSettings {
     pub count: Option<u64>,
     pub max_message_size: usize,
     pub connect_timeout: Option<Duration>,
+    pub ping_interval: Option<Duration>,
+    pub ping_timeout: Option<Duration>,
     pub tls: ClientTls,
     pub console: Console,
 }
@@ -154,6 +156,8 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         count: net.count,
         max_message_size: net.max_message_size,
         connect_timeout: net.connect_timeout,
+        ping_interval: net.ping_interval,
+        ping_timeout: net.ping_timeout,
         tls: ClientTls {
             ca: tls.ca,
             insecure: tls.insecure,

@@ -362,3 +362,80 @@ fn a_missing_ca_file_is_a_clear_error() {
         out.stderr
     );
 }
+
+#[test]
+fn ping_interval_keeps_a_healthy_connection_alive() {
+    let peer = Peer::ws(|ws, seen| {
+        let mut pings = 0;
+        while pings < 3 {
+            match support::record(ws, seen) {
+                Some(tungstenite::Message::Ping(_)) => pings += 1,
+                Some(_) => {}
+                None => return,
+            }
+        }
+        support::close_with(ws, 1000, "");
+        record_until_end(ws, seen);
+    });
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "--ping-interval",
+        "0.05",
+        "--ping-timeout",
+        "2",
+        "-w",
+        "-1",
+    ])
+    .args(["-P", "--format", "human", "--timestamps", "none"]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let stdout = out.stdout_text();
+    assert!(
+        stdout.contains("> [ping] wsx-1\n< [pong] wsx-1\n"),
+        "{stdout}"
+    );
+    let pings = peer
+        .all()
+        .iter()
+        .filter(|s| matches!(s, support::Seen::Ping(_)))
+        .count();
+    assert!(pings >= 3, "{pings} pings");
+}
+
+#[test]
+fn ping_timeout_ends_a_dead_connection_with_5() {
+    // Completes the handshake, then reads and answers nothing, pongs included.
+    let peer = Peer::tcp(|tcp, _| {
+        let ws = tungstenite::accept(tcp).expect("handshake");
+        let mut tcp = ws.into_inner();
+        let mut buf = [0u8; 256];
+        while matches!(std::io::Read::read(&mut tcp, &mut buf), Ok(n) if n > 0) {}
+    });
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "--ping-interval",
+        "0.1",
+        "--ping-timeout",
+        "0.3",
+        "-w",
+        "-1",
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        "wsx: no pong within 0.3s (--ping-timeout): the connection is dead"
+    );
+}
+
+#[test]
+fn ping_timeout_needs_an_interval() {
+    let mut cmd = wsx();
+    cmd.args(["connect", "ws://127.0.0.1:9/", "--ping-timeout", "1"]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+}
