@@ -39,6 +39,7 @@ fn operator_lines_go_to_every_client() {
 fn echo_sends_each_frame_back_to_its_sender() {
     let mut server = Server::start(&["--echo"]);
     let mut a = server.client();
+    server.expect_stdout("#1 connected");
     let mut b = server.client();
     text(&mut a, "ping a");
     text(&mut b, "ping b");
@@ -69,6 +70,7 @@ fn chat_relays_to_everyone_but_the_sender() {
 fn to_kick_and_clients_commands() {
     let mut server = Server::start(&["--slash"]);
     let mut a = server.client();
+    server.expect_stdout("#1 connected");
     let mut b = server.client();
     server.expect_stdout("#2 connected");
     server.type_line("/clients");
@@ -103,6 +105,7 @@ fn exec_runs_a_program_per_client() {
     let script = "echo hello $WSX_CLIENT_ID; while read line; do echo \"got $line\"; done";
     let mut server = Server::start(&["--exec", script]);
     let mut a = server.client();
+    server.expect_stdout("#1 connected");
     let mut b = server.client();
     assert_eq!(next_text(&mut a), "hello 1");
     assert_eq!(next_text(&mut b), "hello 2");
@@ -398,7 +401,9 @@ fn once_exits_after_the_first_client_leaves() {
 #[test]
 fn a_client_that_does_not_read_is_closed_with_1008_and_others_keep_going() {
     let mut server = Server::start(&[]);
+    // Ids follow the order in which handshakes finish: wait for #1 before the next one.
     let mut slow = server.client();
+    server.expect_stdout("#1 connected");
     let mut fast = server.client();
     server.expect_stdout("#2 connected");
     let line = "z".repeat(4000);

@@ -19,6 +19,8 @@ pub struct Socket {
     tcp: TcpStream,
     nonblocking: bool,
     drained: bool,
+    /// Bytes the kernel accepted since the connection's last complete flush.
+    written: u64,
 }
 
 impl Socket {
@@ -27,6 +29,7 @@ impl Socket {
             tcp,
             nonblocking: false,
             drained: false,
+            written: 0,
         }
     }
 
@@ -50,7 +53,9 @@ impl Read for Socket {
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.tcp.write(buf)
+        let n = self.tcp.write(buf)?;
+        self.written += n as u64;
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -136,8 +141,9 @@ pub struct Conn {
     blocked: bool,
     /// Frames were queued since the last successful flush.
     dirty: bool,
-    /// Payload bytes queued while blocked: how far the peer is behind.
-    behind: usize,
+    /// Frame bytes handed to tungstenite since the last complete flush; less what the socket
+    /// has accepted since, that is what waits in tungstenite's buffer for the peer.
+    queued: u64,
 }
 
 fn would_block(err: &WsError) -> bool {
@@ -160,7 +166,7 @@ impl Conn {
             ws,
             blocked: false,
             dirty: false,
-            behind: 0,
+            queued: 0,
         })
     }
 
@@ -182,9 +188,13 @@ impl Conn {
     /// The connection is closed or failed.
     pub fn send(&mut self, msg: Message) -> Result<(), WsError> {
         self.dirty = true;
-        if self.blocked {
-            self.behind += msg.len();
-        }
+        let len = msg.len() as u64;
+        let header = match len {
+            0..=125 => 2,
+            126..=65_535 => 4,
+            _ => 10,
+        };
+        self.queued += header + len;
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => {
@@ -195,10 +205,12 @@ impl Conn {
         }
     }
 
-    /// Roughly how many payload bytes wait for a peer that is not reading: what was queued
-    /// since its socket last filled up. Zero once everything is written.
-    pub fn behind(&self) -> usize {
-        self.behind
+    /// About how many bytes wait in tungstenite's buffer for a peer that is slow to read
+    /// (what the kernel's socket buffer already holds is not counted). Zero after a complete
+    /// flush.
+    pub fn backlog(&self) -> u64 {
+        self.queued
+            .saturating_sub(self.ws.get_ref().socket().written)
     }
 
     /// Queues a Close frame (tungstenite refuses to queue a second one).
@@ -230,9 +242,12 @@ impl Conn {
         }
         match self.ws.flush() {
             Ok(()) => {
+                // Everything is written: start counting afresh, so that small differences
+                // (pongs tungstenite sends on its own, TLS overhead) never add up.
                 self.blocked = false;
                 self.dirty = false;
-                self.behind = 0;
+                self.queued = 0;
+                self.ws.get_mut().socket_mut().written = 0;
                 Ok(())
             }
             Err(e) if would_block(&e) => {

@@ -39,8 +39,8 @@ use hub::{Hub, Route};
 /// The engine key of the listening socket (client ids count up from 1).
 const LISTENER: usize = usize::MAX - 1;
 
-/// A client further behind than this (queued while its socket was full) is closed with 1008.
-const SLOW_CLIENT_BYTES: usize = 8 << 20;
+/// A client with more than this waiting for it (beyond what the kernel buffers) gets 1008.
+const SLOW_CLIENT_BYTES: u64 = 8 << 20;
 
 /// What every handshake thread needs.
 struct Shared {
@@ -109,7 +109,8 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         Printer::stdout(console.output.clone())
     };
 
-    let max_queue = SLOW_CLIENT_BYTES + s.max_message_size.saturating_mul(2);
+    let max_queue =
+        (SLOW_CLIENT_BYTES as usize).saturating_add(s.max_message_size.saturating_mul(2));
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(64 * 1024)
@@ -324,7 +325,7 @@ impl Server {
             return;
         };
         match conn.send(msg) {
-            Ok(()) if conn.behind() > SLOW_CLIENT_BYTES => {
+            Ok(()) if conn.backlog() > SLOW_CLIENT_BYTES => {
                 self.notice(&format!(
                     "#{id} is not reading: more than {} MiB wait for it; closed with 1008",
                     SLOW_CLIENT_BYTES >> 20
