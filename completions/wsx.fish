@@ -43,9 +43,19 @@ none\t'No time at all'"
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l binary-output -d 'How binary frames are written in raw format' -r -f -a "raw\t'The bytes exactly, no newline added'
 hex\t'Lowercase hex pairs separated by spaces, one frame per line'
 base64\t'Standard base64, one frame per line'"
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s H -l header -d 'Add a request header (repeatable): -H \'Authorization: Bearer T\'' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s o -l origin -d 'Send this Origin header (as a browser page would)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l auth -d 'HTTP Basic credentials (also taken from user:pass@ in the URL)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s s -l subprotocol -d 'Offer a subprotocol (repeatable, in order of preference); the server\'s choice is shown' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l count -d 'Exit after N received data frames' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-message-size -d 'Largest message accepted; a larger one closes the connection with 1009' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-redirects -d 'With -L: follow at most N redirects' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ping-interval -d 'Send a ping every SECS (pongs are shown with -P)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ping-timeout -d 'With --ping-interval: end with exit 5 when a pong is SECS late' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l connect-timeout -d 'Give up connecting (TCP, TLS and handshake) after SECS' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ca -d 'Trust only the certificate authorities in FILE (PEM), instead of the system\'s' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l cert -d 'Present this client certificate (PEM, with --key)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l key -d 'The private key for --cert (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s b -l binary -d 'Send lines as binary frames instead of text'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-history -d 'Do not read or write the REPL history file'
@@ -53,6 +63,8 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -s P -l show-ping-pong 
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-color -d 'Never color the output (also: NO_COLOR set, or stdout not a terminal)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s L -l location -d 'Follow 301, 302, 303, 307 and 308 redirects of the handshake'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s k -l insecure -d 'Do not verify the server\'s certificate (a warning is printed)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM)' -r -F

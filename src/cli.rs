@@ -256,6 +256,14 @@ pub struct NetArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
+    /// Follow 301, 302, 303, 307 and 308 redirects of the handshake
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+
+    /// With -L: follow at most N redirects
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub max_redirects: usize,
+
     /// Send a ping every SECS (pongs are shown with -P)
     #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
     pub ping_interval: Option<Duration>,

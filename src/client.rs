@@ -128,7 +128,75 @@ fn show_open(printer: &mut Printer, url: &Url, subprotocol: Option<String>) -> R
 /// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`] when
 /// the server answers with anything but a valid 101.
 fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
-    let url = &s.url;
+    let mut url = s.url.clone();
+    let mut visited = vec![url.clone()];
+    loop {
+        match dial_once(s, &url)? {
+            Dialed::Open(open) => return Ok(*open),
+            Dialed::Redirect {
+                location,
+                rejection,
+            } => {
+                if !s.follow_redirects {
+                    let hint = format!("{rejection} (use -L to follow it to {location})");
+                    return Err(
+                        Failure::Rejected(format!("handshake rejected by {url}: {hint}")).into(),
+                    );
+                }
+                let next = redirect_target(&url, &location)?;
+                if visited.contains(&next) {
+                    return Err(Failure::Rejected(format!(
+                        "redirect loop: {url} sends us back to {next}"
+                    ))
+                    .into());
+                }
+                if visited.len() > s.max_redirects {
+                    let max = s.max_redirects;
+                    return Err(Failure::Rejected(format!(
+                        "too many redirects (--max-redirects {max}); the last one to {next}"
+                    ))
+                    .into());
+                }
+                if s.console.verbose {
+                    eprintln!("wsx: {rejection}: following to {next}");
+                }
+                visited.push(next.clone());
+                url = next;
+            }
+        }
+    }
+}
+
+/// The outcome of one handshake attempt.
+enum Dialed {
+    Open(Box<(WebSocket<Stream>, Response)>),
+    /// A 3xx with a Location; `rejection` is its status line and the start of its body.
+    Redirect {
+        location: String,
+        rejection: String,
+    },
+}
+
+/// Where a redirect leads: `location` resolved against `from`, with http(s) taken as ws(s).
+fn redirect_target(from: &Url, location: &str) -> Result<Url> {
+    let mut next = from.join(location).map_err(|e| {
+        Failure::Rejected(format!(
+            "{from} redirects to '{location}', which is not a URL: {e}"
+        ))
+    })?;
+    let scheme = match next.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => {
+            return Err(Failure::Rejected(format!("{from} redirects to a {other}:// URL")).into())
+        }
+    };
+    let _ = next.set_scheme(scheme);
+    Ok(next)
+}
+
+/// One attempt: TCP, TLS for wss://, the handshake.
+fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(80);
     let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
@@ -165,7 +233,7 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
         Stream::Plain(Socket::new(tcp))
     };
 
-    let request = build_request(s)?;
+    let request = build_request(s, url)?;
     if s.console.verbose {
         print_request(&request);
     }
@@ -177,17 +245,26 @@ fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
             if s.console.verbose {
                 print_response(&response);
             }
-            Ok((ws, response))
+            Ok(Dialed::Open(Box::new((ws, response))))
         }
         Err(HandshakeError::Failure(WsError::Http(response))) => {
             if s.console.verbose {
                 print_response(&response);
             }
-            Err(Failure::Rejected(format!(
-                "handshake rejected by {url}: {}",
-                describe_rejection(&response)
-            ))
-            .into())
+            let rejection = describe_rejection(&response);
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok());
+            match (response.status().as_u16(), location) {
+                (301 | 302 | 303 | 307 | 308, Some(location)) => Ok(Dialed::Redirect {
+                    location: location.to_string(),
+                    rejection,
+                }),
+                _ => Err(
+                    Failure::Rejected(format!("handshake rejected by {url}: {rejection}")).into(),
+                ),
+            }
         }
         Err(HandshakeError::Failure(WsError::Io(e))) => {
             let what = match e.kind() {
@@ -226,13 +303,18 @@ fn connect_any(addrs: &[SocketAddr], timeout: Option<Duration>) -> std::io::Resu
     Err(last)
 }
 
-fn build_request(s: &ConnectSettings) -> Result<Request> {
-    let mut request = s
-        .url
+fn build_request(s: &ConnectSettings, url: &Url) -> Result<Request> {
+    let mut request = url
         .as_str()
         .into_client_request()
         .context("building the request")?;
+    // Credentials are for the host they were given for: a redirect elsewhere does not get them.
+    let same_host = url.host_str() == s.url.host_str()
+        && url.port_or_known_default() == s.url.port_or_known_default();
     for (name, value) in &s.headers {
+        if name == tungstenite::http::header::AUTHORIZATION && !same_host {
+            continue;
+        }
         request.headers_mut().append(name.clone(), value.clone());
     }
     Ok(request)

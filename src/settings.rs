@@ -54,6 +54,9 @@ pub struct ConnectSettings {
     pub connect_timeout: Option<Duration>,
     pub ping_interval: Option<Duration>,
     pub ping_timeout: Option<Duration>,
+    /// `-L`: follow redirects of the handshake, at most `max_redirects` of them.
+    pub follow_redirects: bool,
+    pub max_redirects: usize,
     pub tls: ClientTls,
     pub console: Console,
 }
@@ -158,6 +161,8 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         connect_timeout: net.connect_timeout,
         ping_interval: net.ping_interval,
         ping_timeout: net.ping_timeout,
+        follow_redirects: net.location,
+        max_redirects: net.max_redirects,
         tls: ClientTls {
             ca: tls.ca,
             insecure: tls.insecure,

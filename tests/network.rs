@@ -439,3 +439,106 @@ fn ping_timeout_needs_an_interval() {
     let out = run(cmd, b"");
     assert_eq!(out.code, Some(2), "{}", out.stderr);
 }
+
+/// A server for a sequence of connections: `Some(location)` answers 302 to it, `None`
+/// upgrades and echoes. Returns its port; `plan` gets that port to build absolute locations.
+fn redirector(plan: impl FnOnce(u16) -> Vec<Option<String>>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let plan = plan(port);
+    std::thread::spawn(move || {
+        for step in plan {
+            let Ok((mut tcp, _)) = listener.accept() else {
+                return;
+            };
+            tcp.set_read_timeout(Some(support::PATIENCE)).unwrap();
+            match step {
+                Some(location) => {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n")
+                        && std::io::Read::read(&mut tcp, &mut byte).is_ok_and(|n| n == 1)
+                    {
+                        head.push(byte[0]);
+                    }
+                    let answer = format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
+                    );
+                    let _ = std::io::Write::write_all(&mut tcp, answer.as_bytes());
+                }
+                None => {
+                    let Ok(mut ws) = tungstenite::accept(tcp) else {
+                        return;
+                    };
+                    while let Ok(msg) = ws.read() {
+                        if msg.is_text() && ws.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    port
+}
+
+fn connect_to(port: u16, args: &[&str]) -> support::Run {
+    let mut cmd = wsx();
+    cmd.args(["connect", &format!("ws://127.0.0.1:{port}/start")])
+        .args(args);
+    run(cmd, b"followed\n")
+}
+
+#[test]
+fn location_follows_a_relative_redirect() {
+    let port = redirector(|_| vec![Some("/real".into()), None]);
+    let out = connect_to(port, &["-L"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "followed\n");
+}
+
+#[test]
+fn without_location_a_redirect_is_a_rejection_with_a_hint() {
+    let port = redirector(|_| vec![Some("/real".into())]);
+    let out = connect_to(port, &[]);
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("HTTP/1.1 302 Found (use -L to follow it to /real)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn credentials_are_not_sent_to_another_host() {
+    let (peer, headers) = recording_peer(None);
+    let other = peer.url();
+    let port = redirector(move |_| vec![Some(other.replace("127.0.0.1", "localhost"))]);
+    let out = connect_to(port, &["-L", "--auth", "alice:s3cret", "-H", "X-Keep: yes"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let headers = headers.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(header(&headers, "x-keep"), Some("yes"));
+    assert_eq!(header(&headers, "authorization"), None);
+}
+
+#[test]
+fn a_redirect_loop_stops_with_an_error() {
+    let port = redirector(|_| vec![Some("/a".into()), Some("/b".into()), Some("/a".into())]);
+    let out = connect_to(port, &["-L"]);
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(out.stderr.contains("redirect loop"), "{}", out.stderr);
+}
+
+#[test]
+fn max_redirects_bounds_the_chain() {
+    let port = redirector(|_| vec![Some("/1".into()), Some("/2".into()), Some("/3".into())]);
+    let out = connect_to(port, &["-L", "--max-redirects", "2"]);
+    assert_eq!(out.code, Some(4), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("too many redirects (--max-redirects 2)"),
+        "{}",
+        out.stderr
+    );
+}
