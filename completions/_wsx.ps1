@@ -49,6 +49,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('--subprotocol', '--subprotocol', [CompletionResultType]::ParameterName, 'Offer a subprotocol (repeatable, in order of preference); the server''s choice is shown')
             [CompletionResult]::new('--count', '--count', [CompletionResultType]::ParameterName, 'Exit after N received data frames')
             [CompletionResult]::new('--max-message-size', '--max-message-size', [CompletionResultType]::ParameterName, 'Largest message accepted; a larger one closes the connection with 1009')
+            [CompletionResult]::new('--proxy', '--proxy', [CompletionResultType]::ParameterName, 'Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]')
             [CompletionResult]::new('--max-redirects', '--max-redirects', [CompletionResultType]::ParameterName, 'With -L: follow at most N redirects')
             [CompletionResult]::new('--ping-interval', '--ping-interval', [CompletionResultType]::ParameterName, 'Send a ping every SECS (pongs are shown with -P)')
             [CompletionResult]::new('--ping-timeout', '--ping-timeout', [CompletionResultType]::ParameterName, 'With --ping-interval: end with exit 5 when a pong is SECS late')

@@ -45,6 +45,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --subprotocol 'Offer a subprotocol (repeatable, in order of preference); the server''s choice is shown'
             cand --count 'Exit after N received data frames'
             cand --max-message-size 'Largest message accepted; a larger one closes the connection with 1009'
+            cand --proxy 'Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]'
             cand --max-redirects 'With -L: follow at most N redirects'
             cand --ping-interval 'Send a ping every SECS (pongs are shown with -P)'
             cand --ping-timeout 'With --ping-interval: end with exit 5 when a pong is SECS late'

@@ -49,6 +49,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l auth -d 'HTTP Basic 
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s s -l subprotocol -d 'Offer a subprotocol (repeatable, in order of preference); the server\'s choice is shown' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l count -d 'Exit after N received data frames' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-message-size -d 'Largest message accepted; a larger one closes the connection with 1009' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l proxy -d 'Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-redirects -d 'With -L: follow at most N redirects' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ping-interval -d 'Send a ping every SECS (pongs are shown with -P)' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ping-timeout -d 'With --ping-interval: end with exit 5 when a pong is SECS late' -r

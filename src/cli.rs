@@ -36,10 +36,10 @@ pub struct Cli {
 pub enum Action {
     /// Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)
     #[command(after_help = EXIT_STATUS_HELP)]
-    Connect(ConnectArgs),
+    Connect(Box<ConnectArgs>),
     /// Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client
     #[command(after_help = EXIT_STATUS_HELP)]
-    Listen(ListenArgs),
+    Listen(Box<ListenArgs>),
     /// Print a shell completion script to stdout
     Completions {
         /// The shell to generate the script for
@@ -256,6 +256,11 @@ pub struct NetArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
+    /// Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port
+    /// [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]
+    #[arg(long, value_name = "URL", value_parser = parse_proxy_url)]
+    pub proxy: Option<Url>,
+
     /// Follow 301, 302, 303, 307 and 308 redirects of the handshake
     #[arg(short = 'L', long = "location")]
     pub location: bool,
@@ -374,6 +379,22 @@ fn parse_token(s: &str) -> Result<String, String> {
     } else {
         Err(format!("'{s}' is not a valid subprotocol name"))
     }
+}
+
+fn parse_proxy_url(s: &str) -> Result<Url, String> {
+    let text = if s.contains("://") {
+        s.to_string()
+    } else {
+        format!("http://{s}")
+    };
+    let url = Url::parse(&text).map_err(|e| format!("{e}"))?;
+    if url.scheme() != "http" {
+        return Err(format!(
+            "only http:// proxies are supported, not {}://",
+            url.scheme()
+        ));
+    }
+    Ok(url)
 }
 
 fn parse_credentials(s: &str) -> Result<String, String> {

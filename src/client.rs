@@ -20,7 +20,7 @@ use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
-use url::{Host, Url};
+use url::Url;
 
 use crate::cli::{Format, Wait};
 use crate::command::Command;
@@ -31,7 +31,7 @@ use crate::input::lines::{Splitter, READ_SIZE};
 use crate::input::{self, Input};
 use crate::output::{Printer, Sink};
 use crate::settings::ConnectSettings;
-use crate::tls;
+use crate::{proxy, tls};
 
 /// The engine key of the one connection.
 const CONN: usize = 0;
@@ -211,19 +211,26 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
     } else {
         None
     };
-    let addrs: Vec<SocketAddr> = match url.host() {
-        Some(Host::Ipv4(ip)) => vec![(ip, port).into()],
-        Some(Host::Ipv6(ip)) => vec![(ip, port).into()],
-        _ => (host, port)
-            .to_socket_addrs()
-            .map_err(|e| Failure::Connect(format!("could not resolve {host}: {e}")))?
-            .collect(),
+    let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
+        .map_err(Failure::Connect)?;
+    let mut tcp = match &proxy {
+        None => open_tcp(url, host, port, s.connect_timeout)?,
+        Some(proxy) => {
+            let proxy_host = proxy.host_str().unwrap_or_default();
+            // curl's default proxy port.
+            let proxy_port = proxy.port().unwrap_or(1080);
+            let mut shown = proxy.clone();
+            let _ = shown.set_password(None);
+            let _ = shown.set_username("");
+            open_tcp(&shown, proxy_host, proxy_port, s.connect_timeout)?
+        }
     };
-    let tcp = connect_any(&addrs, s.connect_timeout)
-        .map_err(|e| Failure::Connect(format!("could not connect to {url}: {e}")))?;
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
     tcp.set_nodelay(true)?;
+    if let Some(proxy) = &proxy {
+        proxy::tunnel(&mut tcp, proxy, host, port).map_err(Failure::Connect)?;
+    }
 
     let stream = if let Some(config) = tls_config {
         let tls = tls::handshake(config, host, tcp)
@@ -285,6 +292,23 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
             Err(Failure::Connect(format!("the handshake with {url} was interrupted")).into())
         }
     }
+}
+
+/// Resolves `host` and connects to the first address that answers.
+///
+/// # Errors
+/// [`Failure::Connect`] naming `shown` (the URL, or the proxy without its credentials).
+fn open_tcp(shown: &Url, host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => vec![(ip, port).into()],
+        Err(_) => (bare, port)
+            .to_socket_addrs()
+            .map_err(|e| Failure::Connect(format!("could not resolve {host}: {e}")))?
+            .collect(),
+    };
+    connect_any(&addrs, timeout)
+        .map_err(|e| Failure::Connect(format!("could not connect to {shown}: {e}")).into())
 }
 
 /// Tries each address in turn, as curl does, and reports the last failure.

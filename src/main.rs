@@ -13,6 +13,7 @@ mod error;
 mod event;
 mod input;
 mod output;
+mod proxy;
 mod server;
 mod settings;
 mod term;

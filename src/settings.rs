@@ -54,6 +54,8 @@ pub struct ConnectSettings {
     pub connect_timeout: Option<Duration>,
     pub ping_interval: Option<Duration>,
     pub ping_timeout: Option<Duration>,
+    /// `--proxy`; without it the environment is consulted when dialing.
+    pub proxy: Option<Url>,
     /// `-L`: follow redirects of the handshake, at most `max_redirects` of them.
     pub follow_redirects: bool,
     pub max_redirects: usize,
@@ -89,8 +91,8 @@ pub struct ListenSettings {
 /// Resolves the command line against the terminal facts.
 pub fn resolve(cli: Cli, facts: &Facts, utc_offset: i32) -> Settings {
     match cli.action {
-        Action::Connect(args) => Settings::Connect(Box::new(connect(args, facts, utc_offset))),
-        Action::Listen(args) => Settings::Listen(Box::new(listen(args, facts, utc_offset))),
+        Action::Connect(args) => Settings::Connect(Box::new(connect(*args, facts, utc_offset))),
+        Action::Listen(args) => Settings::Listen(Box::new(listen(*args, facts, utc_offset))),
         Action::Completions { shell } => Settings::Completions(shell),
     }
 }
@@ -161,6 +163,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         connect_timeout: net.connect_timeout,
         ping_interval: net.ping_interval,
         ping_timeout: net.ping_timeout,
+        proxy: net.proxy,
         follow_redirects: net.location,
         max_redirects: net.max_redirects,
         tls: ClientTls {

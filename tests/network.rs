@@ -542,3 +542,187 @@ fn max_redirects_bounds_the_chain() {
         out.stderr
     );
 }
+
+/// A small HTTP CONNECT proxy for tests: records each request line and Proxy-Authorization,
+/// answers 407 when `required` credentials are missing, else opens the tunnel and pipes bytes.
+fn connect_proxy(
+    required: Option<&'static str>,
+) -> (u16, mpsc::Receiver<(String, Option<String>)>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(mut client) = tcp else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                use std::io::{Read, Write};
+                client.set_read_timeout(Some(support::PATIENCE)).unwrap();
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
+                    head.push(byte[0]);
+                }
+                let head = String::from_utf8_lossy(&head).to_string();
+                let line = head.lines().next().unwrap_or_default().to_string();
+                let auth = head
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Proxy-Authorization: "))
+                    .map(str::to_string);
+                let _ = tx.send((line.clone(), auth.clone()));
+                if let Some(expected) = required {
+                    if auth.as_deref() != Some(expected) {
+                        let _ = client.write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n");
+                        return;
+                    }
+                }
+                let target = line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                let Ok(upstream) = std::net::TcpStream::connect(&target) else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n");
+                    return;
+                };
+                client
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
+                    .unwrap();
+                client.set_read_timeout(None).unwrap();
+                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+                let (mut c1, mut u1) = (client, upstream);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut u2, &mut c2);
+                    let _ = c2.shutdown(std::net::Shutdown::Write);
+                });
+                let _ = std::io::copy(&mut c1, &mut u1);
+                let _ = u1.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[test]
+fn proxy_tunnels_with_connect() {
+    let peer = Peer::echo();
+    let (proxy, seen) = connect_proxy(None);
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "--proxy",
+        &format!("http://127.0.0.1:{proxy}"),
+    ]);
+    let out = run(cmd, b"via proxy\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "via proxy\n");
+    let (line, auth) = seen.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(
+        line,
+        format!("CONNECT 127.0.0.1:{} HTTP/1.1", peer.addr.port())
+    );
+    assert_eq!(auth, None);
+}
+
+#[test]
+fn proxy_authentication() {
+    let peer = Peer::echo();
+    // "u:p" in base64
+    let (proxy, seen) = connect_proxy(Some("Basic dTpw"));
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "--proxy",
+        &format!("http://u:p@127.0.0.1:{proxy}"),
+    ]);
+    let out = run(cmd, b"authorised\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "authorised\n");
+    assert_eq!(
+        seen.recv_timeout(support::PATIENCE).unwrap().1.as_deref(),
+        Some("Basic dTpw")
+    );
+
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "--proxy",
+        &format!("http://127.0.0.1:{proxy}"),
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("407 Proxy Authentication Required"),
+        "{}",
+        out.stderr
+    );
+    drop(peer); // the second attempt never reached it
+}
+
+#[test]
+fn proxy_from_the_environment_and_no_proxy() {
+    let peer = Peer::echo();
+    let (proxy, seen) = connect_proxy(None);
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url()])
+        .env("http_proxy", format!("127.0.0.1:{proxy}"));
+    let out = run(cmd, b"env\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(seen
+        .recv_timeout(support::PATIENCE)
+        .unwrap()
+        .0
+        .starts_with("CONNECT "));
+
+    let peer = Peer::echo();
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url()])
+        .env("http_proxy", format!("127.0.0.1:{proxy}"))
+        .env("no_proxy", "127.0.0.1");
+    let out = run(cmd, b"direct\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "direct\n");
+    assert!(seen.try_recv().is_err(), "no_proxy: the proxy saw nothing");
+}
+
+#[test]
+fn wss_through_a_proxy() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let peer = tls_peer(&pki);
+    let (proxy, seen) = connect_proxy(None);
+    let out = connect_with(
+        &wss(&peer, "localhost"),
+        &["--ca", &ca, "--proxy", &format!("http://127.0.0.1:{proxy}")],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+    assert_eq!(
+        seen.recv_timeout(support::PATIENCE).unwrap().0,
+        format!("CONNECT localhost:{} HTTP/1.1", peer.addr.port())
+    );
+}
+
+#[test]
+fn an_unreachable_proxy_is_exit_3() {
+    let port = support::closed_port();
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        "ws://127.0.0.1:9/",
+        "--proxy",
+        &format!("http://127.0.0.1:{port}"),
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("could not connect to http://127.0.0.1:{port}/")),
+        "{}",
+        out.stderr
+    );
+}
