@@ -70,6 +70,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Print the handshake request and response headers to stderr')
             [CompletionResult]::new('-L', '-L ', [CompletionResultType]::ParameterName, 'Follow 301, 302, 303, 307 and 308 redirects of the handshake')
             [CompletionResult]::new('--location', '--location', [CompletionResultType]::ParameterName, 'Follow 301, 302, 303, 307 and 308 redirects of the handshake')
+            [CompletionResult]::new('--reconnect', '--reconnect', [CompletionResultType]::ParameterName, 'After a lost connection (not a clean close), connect again with growing pauses; the -x messages are sent again each time')
             [CompletionResult]::new('-k', '-k', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (a warning is printed)')
             [CompletionResult]::new('--insecure', '--insecure', [CompletionResultType]::ParameterName, 'Do not verify the server''s certificate (a warning is printed)')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')

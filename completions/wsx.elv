@@ -66,6 +66,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --verbose 'Print the handshake request and response headers to stderr'
             cand -L 'Follow 301, 302, 303, 307 and 308 redirects of the handshake'
             cand --location 'Follow 301, 302, 303, 307 and 308 redirects of the handshake'
+            cand --reconnect 'After a lost connection (not a clean close), connect again with growing pauses; the -x messages are sent again each time'
             cand -k 'Do not verify the server''s certificate (a warning is printed)'
             cand --insecure 'Do not verify the server''s certificate (a warning is printed)'
             cand -h 'Print help (see more with ''--help'')'

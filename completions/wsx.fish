@@ -65,6 +65,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-color -d 'Never c
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s L -l location -d 'Follow 301, 302, 303, 307 and 308 redirects of the handshake'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l reconnect -d 'After a lost connection (not a clean close), connect again with growing pauses; the -x messages are sent again each time'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s k -l insecure -d 'Do not verify the server\'s certificate (a warning is printed)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames' -r

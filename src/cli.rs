@@ -269,6 +269,11 @@ pub struct NetArgs {
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub max_redirects: usize,
 
+    /// After a lost connection (not a clean close), connect again with growing pauses; the -x
+    /// messages are sent again each time
+    #[arg(long)]
+    pub reconnect: bool,
+
     /// Send a ping every SECS (pongs are shown with -P)
     #[arg(long, value_name = "SECS", value_parser = parse_positive_secs)]
     pub ping_interval: Option<Duration>,

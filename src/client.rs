@@ -288,9 +288,12 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
         Err(HandshakeError::Failure(e)) => {
             Err(Failure::Rejected(format!("handshake with {url} failed: {e}")).into())
         }
-        Err(HandshakeError::Interrupted(_)) => {
-            Err(Failure::Connect(format!("the handshake with {url} was interrupted")).into())
-        }
+        // On a blocking socket, tungstenite reports the read timeout as an interruption.
+        Err(HandshakeError::Interrupted(_)) => Err(Failure::Connect(format!(
+            "no handshake response from {url} within {}s",
+            timeout.as_secs_f64()
+        ))
+        .into()),
     }
 }
 
@@ -400,7 +403,16 @@ enum Phase {
     Closing {
         deadline: Instant,
     },
+    /// `--reconnect`: the connection was lost; the next attempt is at `retry_at`.
+    Away {
+        retry_at: Instant,
+    },
 }
+
+/// The first wait before reconnecting; it doubles after each failed attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// The longest wait between attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// A ping waiting for its pong.
 struct Ping {
@@ -436,6 +448,12 @@ struct Session {
     ping_timeout: Option<Duration>,
     /// Automatic pings sent so far, for unique payloads.
     auto_pings: u64,
+    /// `--reconnect`: the settings to dial again with.
+    reconnect: Option<Box<ConnectSettings>>,
+    /// The wait before the next reconnection attempt.
+    backoff: Duration,
+    /// Why the connection was lost, while away.
+    away_reason: String,
     interrupts: Arc<AtomicUsize>,
     interrupts_seen: usize,
     /// Typed REPL lines are already on screen: don't print them again in human format.
@@ -478,6 +496,9 @@ impl Session {
             ping_interval: s.ping_interval,
             ping_timeout: s.ping_timeout,
             auto_pings: 0,
+            reconnect: s.reconnect.then(|| Box::new(s.clone())),
+            backoff: FIRST_BACKOFF,
+            away_reason: String::new(),
             interrupts,
             interrupts_seen: 0,
             skip_typed_echo: s.console.repl && s.console.output.format == Format::Human,
@@ -626,8 +647,8 @@ impl Session {
         match self.phase {
             // The answer to our Close: whatever code it echoes, we chose to end.
             Phase::Closing { .. } => self.finish_ok(),
-            Phase::Open if info.is_normal() => self.finish_ok(),
-            Phase::Open => self.finish(Err(Failure::PeerClosed(format!(
+            Phase::Open | Phase::Away { .. } if info.is_normal() => self.finish_ok(),
+            Phase::Open | Phase::Away { .. } => self.finish(Err(Failure::PeerClosed(format!(
                 "the server closed the connection: {}",
                 info.describe()
             ))
@@ -652,12 +673,71 @@ impl Session {
         if let (Some(code), Some(conn)) = (reply, net.get(CONN)) {
             conn.close_failed(code);
         }
+        self.lost(net, reason, Instant::now());
+    }
+
+    /// The connection is gone without a proper close: end the session, or with `--reconnect`
+    /// try again after the backoff (input waits meanwhile; nothing is dropped).
+    fn lost(&mut self, net: &mut Net, reason: String, now: Instant) {
         net.remove(CONN);
-        self.finish(Err(Failure::Lost(reason.clone()).into()));
         let gone = Kind::Disconnected {
-            reason: Some(reason),
+            reason: Some(reason.clone()),
         };
+        if self.reconnect.is_none() || self.phase != Phase::Open || self.outcome.is_some() {
+            self.finish(Err(Failure::Lost(reason).into()));
+            return self.show(Dir::In, gone);
+        }
         self.show(Dir::In, gone);
+        self.away(reason, now);
+    }
+
+    /// Schedules the next reconnection attempt.
+    fn away(&mut self, reason: String, now: Instant) {
+        if !self.quiet {
+            let secs = self.backoff.as_secs_f64();
+            eprintln!("wsx: {reason}; reconnecting in {secs}s");
+        }
+        self.phase = Phase::Away {
+            retry_at: now + self.backoff,
+        };
+        self.backoff = (self.backoff * 2).min(MAX_BACKOFF);
+        self.away_reason = reason;
+        self.pings.clear();
+    }
+
+    /// Dials again; on success the `-x` messages go out first, before any waiting input.
+    fn redial(&mut self, net: &mut Net) {
+        let Some(settings) = self.reconnect.take() else {
+            return;
+        };
+        let attempt = dial(&settings).and_then(|(ws, response)| {
+            net.insert(CONN, Conn::new(ws)?)?;
+            Ok(response)
+        });
+        let now = Instant::now();
+        match attempt {
+            Ok(response) => {
+                let subprotocol = response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string);
+                let kind = Kind::Open {
+                    peer: settings.url.to_string(),
+                    subprotocol,
+                };
+                self.show(Dir::Out, kind);
+                for message in settings.execute.iter().rev() {
+                    let cmd = Command::Text(message.clone());
+                    self.queued.push_front(Input::Command { cmd, typed: false });
+                }
+                self.phase = Phase::Open;
+                self.backoff = FIRST_BACKOFF;
+                self.next_ping = self.ping_interval.map(|every| now + every);
+            }
+            Err(e) => self.away(format!("reconnecting failed: {e:#}"), now),
+        }
+        self.reconnect = Some(settings);
     }
 
     /// `--ping-interval` and `--ping-timeout`: send the next ping when due; end the session
@@ -668,9 +748,7 @@ impl Session {
                 let secs = timeout.as_secs_f64();
                 let reason =
                     format!("no pong within {secs}s (--ping-timeout): the connection is dead");
-                net.remove(CONN);
-                self.finish(Err(Failure::Lost(reason).into()));
-                return;
+                return self.lost(net, reason, now);
             }
         }
         let (Some(due), Some(every)) = (self.next_ping, self.ping_interval) else {
@@ -703,6 +781,11 @@ impl Session {
         match self.phase {
             Phase::Open => self.begin_close(net, 1000, "", now),
             Phase::Closing { .. } => self.finish(Err(Failure::Interrupted.into())),
+            // Nothing to close: the session ends with the loss it was recovering from.
+            Phase::Away { .. } => {
+                let reason = std::mem::take(&mut self.away_reason);
+                self.finish(Err(Failure::Lost(reason).into()));
+            }
         }
     }
 }
@@ -712,6 +795,11 @@ impl Handler for Session {
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
         self.check_interrupts(net, now);
+        if let Phase::Away { retry_at } = self.phase {
+            if now >= retry_at && self.outcome.is_none() {
+                self.redial(net);
+            }
+        }
         if self.outcome.is_none() {
             self.keep_alive(net, now);
         }
@@ -815,6 +903,7 @@ impl Handler for Session {
     fn deadline(&self) -> Option<Instant> {
         let closing = match self.phase {
             Phase::Closing { deadline } => Some(deadline),
+            Phase::Away { retry_at } => Some(retry_at),
             Phase::Open => None,
         };
         let ping_due = self.next_ping.filter(|_| self.phase == Phase::Open);

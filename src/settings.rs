@@ -54,6 +54,8 @@ pub struct ConnectSettings {
     pub connect_timeout: Option<Duration>,
     pub ping_interval: Option<Duration>,
     pub ping_timeout: Option<Duration>,
+    /// `--reconnect`: dial again after a lost connection.
+    pub reconnect: bool,
     /// `--proxy`; without it the environment is consulted when dialing.
     pub proxy: Option<Url>,
     /// `-L`: follow redirects of the handshake, at most `max_redirects` of them.
@@ -163,6 +165,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         connect_timeout: net.connect_timeout,
         ping_interval: net.ping_interval,
         ping_timeout: net.ping_timeout,
+        reconnect: net.reconnect,
         proxy: net.proxy,
         follow_redirects: net.location,
         max_redirects: net.max_redirects,

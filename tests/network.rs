@@ -726,3 +726,161 @@ fn an_unreachable_proxy_is_exit_3() {
         out.stderr
     );
 }
+
+/// What one connection of a [`serial_server`] does.
+type Handler = Box<dyn FnOnce(&mut support::Ws) + Send>;
+
+/// Serves one WebSocket connection after another, each with the next handler.
+fn serial_server(handlers: Vec<Handler>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for handler in handlers {
+            let Ok((tcp, _)) = listener.accept() else {
+                return;
+            };
+            tcp.set_read_timeout(Some(support::PATIENCE)).unwrap();
+            let Ok(mut ws) = tungstenite::accept(Box::new(tcp) as Box<dyn support::Io>) else {
+                return;
+            };
+            handler(&mut ws);
+        }
+    });
+    port
+}
+
+#[test]
+fn reconnect_after_a_drop_sends_the_execute_messages_again() {
+    let (tx, logins) = mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    let port = serial_server(vec![
+        Box::new(move |ws| {
+            let login = ws.read().unwrap();
+            tx.send(format!("first: {login}")).unwrap();
+            // Dropped without a Close frame.
+        }),
+        Box::new(move |ws| {
+            let login = ws.read().unwrap();
+            tx2.send(format!("second: {login}")).unwrap();
+            ws.send(tungstenite::Message::text("welcome back")).unwrap();
+            let typed = ws.read().unwrap();
+            ws.send(typed).unwrap();
+            support::close_with(ws, 1000, "");
+            while ws.read().is_ok() {}
+        }),
+    ]);
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &format!("ws://127.0.0.1:{port}/"),
+        "--reconnect",
+        "-x",
+        "login",
+        "-w",
+        "-1",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(
+        logins.recv_timeout(support::PATIENCE).unwrap(),
+        "first: login"
+    );
+    assert_eq!(
+        logins.recv_timeout(support::PATIENCE).unwrap(),
+        "second: login"
+    );
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    assert_eq!(line, "welcome back\n");
+    let out = support::finish(child, b"typed while back\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "typed while back\n");
+    assert!(
+        out.stderr
+            .contains("without a Close frame (1006); reconnecting in 0.5s"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn input_while_away_waits_for_the_new_connection() {
+    let (tx, seen) = mpsc::channel::<String>();
+    let tx2 = tx.clone();
+    let port = serial_server(vec![
+        Box::new(move |ws| {
+            tx.send(ws.read().unwrap().to_string()).unwrap(); // "one", then dropped
+        }),
+        Box::new(move |ws| {
+            tx2.send(ws.read().unwrap().to_string()).unwrap(); // typed while away
+            support::close_with(ws, 1000, "");
+            while ws.read().is_ok() {}
+        }),
+    ]);
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &format!("ws://127.0.0.1:{port}/"),
+        "--reconnect",
+        "-w",
+        "-1",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    std::io::Write::write_all(&mut stdin, b"one\n").unwrap();
+    assert_eq!(seen.recv_timeout(support::PATIENCE).unwrap(), "one");
+    let mut notice = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut notice).unwrap();
+    assert!(notice.contains("reconnecting in"), "{notice}");
+    // wsx knows the connection is gone: this line must wait for the next one.
+    std::io::Write::write_all(&mut stdin, b"two\n").unwrap();
+    assert_eq!(seen.recv_timeout(support::PATIENCE).unwrap(), "two");
+    child.stdin = Some(stdin);
+    let out = support::finish(child, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[test]
+fn a_clean_close_is_not_reconnected() {
+    let port = serial_server(vec![Box::new(|ws| {
+        support::close_with(ws, 1000, "");
+        while ws.read().is_ok() {}
+    })]);
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &format!("ws://127.0.0.1:{port}/"),
+        "--reconnect",
+        "-w",
+        "-1",
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("reconnecting"), "{}", out.stderr);
+}
+
+#[test]
+fn connect_timeout_bounds_a_handshake_that_never_comes() {
+    let peer = Peer::tcp(|mut tcp, _| {
+        // Accept, read the request, answer nothing until wsx gives up.
+        let mut buf = [0u8; 1024];
+        while matches!(std::io::Read::read(&mut tcp, &mut buf), Ok(n) if n > 0) {}
+    });
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url(), "--connect-timeout", "0.3"]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!("wsx: no handshake response from {} within 0.3s", peer.url())
+    );
+}
