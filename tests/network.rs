@@ -884,3 +884,36 @@ fn connect_timeout_bounds_a_handshake_that_never_comes() {
         format!("wsx: no handshake response from {} within 0.3s", peer.url())
     );
 }
+
+#[test]
+fn tls_sends_sni_and_offers_http_1_1_by_alpn() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let mut config = (*pki.server).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = std::sync::Arc::new(config);
+    let (tx, rx) = mpsc::channel();
+    let peer = Peer::tcp(move |tcp, seen| {
+        let mut conn = rustls::ServerConnection::new(config).unwrap();
+        let mut tcp = tcp;
+        while conn.is_handshaking() {
+            if conn.complete_io(&mut tcp).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send((
+            conn.server_name().map(str::to_string),
+            conn.alpn_protocol().map(<[u8]>::to_vec),
+        ));
+        let stream = rustls::StreamOwned::new(conn, tcp);
+        if let Ok(mut ws) = tungstenite::accept(Box::new(stream) as Box<dyn support::Io>) {
+            record_until_end(&mut ws, seen);
+        }
+    });
+    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let (sni, alpn) = rx.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(sni.as_deref(), Some("localhost"));
+    assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
+}
