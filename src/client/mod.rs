@@ -5,8 +5,6 @@
 //! linger after EOF, `--count`, the close handshake and its timeout, Ctrl-C.
 
 use std::collections::VecDeque;
-use std::io::Write as _;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
@@ -14,33 +12,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, Context, Result};
-use tungstenite::client::IntoClientRequest;
-use tungstenite::handshake::client::{Request, Response};
-use tungstenite::handshake::HandshakeError;
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, WebSocketConfig};
-use tungstenite::{Error as WsError, Message, WebSocket};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Error as WsError, Message};
 use url::Url;
 
 use crate::cli::{Format, Wait};
 use crate::command::Command;
-use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Socket, Stream};
+use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Event, Kind};
 use crate::input::lines::{Splitter, READ_SIZE};
 use crate::input::{self, Input};
 use crate::output::{Printer, Sink};
 use crate::settings::ConnectSettings;
-use crate::{proxy, tls};
+use dial::dial;
+
+mod dial;
 
 /// The engine key of the one connection.
 const CONN: usize = 0;
 
 /// The engine key of stdin, when the engine reads it directly.
 const STDIN: usize = 1;
-
-/// How long connecting and the handshake may take when `--connect-timeout` is not given.
-const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects, runs the session, and returns the exit status SPEC gives its ending.
 ///
@@ -120,279 +114,6 @@ fn show_open(printer: &mut Printer, url: &Url, subprotocol: Option<String>) -> R
         kind,
     };
     printer.event(&ev).context("writing to stdout")
-}
-
-/// Opens the TCP connection, runs TLS for `wss://`, and performs the WebSocket handshake.
-///
-/// # Errors
-/// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`] when
-/// the server answers with anything but a valid 101.
-fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
-    let mut url = s.url.clone();
-    let mut visited = vec![url.clone()];
-    loop {
-        match dial_once(s, &url)? {
-            Dialed::Open(open) => return Ok(*open),
-            Dialed::Redirect {
-                location,
-                rejection,
-            } => {
-                if !s.follow_redirects {
-                    let hint = format!("{rejection} (use -L to follow it to {location})");
-                    return Err(
-                        Failure::Rejected(format!("handshake rejected by {url}: {hint}")).into(),
-                    );
-                }
-                let next = redirect_target(&url, &location)?;
-                if visited.contains(&next) {
-                    return Err(Failure::Rejected(format!(
-                        "redirect loop: {url} sends us back to {next}"
-                    ))
-                    .into());
-                }
-                if visited.len() > s.max_redirects {
-                    let max = s.max_redirects;
-                    return Err(Failure::Rejected(format!(
-                        "too many redirects (--max-redirects {max}); the last one to {next}"
-                    ))
-                    .into());
-                }
-                if s.console.verbose {
-                    eprintln!("wsx: {rejection}: following to {next}");
-                }
-                visited.push(next.clone());
-                url = next;
-            }
-        }
-    }
-}
-
-/// The outcome of one handshake attempt.
-enum Dialed {
-    Open(Box<(WebSocket<Stream>, Response)>),
-    /// A 3xx with a Location; `rejection` is its status line and the start of its body.
-    Redirect {
-        location: String,
-        rejection: String,
-    },
-}
-
-/// Where a redirect leads: `location` resolved against `from`, with http(s) taken as ws(s).
-fn redirect_target(from: &Url, location: &str) -> Result<Url> {
-    let mut next = from.join(location).map_err(|e| {
-        Failure::Rejected(format!(
-            "{from} redirects to '{location}', which is not a URL: {e}"
-        ))
-    })?;
-    let scheme = match next.scheme() {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        other => {
-            return Err(Failure::Rejected(format!("{from} redirects to a {other}:// URL")).into())
-        }
-    };
-    let _ = next.set_scheme(scheme);
-    Ok(next)
-}
-
-/// One attempt: TCP, TLS for wss://, the handshake.
-fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
-
-    // TLS settings are checked before any connection is made: a bad --ca file is reported as
-    // what it is, not as a network failure.
-    let tls_config = if url.scheme() == "wss" {
-        if s.tls.insecure && !s.console.quiet {
-            eprintln!("wsx: warning: --insecure: the server's certificate is not verified");
-        }
-        Some(tls::client_config(&s.tls)?)
-    } else {
-        None
-    };
-    let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
-        .map_err(Failure::Connect)?;
-    let mut tcp = match &proxy {
-        None => open_tcp(url, host, port, s.connect_timeout)?,
-        Some(proxy) => {
-            let proxy_host = proxy.host_str().unwrap_or_default();
-            // curl's default proxy port.
-            let proxy_port = proxy.port().unwrap_or(1080);
-            let mut shown = proxy.clone();
-            let _ = shown.set_password(None);
-            let _ = shown.set_username("");
-            open_tcp(&shown, proxy_host, proxy_port, s.connect_timeout)?
-        }
-    };
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
-    tcp.set_nodelay(true)?;
-    if let Some(proxy) = &proxy {
-        proxy::tunnel(&mut tcp, proxy, host, port).map_err(Failure::Connect)?;
-    }
-
-    let stream = if let Some(config) = tls_config {
-        let tls = tls::handshake(config, host, tcp)
-            .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
-        Stream::Tls(Box::new(tls))
-    } else {
-        Stream::Plain(Socket::new(tcp))
-    };
-
-    let request = build_request(s, url)?;
-    if s.console.verbose {
-        print_request(&request);
-    }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(s.max_message_size))
-        .max_frame_size(Some(s.max_message_size));
-    match tungstenite::client::client_with_config(request, stream, Some(config)) {
-        Ok((ws, response)) => {
-            if s.console.verbose {
-                print_response(&response);
-            }
-            Ok(Dialed::Open(Box::new((ws, response))))
-        }
-        Err(HandshakeError::Failure(WsError::Http(response))) => {
-            if s.console.verbose {
-                print_response(&response);
-            }
-            let rejection = describe_rejection(&response);
-            let location = response
-                .headers()
-                .get("location")
-                .and_then(|v| v.to_str().ok());
-            match (response.status().as_u16(), location) {
-                (301 | 302 | 303 | 307 | 308, Some(location)) => Ok(Dialed::Redirect {
-                    location: location.to_string(),
-                    rejection,
-                }),
-                _ => Err(
-                    Failure::Rejected(format!("handshake rejected by {url}: {rejection}")).into(),
-                ),
-            }
-        }
-        Err(HandshakeError::Failure(WsError::Io(e))) => {
-            let what = match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    format!(
-                        "no handshake response from {url} within {}s",
-                        timeout.as_secs_f64()
-                    )
-                }
-                _ => format!("handshake with {url} failed: {e}"),
-            };
-            Err(Failure::Connect(what).into())
-        }
-        Err(HandshakeError::Failure(e)) => {
-            Err(Failure::Rejected(format!("handshake with {url} failed: {e}")).into())
-        }
-        // On a blocking socket, tungstenite reports the read timeout as an interruption.
-        Err(HandshakeError::Interrupted(_)) => Err(Failure::Connect(format!(
-            "no handshake response from {url} within {}s",
-            timeout.as_secs_f64()
-        ))
-        .into()),
-    }
-}
-
-/// Resolves `host` and connects to the first address that answers.
-///
-/// # Errors
-/// [`Failure::Connect`] naming `shown` (the URL, or the proxy without its credentials).
-fn open_tcp(shown: &Url, host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => vec![(ip, port).into()],
-        Err(_) => (bare, port)
-            .to_socket_addrs()
-            .map_err(|e| Failure::Connect(format!("could not resolve {host}: {e}")))?
-            .collect(),
-    };
-    connect_any(&addrs, timeout)
-        .map_err(|e| Failure::Connect(format!("could not connect to {shown}: {e}")).into())
-}
-
-/// Tries each address in turn, as curl does, and reports the last failure.
-fn connect_any(addrs: &[SocketAddr], timeout: Option<Duration>) -> std::io::Result<TcpStream> {
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no addresses");
-    for addr in addrs {
-        let attempt = match timeout {
-            Some(t) => TcpStream::connect_timeout(addr, t),
-            None => TcpStream::connect(addr),
-        };
-        match attempt {
-            Ok(tcp) => return Ok(tcp),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
-}
-
-fn build_request(s: &ConnectSettings, url: &Url) -> Result<Request> {
-    let mut request = url
-        .as_str()
-        .into_client_request()
-        .context("building the request")?;
-    // Credentials are for the host they were given for: a redirect elsewhere does not get them.
-    let same_host = url.host_str() == s.url.host_str()
-        && url.port_or_known_default() == s.url.port_or_known_default();
-    for (name, value) in &s.headers {
-        if name == tungstenite::http::header::AUTHORIZATION && !same_host {
-            continue;
-        }
-        request.headers_mut().append(name.clone(), value.clone());
-    }
-    Ok(request)
-}
-
-/// `HTTP/1.1 404 Not Found: <the start of the body>`, escaped, on one line.
-fn describe_rejection(response: &tungstenite::http::Response<Option<Vec<u8>>>) -> String {
-    let status = response.status();
-    let mut text = format!(
-        "{:?} {} {}",
-        response.version(),
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("")
-    )
-    .trim_end()
-    .to_string();
-    if let Some(body) = response.body().as_deref().filter(|b| !b.is_empty()) {
-        let start = String::from_utf8_lossy(&body[..body.len().min(200)]);
-        let start = start.split_whitespace().collect::<Vec<_>>().join(" ");
-        text.push_str(": ");
-        text.push_str(&crate::term::escape(&start));
-        if body.len() > 200 {
-            text.push('…');
-        }
-    }
-    text
-}
-
-fn print_request(request: &Request) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "> GET {} {:?}", request.uri(), request.version());
-    for (name, value) in request.headers() {
-        let value = if name == "authorization" {
-            "[redacted]"
-        } else {
-            value.to_str().unwrap_or("[binary]")
-        };
-        let _ = writeln!(err, "> {name}: {value}");
-    }
-}
-
-fn print_response<B>(response: &tungstenite::http::Response<B>) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "< {:?} {}", response.version(), response.status());
-    for (name, value) in response.headers() {
-        let _ = writeln!(
-            err,
-            "< {name}: {}",
-            crate::term::escape(value.to_str().unwrap_or("[binary]"))
-        );
-    }
 }
 
 /// Where the session is in its life.
