@@ -394,8 +394,8 @@ impl Server {
             if code.is_some() && !self.quiet {
                 self.notice(&format!("wsx: #{id} {what}"));
             }
+            // The connection is already gone, so `leave` schedules no close handshake.
             self.leave(net, id, None, Some(what), now);
-            self.closing.remove(&id);
         }
     }
 
@@ -685,7 +685,6 @@ impl Handler for Server {
                 net.remove(key);
                 self.closing.remove(&id);
                 self.leave(net, id, None, None, now);
-                self.closing.remove(&id);
             }
             Incoming::Failed(e) => self.fail(net, id, e, now),
         }
