@@ -248,6 +248,14 @@ fn wss(peer: &Peer, host: &str) -> String {
     format!("wss://{host}:{}/", peer.addr.port())
 }
 
+/// Connects to a TLS echo peer made from `pki`, trusting its CA with `--ca`, and sends a line.
+fn connect_trusting(pki: &support::TestPki) -> support::Run {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = write(&dir, "ca.pem", &pki.ca_pem);
+    let peer = tls_peer(pki);
+    connect_with(&wss(&peer, "localhost"), &["--ca", &ca])
+}
+
 fn connect_with(url: &str, args: &[&str]) -> support::Run {
     let mut cmd = wsx();
     cmd.args(["connect", url]).args(args);
@@ -256,11 +264,7 @@ fn connect_with(url: &str, args: &[&str]) -> support::Run {
 
 #[test]
 fn ca_trusts_a_private_authority() {
-    let pki = support::TestPki::new();
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write(&dir, "ca.pem", &pki.ca_pem);
-    let peer = tls_peer(&pki);
-    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    let out = connect_trusting(&support::TestPki::new());
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "secure\n");
 }
@@ -285,11 +289,7 @@ fn an_unknown_issuer_is_explained() {
 
 #[test]
 fn a_certificate_for_another_name_is_explained() {
-    let pki = support::TestPki::with(&["other.example"], false, false);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write(&dir, "ca.pem", &pki.ca_pem);
-    let peer = tls_peer(&pki);
-    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    let out = connect_trusting(&support::TestPki::with(&["other.example"], false, false));
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr
@@ -301,11 +301,7 @@ fn a_certificate_for_another_name_is_explained() {
 
 #[test]
 fn an_expired_certificate_is_explained() {
-    let pki = support::TestPki::with(&["localhost"], true, false);
-    let dir = tempfile::tempdir().unwrap();
-    let ca = write(&dir, "ca.pem", &pki.ca_pem);
-    let peer = tls_peer(&pki);
-    let out = connect_with(&wss(&peer, "localhost"), &["--ca", &ca]);
+    let out = connect_trusting(&support::TestPki::with(&["localhost"], true, false));
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains("the server's certificate has expired"),
