@@ -726,6 +726,19 @@ fn an_unreachable_proxy_is_exit_3() {
 /// What one connection of a [`serial_server`] does.
 type Handler = Box<dyn FnOnce(&mut support::Ws) + Send>;
 
+/// `wsx connect ws://127.0.0.1:PORT/ --reconnect -w -1`.
+fn reconnecting(port: u16) -> std::process::Command {
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &format!("ws://127.0.0.1:{port}/"),
+        "--reconnect",
+        "-w",
+        "-1",
+    ]);
+    cmd
+}
+
 /// Serves one WebSocket connection after another, each with the next handler.
 fn serial_server(handlers: Vec<Handler>) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -765,19 +778,11 @@ fn reconnect_after_a_drop_sends_the_execute_messages_again() {
             while ws.read().is_ok() {}
         }),
     ]);
-    let mut cmd = wsx();
-    cmd.args([
-        "connect",
-        &format!("ws://127.0.0.1:{port}/"),
-        "--reconnect",
-        "-x",
-        "login",
-        "-w",
-        "-1",
-    ])
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
+    let mut cmd = reconnecting(port);
+    cmd.args(["-x", "login"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     assert_eq!(
@@ -818,17 +823,10 @@ fn input_while_away_waits_for_the_new_connection() {
             while ws.read().is_ok() {}
         }),
     ]);
-    let mut cmd = wsx();
-    cmd.args([
-        "connect",
-        &format!("ws://127.0.0.1:{port}/"),
-        "--reconnect",
-        "-w",
-        "-1",
-    ])
-    .stdin(std::process::Stdio::piped())
-    .stdout(std::process::Stdio::piped())
-    .stderr(std::process::Stdio::piped());
+    let mut cmd = reconnecting(port);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
@@ -851,15 +849,7 @@ fn a_clean_close_is_not_reconnected() {
         support::close_with(ws, 1000, "");
         while ws.read().is_ok() {}
     })]);
-    let mut cmd = wsx();
-    cmd.args([
-        "connect",
-        &format!("ws://127.0.0.1:{port}/"),
-        "--reconnect",
-        "-w",
-        "-1",
-    ]);
-    let out = run(cmd, b"");
+    let out = run(reconnecting(port), b"");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(!out.stderr.contains("reconnecting"), "{}", out.stderr);
 }
