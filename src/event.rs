@@ -4,6 +4,8 @@
 
 use std::time::{Duration, SystemTime};
 
+use tungstenite::Message;
+
 /// Which way a frame went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dir {
@@ -49,6 +51,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// What a received message shows as (`None` for a raw frame, which reading never yields).
+    pub fn of(msg: &Message) -> Option<Kind> {
+        Some(match msg {
+            Message::Text(t) => Kind::Text(t.as_str().to_string()),
+            Message::Binary(b) => Kind::Binary(b.to_vec()),
+            Message::Ping(p) => Kind::Ping(p.to_vec()),
+            Message::Pong(p) => Kind::Pong {
+                data: p.to_vec(),
+                rtt: None,
+            },
+            Message::Close(frame) => Kind::Close(frame.as_ref().map_or(
+                CloseInfo {
+                    code: None,
+                    reason: String::new(),
+                },
+                |f| CloseInfo::new(f.code.into(), f.reason.as_str()),
+            )),
+            Message::Frame(_) => return None,
+        })
+    }
+
     /// Whether this is a control frame (ping or pong), shown in human format only with `-P`.
     pub fn is_ping_pong(&self) -> bool {
         matches!(self, Kind::Ping(_) | Kind::Pong { .. })

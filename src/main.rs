@@ -8,10 +8,11 @@ mod cli;
 mod client;
 mod command;
 mod completions;
+mod console;
 mod engine;
 mod error;
 mod event;
-mod input;
+
 mod output;
 mod proxy;
 mod server;

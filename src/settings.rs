@@ -13,7 +13,6 @@ use url::Url;
 use crate::cli::{Action, Cli, ConnectArgs, Format, ListenArgs, OperatorArgs, OutputArgs, Wait};
 use crate::command::LineMode;
 use crate::output::{OutputSettings, View};
-use crate::server::gate::Policy;
 use crate::term::Facts;
 use crate::tls::ClientTls;
 
@@ -74,6 +73,35 @@ pub enum Mode {
     Chat,
     /// A program per client (`sh -c CMD`).
     Exec(String),
+}
+
+/// The operator's rules for who may connect (`server::gate` applies them).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Offered subprotocols, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Allowed browser origins; empty allows all.
+    pub origins: Vec<String>,
+    /// Required `user:pass` for Basic authentication.
+    pub credentials: Option<String>,
+    /// Most clients served at once.
+    pub max_clients: Option<u64>,
+}
+
+impl Policy {
+    pub fn new(
+        subprotocols: Vec<String>,
+        origins: Vec<String>,
+        credentials: Option<&str>,
+        max_clients: Option<u64>,
+    ) -> Policy {
+        Policy {
+            subprotocols,
+            origins,
+            credentials: credentials.map(str::to_string),
+            max_clients,
+        }
+    }
 }
 
 /// `wsx listen`, resolved.

@@ -1,11 +1,13 @@
-//! Terminal facts, read once at start-up, and the escaping of remote text bound for a terminal.
+//! The terminal: facts read once at start-up, colors, saving and restoring its mode, and the
+//! escaping of remote text bound for it.
 //!
 //! Nothing else in wsx asks whether a stream is a terminal or reads `NO_COLOR`: decisions are
-//! made here and passed on as plain values, so the formatters stay testable.
+//! made here and passed on as plain values, so the formatters stay testable. The terminal's
+//! platform differences (termios on Unix, console modes on Windows) live here too.
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
 
 /// What the process was started with: which standard streams are terminals, and the
 /// environment variables that change output.
@@ -38,8 +40,78 @@ impl Facts {
 }
 
 /// Makes `colored` follow our decision instead of guessing from its own environment checks.
+/// On Windows, colors (and the REPL's line clearing) need the console's virtual terminal mode.
 pub fn apply_color(enabled: bool) {
+    #[cfg(windows)]
+    if enabled {
+        // An old console without it shows escape codes; nothing better can be done there.
+        let _ = colored::control::set_virtual_terminal(true);
+    }
     colored::control::set_override(enabled);
+}
+
+/// Restores the terminal mode saved at start-up when dropped, whichever way wsx ends: the run
+/// can end (the peer closed) while the line editor holds the terminal raw (rustyline#780).
+pub struct TerminalGuard {
+    saved: Option<sys::Mode>,
+}
+
+impl TerminalGuard {
+    /// Saves the current mode of the terminal on stdin.
+    pub fn save() -> TerminalGuard {
+        TerminalGuard { saved: sys::save() }
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            sys::restore(saved);
+            // The prompt may still stand on the last line: clear it.
+            let mut out = std::io::stdout();
+            let _ = out.write_all(b"\r\x1b[K");
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(unix)]
+mod sys {
+    use rustix::termios::{tcgetattr, tcsetattr, OptionalActions, Termios};
+
+    pub type Mode = Termios;
+
+    pub fn save() -> Option<Mode> {
+        tcgetattr(std::io::stdin()).ok()
+    }
+
+    pub fn restore(mode: &Mode) {
+        let _ = tcsetattr(std::io::stdin(), OptionalActions::Now, mode);
+    }
+}
+
+#[cfg(windows)]
+mod sys {
+    use windows_sys::Win32::System::Console::{
+        GetConsoleMode, GetStdHandle, SetConsoleMode, CONSOLE_MODE, STD_INPUT_HANDLE,
+    };
+
+    pub type Mode = CONSOLE_MODE;
+
+    pub fn save() -> Option<Mode> {
+        let mut mode = 0;
+        // SAFETY: GetStdHandle has no preconditions; GetConsoleMode writes one u32 and fails
+        // cleanly (returns 0) on a handle that is not a console.
+        let ok = unsafe { GetConsoleMode(GetStdHandle(STD_INPUT_HANDLE), &mut mode) };
+        (ok != 0).then_some(mode)
+    }
+
+    pub fn restore(mode: &Mode) {
+        // SAFETY: as above; SetConsoleMode only reads its arguments.
+        unsafe {
+            SetConsoleMode(GetStdHandle(STD_INPUT_HANDLE), *mode);
+        }
+    }
 }
 
 /// Escapes what a remote peer could use to drive a terminal: C0 and C1 control characters, DEL,

@@ -76,6 +76,65 @@ fn type_a_line_receive_the_echo_with_a_timestamp_then_ctrl_d() {
     );
 }
 
+/// What a terminal shows after the output so far: the screen's rows, trailing blanks removed.
+fn screen(output: &[u8], cols: u16) -> Vec<String> {
+    use std::num::NonZeroU16;
+    let size = |n: u16| NonZeroU16::new(n).expect("a non-zero size");
+    let mut term = vt100::Parser::new(size(24), size(cols), 0);
+    term.process(output);
+    term.screen()
+        .rows(0, cols)
+        .map(|row| row.trim_end().to_string())
+        .collect()
+}
+
+#[test]
+fn a_sent_line_is_replaced_by_its_timestamped_event() {
+    let home = support::temp_home();
+    let peer = Peer::echo();
+    let mut pty = repl(&peer.url(), "", home.path());
+    pty.get_process_mut().set_window_size(60, 24).unwrap();
+    let mut output = Vec::new();
+    let mut take = |found: expectrl::Captures| {
+        output.extend_from_slice(found.before());
+        for m in found.matches() {
+            output.extend_from_slice(m);
+        }
+    };
+    take(pty.expect("> ").unwrap());
+    pty.send_line("hello there").unwrap();
+    take(pty.expect("< hello there").unwrap());
+    // Longer than a row: the prompt and the text take two rows, and both go.
+    let long = "x".repeat(70);
+    pty.send_line(&long).unwrap();
+    take(pty.expect(Regex(r"< x{20}")).unwrap());
+    take(pty.expect("\n> ").unwrap());
+    pty.send("\x04").unwrap();
+    take(pty.expect(Regex(r"EXIT=\d+")).unwrap());
+
+    let rows = screen(&output, 60);
+    let time = regex::Regex::new(r"^\d\d:\d\d:\d\d\.\d{3} ").unwrap();
+    let shown: Vec<String> = rows
+        .iter()
+        .filter(|r| r.contains("hello there") || r.contains("xxxx"))
+        .map(|r| time.replace(r, "TIME ").to_string())
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            "TIME > hello there".to_string(),
+            "TIME < hello there".to_string(),
+            format!("TIME > {}", &long[..45]),
+            long[45..].to_string(),
+            format!("TIME < {}", &long[..45]),
+            long[45..].to_string(),
+        ],
+        "each sent line shows once, as an event; the screen was:\n{}",
+        rows.join("\n")
+    );
+    assert_eq!(peer.next(), Seen::Text("hello there".into()));
+}
+
 #[test]
 fn a_frame_arriving_while_typing_leaves_the_line_intact() {
     let home = support::temp_home();

@@ -6,10 +6,7 @@
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, TryRecvError};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -17,14 +14,12 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message};
 use url::Url;
 
-use crate::cli::{Format, Wait};
+use crate::cli::Wait;
 use crate::command::Command;
+use crate::console::{Console, Input};
 use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net};
 use crate::error::Failure;
-use crate::event::{CloseInfo, Dir, Event, Kind};
-use crate::input::lines::{Splitter, READ_SIZE};
-use crate::input::{self, Input};
-use crate::output::{Printer, Sink};
+use crate::event::{CloseInfo, Dir, Kind};
 use crate::settings::ConnectSettings;
 use dial::dial;
 
@@ -42,78 +37,37 @@ const STDIN: usize = 1;
 /// A [`Failure`] for each way of ending that has a status of its own, other errors for the rest.
 pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     let (ws, response) = dial(&s)?;
-    let subprotocol = response
-        .headers()
-        .get("sec-websocket-protocol")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let subprotocol = chosen_subprotocol(&response);
 
     let mut engine = Engine::new().context("creating the poller")?;
-    let waker = engine.waker();
     engine
         .net()
         .insert(CONN, Conn::new(ws).context("setting up the socket")?)?;
-    let interrupts = input::on_interrupt(waker.clone())?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(input::CHANNEL_BOUND);
+    let mut console = Console::new(&s.console, engine.waker())?;
+    console.show(None, Dir::Out, opened(&s.url, subprotocol));
+    console.start(engine.net(), Some(STDIN));
 
-    let mut direct = None;
-    let printer = if s.console.repl {
-        // The guard restores the mode saved before the editor ever ran, whichever way the
-        // session ends: a peer can end it while rustyline holds the terminal raw.
-        let repl = input::repl::Repl::new(s.console.history.clone(), s.console.line_mode)?;
-        let guard = repl.guard();
-        let (repl, external) = repl.with_printer()?;
-        let mut printer = Printer::new(
-            s.console.output.clone(),
-            Sink::Repl {
-                printer: external,
-                _terminal: guard,
-            },
-        );
-        show_open(&mut printer, &s.url, subprotocol)?;
-        repl.spawn(tx, waker);
-        printer
-    } else {
-        let mut printer = Printer::stdout(s.console.output.clone());
-        show_open(&mut printer, &s.url, subprotocol)?;
-        let splitter = Splitter::new(
-            s.console.line_mode,
-            s.console.skip_empty_lines,
-            s.console.quiet,
-        );
-        // A line goes out fastest when the engine reads it itself: no thread hand-off. Stdin
-        // that cannot be polled (a regular file, /dev/null) is read on a thread instead.
-        if engine
-            .net()
-            .watch(Box::new(rustix::stdio::stdin()), STDIN)
-            .is_ok()
-        {
-            direct = Some(splitter);
-        } else {
-            input::lines::spawn(splitter, tx, waker);
-        }
-        printer
-    };
-
-    let mut session = Session::new(&s, printer, rx, interrupts);
-    session.stdin = direct;
+    let mut session = Session::new(&s, console);
     let outcome = engine.run(&mut session).context("waiting for events")?;
-    session.printer.flush().context("writing to stdout")?;
+    session.console.flush().context("writing to stdout")?;
     outcome
 }
 
-fn show_open(printer: &mut Printer, url: &Url, subprotocol: Option<String>) -> Result<()> {
-    let kind = Kind::Open {
+/// The event for a completed handshake, with the subprotocol the server chose.
+fn opened(url: &Url, subprotocol: Option<String>) -> Kind {
+    Kind::Open {
         peer: url.to_string(),
         subprotocol,
-    };
-    let ev = Event {
-        at: SystemTime::now(),
-        client: None,
-        dir: Dir::Out,
-        kind,
-    };
-    printer.event(&ev).context("writing to stdout")
+    }
+}
+
+/// The subprotocol a handshake response names, if any.
+fn chosen_subprotocol(response: &tungstenite::handshake::client::Response) -> Option<String> {
+    response
+        .headers()
+        .get("sec-websocket-protocol")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 /// Where the session is in its life.
@@ -145,15 +99,8 @@ struct Ping {
 
 /// The client's policy on the engine; see the module docs.
 struct Session {
-    printer: Printer,
-    input: Receiver<input::Batch>,
-    /// Input taken from the channel or stdin (and the `-x` messages) not yet sent.
-    queued: VecDeque<Input>,
-    /// Set when the engine reads stdin itself (watched under [`STDIN`]).
-    stdin: Option<Splitter>,
-    /// Whether stdin reports are paused because the connection is backed up.
-    stdin_paused: bool,
-    read_buf: Vec<u8>,
+    /// Input (the `-x` messages first), output, interrupts and the outcome.
+    console: Console,
     phase: Phase,
     wait: Wait,
     close_timeout: Duration,
@@ -175,38 +122,15 @@ struct Session {
     backoff: Duration,
     /// Why the connection was lost, while away.
     away_reason: String,
-    interrupts: Arc<AtomicUsize>,
-    interrupts_seen: usize,
-    /// Typed REPL lines are already on screen: don't print them again in human format.
-    skip_typed_echo: bool,
     /// Lines that could not be sent (reported as they happened).
     rejected: usize,
-    quiet: bool,
-    outcome: Option<Result<ExitCode>>,
 }
 
 impl Session {
-    fn new(
-        s: &ConnectSettings,
-        printer: Printer,
-        input: Receiver<input::Batch>,
-        interrupts: Arc<AtomicUsize>,
-    ) -> Session {
-        let queued = s
-            .execute
-            .iter()
-            .map(|m| Input::Command {
-                cmd: Command::Text(m.clone()),
-                typed: false,
-            })
-            .collect();
+    fn new(s: &ConnectSettings, mut console: Console) -> Session {
+        console.push_front(s.execute.iter().cloned().map(Command::Text));
         Session {
-            printer,
-            input,
-            queued,
-            stdin: None,
-            stdin_paused: false,
-            read_buf: Vec::new(),
+            console,
             phase: Phase::Open,
             wait: s.wait,
             close_timeout: s.console.close_timeout,
@@ -220,34 +144,16 @@ impl Session {
             reconnect: s.reconnect.then(|| Box::new(s.clone())),
             backoff: FIRST_BACKOFF,
             away_reason: String::new(),
-            interrupts,
-            interrupts_seen: 0,
-            skip_typed_echo: s.console.repl && s.console.output.format == Format::Human,
             rejected: 0,
-            quiet: s.console.quiet,
-            outcome: None,
         }
     }
 
     fn show(&mut self, dir: Dir, kind: Kind) {
-        let ev = Event {
-            at: SystemTime::now(),
-            client: None,
-            dir,
-            kind,
-        };
-        if let Err(e) = self.printer.event(&ev) {
-            self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
-        }
+        self.console.show(None, dir, kind);
     }
 
-    /// Records how the session ends; the first ending wins. What is shown from here on is
-    /// written directly, not above a prompt.
     fn finish(&mut self, outcome: Result<ExitCode>) {
-        if self.outcome.is_none() {
-            self.printer.leave_repl();
-            self.outcome = Some(outcome);
-        }
+        self.console.finish(outcome);
     }
 
     fn finish_ok(&mut self) {
@@ -281,7 +187,7 @@ impl Session {
 
     fn apply(&mut self, net: &mut Net, input: Input, now: Instant) {
         match input {
-            Input::Command { cmd, typed } => self.command(net, cmd, typed, now),
+            Input::Command(cmd) => self.command(net, cmd, now),
             Input::Eof => match self.wait {
                 Wait::After(d) if d.is_zero() => self.begin_close(net, 1000, "", now),
                 Wait::After(d) => self.linger_until = Some(now + d),
@@ -289,14 +195,12 @@ impl Session {
             },
             Input::Rejected(reason) => {
                 self.rejected += 1;
-                if !self.quiet {
-                    eprintln!("wsx: {reason}");
-                }
+                self.console.notice(&format!("wsx: {reason}"));
             }
         }
     }
 
-    fn command(&mut self, net: &mut Net, cmd: Command, typed: bool, now: Instant) {
+    fn command(&mut self, net: &mut Net, cmd: Command, now: Instant) {
         let (msg, kind) = match cmd {
             Command::Text(t) => (Message::text(t.clone()), Kind::Text(t)),
             Command::Binary(b) => (Message::binary(b.clone()), Kind::Binary(b)),
@@ -321,9 +225,7 @@ impl Session {
         if let Err(e) = conn.send(msg) {
             return self.fail(net, e);
         }
-        if !(typed && self.skip_typed_echo && kind.is_data()) {
-            self.show(Dir::Out, kind);
-        }
+        self.show(Dir::Out, kind);
     }
 
     fn received(&mut self, net: &mut Net, kind: Kind, now: Instant) {
@@ -404,7 +306,7 @@ impl Session {
         let gone = Kind::Disconnected {
             reason: Some(reason.clone()),
         };
-        if self.reconnect.is_none() || self.phase != Phase::Open || self.outcome.is_some() {
+        if self.reconnect.is_none() || self.phase != Phase::Open || self.console.is_finished() {
             self.finish(Err(Failure::Lost(reason).into()));
             return self.show(Dir::In, gone);
         }
@@ -414,10 +316,9 @@ impl Session {
 
     /// Schedules the next reconnection attempt.
     fn away(&mut self, reason: String, now: Instant) {
-        if !self.quiet {
-            let secs = self.backoff.as_secs_f64();
-            eprintln!("wsx: {reason}; reconnecting in {secs}s");
-        }
+        let secs = self.backoff.as_secs_f64();
+        self.console
+            .notice(&format!("wsx: {reason}; reconnecting in {secs}s"));
         self.phase = Phase::Away {
             retry_at: now + self.backoff,
         };
@@ -438,20 +339,10 @@ impl Session {
         let now = Instant::now();
         match attempt {
             Ok(response) => {
-                let subprotocol = response
-                    .headers()
-                    .get("sec-websocket-protocol")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string);
-                let kind = Kind::Open {
-                    peer: settings.url.to_string(),
-                    subprotocol,
-                };
+                let kind = opened(&settings.url, chosen_subprotocol(&response));
                 self.show(Dir::Out, kind);
-                for message in settings.execute.iter().rev() {
-                    let cmd = Command::Text(message.clone());
-                    self.queued.push_front(Input::Command { cmd, typed: false });
-                }
+                self.console
+                    .push_front(settings.execute.iter().cloned().map(Command::Text));
                 self.phase = Phase::Open;
                 self.backoff = FIRST_BACKOFF;
                 self.next_ping = self.ping_interval.map(|every| now + every);
@@ -494,11 +385,9 @@ impl Session {
     }
 
     fn check_interrupts(&mut self, net: &mut Net, now: Instant) {
-        let count = self.interrupts.load(Ordering::SeqCst);
-        if count == self.interrupts_seen {
+        if !self.console.interrupted() {
             return;
         }
-        self.interrupts_seen = count;
         match self.phase {
             Phase::Open => self.begin_close(net, 1000, "", now),
             Phase::Closing { .. } => self.finish(Err(Failure::Interrupted.into())),
@@ -516,34 +405,27 @@ impl Handler for Session {
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
         self.check_interrupts(net, now);
+        let open = |s: &Session| s.phase == Phase::Open && !s.console.is_finished();
         if let Phase::Away { retry_at } = self.phase {
-            if now >= retry_at && self.outcome.is_none() {
+            if now >= retry_at && !self.console.is_finished() {
                 self.redial(net);
             }
         }
-        if self.outcome.is_none() {
+        if !self.console.is_finished() {
             self.keep_alive(net, now);
         }
         // Input is taken only while the socket keeps up: a blocked connection leaves lines
         // in the bounded channel, which in turn blocks the reader. Nothing is dropped.
-        while self.phase == Phase::Open && self.outcome.is_none() && !net.any_blocked() {
-            if let Some(input) = self.queued.pop_front() {
-                self.apply(net, input, now);
-                continue;
-            }
-            match self.input.try_recv() {
-                Ok(batch) => self.queued.extend(batch),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
+        while open(self) && !net.any_blocked() {
+            let Some(input) = self.console.next_input() else {
+                break;
+            };
+            self.apply(net, input, now);
         }
         // Read stdin only while its lines can go out; a full socket pauses it, so the pipe
         // fills and the writer upstream waits. Nothing is dropped.
-        let want_stdin =
-            self.phase == Phase::Open && self.outcome.is_none() && self.queued.is_empty();
-        if self.stdin.is_some() && want_stdin == self.stdin_paused {
-            self.stdin_paused = !want_stdin;
-            net.pause(STDIN, self.stdin_paused);
-        }
+        let want_stdin = open(self) && !self.console.has_queued();
+        self.console.pause_stdin(net, !want_stdin);
         if self.linger_until.is_some_and(|t| now >= t) {
             self.begin_close(net, 1000, "", now);
         }
@@ -560,32 +442,12 @@ impl Handler for Session {
 
     fn incoming(&mut self, net: &mut Net, _key: usize, what: Incoming, now: Instant) {
         match what {
-            Incoming::Message(Message::Text(t)) => {
-                self.received(net, Kind::Text(t.as_str().to_string()), now)
-            }
-            Incoming::Message(Message::Binary(b)) => {
-                self.received(net, Kind::Binary(b.to_vec()), now)
-            }
-            Incoming::Message(Message::Ping(p)) => self.received(net, Kind::Ping(p.to_vec()), now),
-            Incoming::Message(Message::Pong(p)) => self.received(
-                net,
-                Kind::Pong {
-                    data: p.to_vec(),
-                    rtt: None,
-                },
-                now,
-            ),
-            Incoming::Message(Message::Close(frame)) => {
-                let info = frame.map_or(
-                    CloseInfo {
-                        code: None,
-                        reason: String::new(),
-                    },
-                    |f| CloseInfo::new(f.code.into(), f.reason.as_str()),
-                );
-                self.closed_by_peer(info);
-            }
-            Incoming::Message(Message::Frame(_)) | Incoming::Idle => {}
+            Incoming::Message(msg) => match Kind::of(&msg) {
+                Some(Kind::Close(info)) => self.closed_by_peer(info),
+                Some(kind) => self.received(net, kind, now),
+                None => {}
+            },
+            Incoming::Idle => {}
             Incoming::Closed => {
                 net.remove(CONN);
                 self.finish_ok();
@@ -595,30 +457,7 @@ impl Handler for Session {
     }
 
     fn ready(&mut self, net: &mut Net, _key: usize) {
-        let Some(splitter) = self.stdin.as_mut() else {
-            return;
-        };
-        if self.stdin_paused {
-            return;
-        }
-        self.read_buf.resize(READ_SIZE, 0);
-        // One read per report: the poller said stdin is readable, so this does not block.
-        match rustix::io::read(rustix::stdio::stdin(), &mut self.read_buf[..]) {
-            Ok(0) => {
-                splitter.finish(&mut self.queued);
-                net.unwatch(STDIN);
-                self.stdin = None;
-            }
-            Ok(n) => splitter.feed(&self.read_buf[..n], &mut self.queued),
-            Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => {}
-            Err(e) => {
-                self.queued
-                    .push_back(Input::Rejected(format!("reading stdin: {e}")));
-                splitter.finish(&mut self.queued);
-                net.unwatch(STDIN);
-                self.stdin = None;
-            }
-        }
+        self.console.read_stdin(net);
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -642,10 +481,10 @@ impl Handler for Session {
     }
 
     fn idle(&mut self) -> std::io::Result<()> {
-        self.printer.flush()
+        self.console.flush()
     }
 
     fn finished(&mut self) -> Option<Result<ExitCode>> {
-        self.outcome.take()
+        self.console.take_outcome()
     }
 }

@@ -9,11 +9,12 @@ mod poll;
 
 use std::collections::HashMap;
 use std::io;
-use std::os::fd::AsFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use poll::Poller;
+
+pub use poll::AsSource;
 
 pub use conn::{failure, Conn, Incoming, Socket, Stream};
 
@@ -68,7 +69,7 @@ pub struct Net {
     /// whole frames in tungstenite's buffer that no readiness event will announce.
     unread: Vec<usize>,
     /// Other sources (stdin, a listener), by key, and whether they are watched right now.
-    watched: HashMap<usize, (Box<dyn AsFd>, bool)>,
+    watched: HashMap<usize, (Box<dyn AsSource>, bool)>,
 }
 
 struct Slot {
@@ -83,7 +84,7 @@ impl Net {
     /// # Errors
     /// The poller refused the socket.
     pub fn insert(&mut self, key: usize, conn: Conn) -> io::Result<()> {
-        self.poller.add(conn.socket().as_fd(), key, true, false)?;
+        self.poller.add(conn.socket().source(), key, true, false)?;
         self.conns.insert(
             key,
             Slot {
@@ -98,7 +99,7 @@ impl Net {
     /// Stops watching connection `key` and hands it back.
     pub fn remove(&mut self, key: usize) -> Option<Conn> {
         let slot = self.conns.remove(&key)?;
-        self.poller.delete(slot.conn.socket().as_fd());
+        self.poller.delete(slot.conn.socket().source());
         Some(slot.conn)
     }
 
@@ -107,15 +108,15 @@ impl Net {
         self.conns.get_mut(&key).map(|s| &mut s.conn)
     }
 
-    /// Reports `fd` to [`Handler::ready`] under `key` whenever it is readable.
+    /// Reports `source` to [`Handler::ready`] under `key` whenever it is readable.
     ///
     /// Level-triggered, so the handler can read once per report and never needs the file
     /// in non-blocking mode (which would change it for every process sharing it).
     ///
     /// # Errors
-    /// The poller refused the file: a regular file or `/dev/null` cannot be polled.
-    pub fn watch(&mut self, source: Box<dyn AsFd>, key: usize) -> io::Result<()> {
-        self.poller.add(source.as_fd(), key, true, false)?;
+    /// The poller refused the source (epoll refuses regular files, kqueue terminals).
+    pub fn watch(&mut self, source: Box<dyn AsSource>, key: usize) -> io::Result<()> {
+        self.poller.add(source.source(), key, true, false)?;
         self.watched.insert(key, (source, true));
         Ok(())
     }
@@ -126,7 +127,7 @@ impl Net {
             if *on == paused {
                 // Failing to change the interest of a valid registration is not expected;
                 // the worst case is a spurious `ready`, which the handler ignores.
-                let _ = self.poller.modify(fd.as_fd(), key, !paused, false);
+                let _ = self.poller.modify(fd.source(), key, !paused, false);
                 *on = !paused;
             }
         }
@@ -135,7 +136,7 @@ impl Net {
     /// Stops watching a source for good (at its end of file).
     pub fn unwatch(&mut self, key: usize) {
         if let Some((fd, _)) = self.watched.remove(&key) {
-            self.poller.delete(fd.as_fd());
+            self.poller.delete(fd.source());
         }
     }
 
@@ -163,7 +164,7 @@ impl Net {
             let want = slot.conn.is_blocked();
             if want != slot.writable {
                 self.poller
-                    .modify(slot.conn.socket().as_fd(), key, true, want)?;
+                    .modify(slot.conn.socket().source(), key, true, want)?;
                 slot.writable = want;
             }
         }

@@ -12,7 +12,7 @@ use std::time::SystemTime;
 
 use crate::cli::{BinaryOutput, Format, Timestamps};
 use crate::event::Event;
-use crate::input::repl::TerminalGuard;
+use crate::term::TerminalGuard;
 
 /// How events are rendered, resolved once from the command line and the terminal.
 #[derive(Debug, Clone)]

@@ -1,13 +1,14 @@
-//! `--exec CMD`: one program per client, run with `sh -c`. Each text frame from the client is
-//! a line on the program's stdin; each line of its stdout is a text frame back; its stderr goes
-//! to wsx's stderr tagged with the client id.
+//! `--exec CMD`: one program per client, run with `sh -c` (on Windows, `cmd /C`). Each text
+//! frame from the client is a line on the program's stdin; each line of its stdout is a text
+//! frame back; its stderr goes to wsx's stderr tagged with the client id.
 //!
 //! The engine never blocks on a program: a thread writes its stdin (through a bounded queue) and
 //! a thread reads each of its outputs. When the program ends, its client is closed; when the
-//! client goes, the program is killed. Either way it is reaped: no zombies.
+//! client goes, the program is killed with everything it started (its process group on Unix,
+//! its job object on Windows). Either way it is reaped: no zombies.
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
 use std::thread;
 
@@ -28,6 +29,8 @@ pub enum ProgramEvent {
 /// A running program for one client.
 pub struct Program {
     child: Child,
+    /// The program and what it starts, to end together.
+    tree: tree::Tree,
     stdin: Option<SyncSender<Vec<u8>>>,
 }
 
@@ -40,7 +43,8 @@ pub enum Refused {
 }
 
 impl Program {
-    /// Starts `sh -c cmd` for client `id`. `WSX_CLIENT_ID` and `WSX_PEER` are set for it.
+    /// Starts `sh -c cmd` (`cmd /C cmd` on Windows) for client `id`. `WSX_CLIENT_ID` and
+    /// `WSX_PEER` are set for it.
     ///
     /// # Errors
     /// The shell could not be started.
@@ -51,15 +55,22 @@ impl Program {
         events: Sender<ProgramEvent>,
         waker: Waker,
     ) -> std::io::Result<Program> {
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
+        let mut command = tree::shell(cmd);
+        command
             .env("WSX_CLIENT_ID", id.to_string())
             .env("WSX_PEER", peer)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+            .stderr(Stdio::piped());
+        let mut child = command.spawn()?;
+        let tree = match tree::Tree::new(&child) {
+            Ok(tree) => tree,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let mut stdin = child.stdin.take().expect("piped stdin");
         let stdout = child.stdout.take().expect("piped stdout");
         let stderr = child.stderr.take().expect("piped stderr");
@@ -114,6 +125,7 @@ impl Program {
             })?;
         Ok(Program {
             child,
+            tree,
             stdin: Some(tx),
         })
     }
@@ -135,12 +147,118 @@ impl Program {
         })
     }
 
-    /// Ends the program: closes its stdin, kills it if it still runs, and reaps it.
+    /// Ends the program: closes its stdin, kills it and whatever it started, and reaps it.
     pub fn stop(mut self) {
         self.stdin = None;
+        self.tree.kill();
         if matches!(self.child.try_wait(), Ok(None)) {
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
+    }
+}
+
+/// The platform side: how a command line is run, and how a program is ended together with
+/// the processes it started.
+#[cfg(unix)]
+mod tree {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command};
+
+    use rustix::process::{kill_process_group, Pid, Signal};
+
+    /// `sh -c cmd`, in a process group of its own.
+    pub fn shell(cmd: &str) -> Command {
+        let mut command = Command::new("sh");
+        command.arg("-c").arg(cmd).process_group(0);
+        command
+    }
+
+    /// The program's process group (its id is the program's pid).
+    pub struct Tree(Option<Pid>);
+
+    impl Tree {
+        pub fn new(child: &Child) -> std::io::Result<Tree> {
+            Ok(Tree(i32::try_from(child.id()).ok().and_then(Pid::from_raw)))
+        }
+
+        /// Kills every process left in the group.
+        pub fn kill(&self) {
+            if let Some(group) = self.0 {
+                // ESRCH: the group is already empty.
+                let _ = kill_process_group(group, Signal::KILL);
+            }
+        }
+    }
+}
+
+#[cfg(windows)]
+mod tree {
+    use std::os::windows::io::AsRawHandle;
+    use std::os::windows::process::CommandExt;
+    use std::process::{Child, Command};
+
+    use windows_sys::Win32::Foundation::{CloseHandle, HANDLE};
+    use windows_sys::Win32::System::JobObjects::{
+        AssignProcessToJobObject, CreateJobObjectW, JobObjectExtendedLimitInformation,
+        SetInformationJobObject, TerminateJobObject, JOBOBJECT_EXTENDED_LIMIT_INFORMATION,
+        JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE,
+    };
+
+    /// `cmd /C cmd`, the command line passed as typed (cmd.exe parses it itself).
+    pub fn shell(cmd: &str) -> Command {
+        let mut command = Command::new("cmd");
+        command.arg("/C").raw_arg(cmd);
+        command
+    }
+
+    /// A job object holding the program and every process it starts; closing it (when wsx
+    /// exits, however it exits) ends them all.
+    pub struct Tree(HANDLE);
+
+    // SAFETY: a job handle may be used and closed from any thread.
+    unsafe impl Send for Tree {}
+
+    impl Tree {
+        pub fn new(child: &Child) -> std::io::Result<Tree> {
+            // SAFETY: plain Win32 calls on a handle we own and the child's process handle,
+            // with a correctly sized, zero-initialised limit structure.
+            unsafe {
+                let job = CreateJobObjectW(std::ptr::null(), std::ptr::null());
+                if job.is_null() {
+                    return Err(std::io::Error::last_os_error());
+                }
+                let tree = Tree(job);
+                let mut limits: JOBOBJECT_EXTENDED_LIMIT_INFORMATION = std::mem::zeroed();
+                limits.BasicLimitInformation.LimitFlags = JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE;
+                let set = SetInformationJobObject(
+                    job,
+                    JobObjectExtendedLimitInformation,
+                    (&raw const limits).cast(),
+                    std::mem::size_of_val(&limits) as u32,
+                );
+                if set == 0 || AssignProcessToJobObject(job, child.as_raw_handle() as HANDLE) == 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(tree)
+            }
+        }
+
+        /// Ends every process in the job.
+        pub fn kill(&self) {
+            // SAFETY: the handle is valid until drop.
+            unsafe {
+                TerminateJobObject(self.0, 1);
+            }
+        }
+    }
+
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            // SAFETY: closed once, here.
+            unsafe {
+                CloseHandle(self.0);
+            }
+        }
     }
 }

@@ -5,34 +5,7 @@
 
 use base64::Engine as _;
 
-/// The operator's rules for who may connect.
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// Offered subprotocols, in order of preference.
-    subprotocols: Vec<String>,
-    /// Allowed browser origins; empty allows all.
-    origins: Vec<String>,
-    /// Required `user:pass` for Basic authentication.
-    credentials: Option<String>,
-    /// Most clients served at once.
-    pub max_clients: Option<u64>,
-}
-
-impl Policy {
-    pub fn new(
-        subprotocols: Vec<String>,
-        origins: Vec<String>,
-        credentials: Option<&str>,
-        max_clients: Option<u64>,
-    ) -> Policy {
-        Policy {
-            subprotocols,
-            origins,
-            credentials: credentials.map(str::to_string),
-            max_clients,
-        }
-    }
-}
+use crate::settings::Policy;
 
 /// The request line and headers of an HTTP request.
 #[derive(Debug, Clone)]

@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -24,12 +24,10 @@ use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::command::Command;
+use crate::console::{Console, Input};
 use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Socket, Stream, Waker};
 use crate::error::Failure;
-use crate::event::{CloseInfo, Dir, Event, Kind};
-use crate::input::lines::Splitter;
-use crate::input::{self, Input};
-use crate::output::{Printer, Sink};
+use crate::event::{CloseInfo, Dir, Kind};
 use crate::settings::{ListenSettings, Mode};
 use crate::tls;
 use exec::{Program, ProgramEvent, Refused};
@@ -44,7 +42,7 @@ const SLOW_CLIENT_BYTES: u64 = 8 << 20;
 
 /// What every handshake thread needs.
 struct Shared {
-    policy: gate::Policy,
+    policy: crate::settings::Policy,
     tls: Option<Arc<rustls::ServerConfig>>,
     timeout: Duration,
     config: WebSocketConfig,
@@ -82,32 +80,15 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
     let mut engine = Engine::new().context("creating the poller")?;
     let waker = engine.waker();
     engine.net().watch(Box::new(listener.clone()), LISTENER)?;
-    let interrupts = input::on_interrupt(waker.clone())?;
-    let (tx, operator) = mpsc::sync_channel(input::CHANNEL_BOUND);
 
-    let console = &s.console;
     let scheme = if tls.is_some() { "wss" } else { "ws" };
-    if !console.quiet {
+    if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
         eprintln!("listening on {scheme}://{local}");
     }
-    let printer = if console.repl {
-        let repl = input::repl::Repl::new(console.history.clone(), console.line_mode)?;
-        let guard = repl.guard();
-        let (repl, external) = repl.with_printer()?;
-        repl.spawn(tx, waker.clone());
-        Printer::new(
-            console.output.clone(),
-            Sink::Repl {
-                printer: external,
-                _terminal: guard,
-            },
-        )
-    } else {
-        let splitter = Splitter::new(console.line_mode, console.skip_empty_lines, console.quiet);
-        input::lines::spawn(splitter, tx, waker.clone());
-        Printer::stdout(console.output.clone())
-    };
+    // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
+    let mut console = Console::new(&s.console, waker.clone())?;
+    console.start(engine.net(), None);
 
     let max_queue =
         (SLOW_CLIENT_BYTES as usize).saturating_add(s.max_message_size.saturating_mul(2));
@@ -123,19 +104,16 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         timeout: s.handshake_timeout,
         config,
         admitted: AtomicU64::new(0),
-        quiet: console.quiet,
-        verbose: console.verbose,
+        quiet: s.console.quiet,
+        verbose: s.console.verbose,
     });
     let (accepted_tx, accepted) = mpsc::channel();
     let (program_tx, programs) = mpsc::channel();
     let mut server = Server {
-        printer,
-        repl: console.repl,
-        quiet: console.quiet,
+        console,
         mode: s.mode.clone(),
         once: s.once,
-        close_timeout: console.close_timeout,
-        operator,
+        close_timeout: s.console.close_timeout,
         accepted,
         accepted_tx,
         programs,
@@ -146,12 +124,9 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         hub: Hub::default(),
         closing: BTreeMap::new(),
         shutdown: false,
-        interrupts,
-        interrupts_seen: 0,
-        outcome: None,
     };
     let outcome = engine.run(&mut server).context("waiting for events")?;
-    server.printer.flush().context("writing to stdout")?;
+    server.console.flush().context("writing to stdout")?;
     outcome
 }
 
@@ -264,13 +239,11 @@ fn answer(stream: &mut Stream, decision: Decision) -> String {
 
 /// The server's policy on the engine; see the module docs.
 struct Server {
-    printer: Printer,
-    repl: bool,
-    quiet: bool,
+    /// Operator input, output, interrupts and the outcome.
+    console: Console,
     mode: Mode,
     once: bool,
     close_timeout: Duration,
-    operator: Receiver<input::Batch>,
     accepted: Receiver<Accepted>,
     accepted_tx: Sender<Accepted>,
     programs: Receiver<ProgramEvent>,
@@ -283,40 +256,19 @@ struct Server {
     closing: BTreeMap<u64, Instant>,
     /// Shutting down: no new clients; done once every connection is gone.
     shutdown: bool,
-    interrupts: Arc<AtomicUsize>,
-    interrupts_seen: usize,
-    outcome: Option<Result<ExitCode>>,
 }
 
 impl Server {
     fn show(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
-        let ev = Event {
-            at: SystemTime::now(),
-            client,
-            dir,
-            kind,
-        };
-        if let Err(e) = self.printer.event(&ev) {
-            self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
-        }
+        self.console.show(client, dir, kind);
     }
 
     fn notice(&mut self, text: &str) {
-        if self.quiet {
-            return;
-        }
-        if self.repl {
-            let _ = self.printer.notice(text);
-        } else {
-            eprintln!("{text}");
-        }
+        self.console.notice(text);
     }
 
     fn finish(&mut self, outcome: Result<ExitCode>) {
-        if self.outcome.is_none() {
-            self.printer.leave_repl();
-            self.outcome = Some(outcome);
-        }
+        self.console.finish(outcome);
     }
 
     /// Queues a message for one client; a client too far behind is closed with 1008.
@@ -391,7 +343,7 @@ impl Server {
         net.remove(id as usize);
         self.closing.remove(&id);
         if self.hub.contains(id) {
-            if code.is_some() && !self.quiet {
+            if code.is_some() {
                 self.notice(&format!("wsx: #{id} {what}"));
             }
             // The connection is already gone, so `leave` schedules no close handshake.
@@ -491,20 +443,15 @@ impl Server {
         }
     }
 
-    fn operator_command(&mut self, net: &mut Net, cmd: Command, typed: bool, now: Instant) {
-        let skip_echo = typed && self.repl;
+    fn operator_command(&mut self, net: &mut Net, cmd: Command, now: Instant) {
         match cmd {
             Command::Text(t) => {
                 self.broadcast(net, &Message::text(t.clone()), now);
-                if !skip_echo {
-                    self.show(None, Dir::Out, Kind::Text(t));
-                }
+                self.show(None, Dir::Out, Kind::Text(t));
             }
             Command::Binary(b) => {
                 self.broadcast(net, &Message::binary(b.clone()), now);
-                if !skip_echo {
-                    self.show(None, Dir::Out, Kind::Binary(b));
-                }
+                self.show(None, Dir::Out, Kind::Binary(b));
             }
             Command::Ping(p) => {
                 for id in self.hub.ids() {
@@ -552,33 +499,21 @@ impl Server {
         if !self.hub.contains(id) {
             return; // closing: what it still sends is not served
         }
-        let kind = match &msg {
-            Message::Text(t) => Kind::Text(t.as_str().to_string()),
-            Message::Binary(b) => Kind::Binary(b.to_vec()),
-            Message::Ping(p) => Kind::Ping(p.to_vec()),
-            Message::Pong(p) => {
+        let kind = match Kind::of(&msg) {
+            Some(Kind::Pong { data, .. }) => {
                 let rtt = self.hub.get_mut(id).and_then(|c| {
-                    let i = c.pings.iter().position(|(sent, _)| sent[..] == p[..])?;
+                    let i = c.pings.iter().position(|(sent, _)| sent[..] == data[..])?;
                     c.pings.remove(i).map(|(_, at)| now - at)
                 });
-                Kind::Pong {
-                    data: p.to_vec(),
-                    rtt,
-                }
+                Kind::Pong { data, rtt }
             }
-            Message::Close(frame) => {
-                let info = frame.as_ref().map_or(
-                    CloseInfo {
-                        code: None,
-                        reason: String::new(),
-                    },
-                    |f| CloseInfo::new(f.code.into(), f.reason.as_str()),
-                );
-                self.show(Some(id), Dir::In, Kind::Close(info));
+            Some(close @ Kind::Close(_)) => {
+                self.show(Some(id), Dir::In, close);
                 // tungstenite has queued the answer; the connection ends once it is sent.
                 return self.leave(net, id, None, None, now);
             }
-            Message::Frame(_) => return,
+            Some(kind) => kind,
+            None => return,
         };
         let data = kind.is_data();
         self.show(Some(id), Dir::In, kind);
@@ -637,9 +572,7 @@ impl Handler for Server {
     type Outcome = Result<ExitCode>;
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
-        let count = self.interrupts.load(Ordering::SeqCst);
-        if count != self.interrupts_seen {
-            self.interrupts_seen = count;
+        if self.console.interrupted() {
             if self.shutdown {
                 return self.finish(Err(Failure::Interrupted.into()));
             }
@@ -651,14 +584,12 @@ impl Handler for Server {
         while let Ok(event) = self.programs.try_recv() {
             self.program_event(net, event, now);
         }
-        while let Ok(batch) = self.operator.try_recv() {
-            for input in batch {
-                match input {
-                    Input::Command { cmd, typed } => self.operator_command(net, cmd, typed, now),
-                    Input::Rejected(reason) => self.notice(&format!("wsx: {reason}")),
-                    // The end of operator input is not the end of the server.
-                    Input::Eof => {}
-                }
+        while let Some(input) = self.console.next_input() {
+            match input {
+                Input::Command(cmd) => self.operator_command(net, cmd, now),
+                Input::Rejected(reason) => self.notice(&format!("wsx: {reason}")),
+                // The end of operator input is not the end of the server.
+                Input::Eof => {}
             }
         }
         let expired: Vec<u64> = self
@@ -701,10 +632,10 @@ impl Handler for Server {
     }
 
     fn idle(&mut self) -> std::io::Result<()> {
-        self.printer.flush()
+        self.console.flush()
     }
 
     fn finished(&mut self) -> Option<Result<ExitCode>> {
-        self.outcome.take()
+        self.console.take_outcome()
     }
 }

@@ -2,9 +2,12 @@
 //! the user types go through rustyline's external printer, above the prompt.
 //!
 //! Ctrl-D, or Ctrl-C on an empty line, closes gracefully. The terminal mode is saved before
-//! the editor first runs and restored by [`TerminalGuard`] whichever way wsx ends, because
-//! the session can end (the peer closed) while rustyline holds the terminal raw
-//! (rustyline#780).
+//! the editor first runs and restored by [`crate::term::TerminalGuard`] whichever way wsx
+//! ends.
+//!
+//! A message typed and sent is shown like every other event: once Enter is pressed, the typed
+//! line is replaced by the `>` event the engine prints for it, so the session log shows when
+//! each message went out, and no line appears twice.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -19,6 +22,8 @@ use rustyline::{
     Movement, RepeatCount,
 };
 
+use unicode_width::UnicodeWidthStr;
+
 use super::{Batch, Input};
 use crate::command::{self, Command, LineMode};
 use crate::engine::Waker;
@@ -30,27 +35,8 @@ pub struct Repl {
     editor: Editor<(), FileHistory>,
     history: Option<PathBuf>,
     mode: LineMode,
-}
-
-/// Restores the terminal mode saved at start-up when dropped.
-pub struct TerminalGuard {
-    saved: Option<rustix::termios::Termios>,
-}
-
-impl Drop for TerminalGuard {
-    fn drop(&mut self) {
-        if let Some(saved) = &self.saved {
-            let _ = rustix::termios::tcsetattr(
-                std::io::stdin(),
-                rustix::termios::OptionalActions::Now,
-                saved,
-            );
-            // The prompt may still stand on the last line: clear it.
-            let mut out = std::io::stdout();
-            let _ = out.write_all(b"\r\x1b[K");
-            let _ = out.flush();
-        }
-    }
+    /// Sent messages are shown as events (human and jsonl output): erase the typed line.
+    replace_sent: bool,
 }
 
 /// Ctrl-C clears a non-empty line (as shells do) and interrupts on an empty one.
@@ -71,7 +57,7 @@ impl Repl {
     ///
     /// # Errors
     /// The terminal could not be set up.
-    pub fn new(history: Option<PathBuf>, mode: LineMode) -> Result<Repl> {
+    pub fn new(history: Option<PathBuf>, mode: LineMode, replace_sent: bool) -> Result<Repl> {
         let config = Config::builder()
             .auto_add_history(false)
             .max_history_size(10_000)
@@ -94,14 +80,8 @@ impl Repl {
                 slash: true,
                 ..mode
             },
+            replace_sent,
         })
-    }
-
-    /// Saves the current terminal mode, to be restored when the guard drops.
-    pub fn guard(&self) -> TerminalGuard {
-        TerminalGuard {
-            saved: rustix::termios::tcgetattr(std::io::stdin()).ok(),
-        }
     }
 
     /// Creates the printer through which the engine writes while the prompt is shown.
@@ -126,7 +106,7 @@ impl Repl {
 
     fn run(mut self, tx: &SyncSender<Batch>, waker: &Waker) {
         let send = |cmd: Command| {
-            let sent = tx.send(vec![Input::Command { cmd, typed: true }]).is_ok();
+            let sent = tx.send(vec![Input::Command(cmd)]).is_ok();
             waker.wake();
             sent
         };
@@ -150,6 +130,9 @@ impl Repl {
             match command::parse(line.as_bytes(), self.mode) {
                 Ok(Command::Help) => println!("{}", command::help(self.mode.server)),
                 Ok(cmd) => {
+                    if self.replace_sent && matches!(cmd, Command::Text(_) | Command::Binary(_)) {
+                        self.erase_typed(&line);
+                    }
                     let ends = matches!(cmd, Command::Quit | Command::Close { .. });
                     if !send(cmd) || ends {
                         return;
@@ -158,6 +141,19 @@ impl Repl {
                 Err(reason) => eprintln!("wsx: {reason}"),
             }
         }
+    }
+
+    /// Erases the line just typed (the prompt and the text, over as many rows as they took),
+    /// so that the event the engine prints for it takes its place.
+    fn erase_typed(&mut self, line: &str) {
+        let Some((cols, _)) = self.editor.dimensions() else {
+            return;
+        };
+        let width = PROMPT.len() + UnicodeWidthStr::width(line);
+        let rows = width.div_ceil(usize::from(cols.max(1))).max(1);
+        let mut out = std::io::stdout().lock();
+        let _ = write!(out, "\x1b[{rows}A\r\x1b[J");
+        let _ = out.flush();
     }
 
     /// Adds a line to the history and appends it to the file at once, so that no exit path

@@ -2,8 +2,8 @@
 //!
 //! [`Splitter`] strips `\n` and `\r\n`, keeps the last line even without a newline, and turns
 //! each line into an [`Input`]. The engine feeds it straight from stdin when stdin can be
-//! polled (a pipe, a socket, a terminal); [`spawn`] runs it on a thread for stdin that cannot
-//! (a regular file, `/dev/null`).
+//! polled (a pipe or a socket on Unix); [`spawn`] runs it on a thread for stdin that cannot
+//! (a regular file, `/dev/null`, and any stdin on Windows).
 
 use std::collections::VecDeque;
 use std::io::Read;
@@ -82,7 +82,7 @@ impl Splitter {
                     eprintln!("{}", command::help(self.mode.server));
                 }
             }
-            Ok(cmd) => out.push_back(Input::Command { cmd, typed: false }),
+            Ok(cmd) => out.push_back(Input::Command(cmd)),
             Err(reason) => {
                 let number = self.number;
                 out.push_back(Input::Rejected(format!(
@@ -157,10 +157,7 @@ mod tests {
     }
 
     fn text(s: &str) -> Input {
-        Input::Command {
-            cmd: Command::Text(s.into()),
-            typed: false,
-        }
+        Input::Command(Command::Text(s.into()))
     }
 
     const PIPE: LineMode = LineMode {

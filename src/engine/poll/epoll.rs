@@ -1,4 +1,4 @@
-//! Readiness polling with one system call per wait: level-triggered epoll plus an eventfd
+//! The Linux backend, with one system call per wait: level-triggered epoll plus an eventfd
 //! that other threads use to wake the loop.
 //!
 //! General-purpose pollers re-arm a timer and a notifier around every wait (four extra system
@@ -6,12 +6,14 @@
 //! is one `epoll_pwait`, and the eventfd is read only after someone actually woke us.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
 use rustix::time::Timespec;
+
+use super::{whole_millis, Source};
 
 /// The key under which the eventfd reports; never handed to callers.
 const WAKE: u64 = u64::MAX;
@@ -54,7 +56,7 @@ impl Poller {
     /// The file cannot be polled (a regular file, `/dev/null`) or is already watched.
     pub fn add(
         &self,
-        fd: BorrowedFd<'_>,
+        fd: Source<'_>,
         key: usize,
         readable: bool,
         writable: bool,
@@ -74,7 +76,7 @@ impl Poller {
     /// `fd` is not watched.
     pub fn modify(
         &self,
-        fd: BorrowedFd<'_>,
+        fd: Source<'_>,
         key: usize,
         readable: bool,
         writable: bool,
@@ -89,7 +91,7 @@ impl Poller {
     }
 
     /// Stops watching `fd`. Must be called before `fd` is closed.
-    pub fn delete(&self, fd: BorrowedFd<'_>) {
+    pub fn delete(&self, fd: Source<'_>) {
         // Deleting a file that is not watched is harmless and not worth reporting.
         let _ = epoll::delete(&self.epoll, fd);
     }
@@ -102,9 +104,9 @@ impl Poller {
     /// The wait failed; `Interrupted` means a signal arrived and the caller may simply loop.
     pub fn wait(&mut self, ready: &mut Vec<usize>, timeout: Option<Duration>) -> io::Result<()> {
         let timeout = timeout.map(|t| {
-            let millis = t.as_nanos().div_ceil(1_000_000);
+            let millis = whole_millis(t);
             Timespec {
-                tv_sec: (millis / 1000).min(i64::MAX as u128) as i64,
+                tv_sec: (millis / 1000).min(i64::MAX as u64) as i64,
                 tv_nsec: ((millis % 1000) * 1_000_000) as i64,
             }
         });
@@ -143,53 +145,5 @@ impl Waker {
     pub fn wake(&self) {
         // EAGAIN means the counter is already non-zero: a wakeup is pending anyway.
         let _ = rustix::io::write(&self.0, &1u64.to_ne_bytes());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Write;
-    use std::os::unix::net::UnixStream;
-
-    #[test]
-    fn reports_readable_files_and_wakeups() {
-        let mut poller = Poller::new().unwrap();
-        let (mut a, b) = UnixStream::pair().unwrap();
-        poller.add(b.as_fd(), 7, true, false).unwrap();
-        let mut ready = Vec::new();
-        poller.wait(&mut ready, Some(Duration::ZERO)).unwrap();
-        assert!(ready.is_empty());
-
-        a.write_all(b"x").unwrap();
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert_eq!(ready, [7]);
-
-        // Level-triggered: still readable until read.
-        ready.clear();
-        poller.wait(&mut ready, Some(Duration::ZERO)).unwrap();
-        assert_eq!(ready, [7]);
-
-        poller.modify(b.as_fd(), 7, false, false).unwrap();
-        ready.clear();
-        let waker = poller.waker().unwrap();
-        std::thread::spawn(move || waker.wake());
-        poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
-            .unwrap();
-        assert!(ready.is_empty(), "a wakeup reports no key");
-        poller.delete(b.as_fd());
-    }
-
-    #[test]
-    fn timeouts_are_not_cut_short() {
-        let mut poller = Poller::new().unwrap();
-        let start = std::time::Instant::now();
-        poller
-            .wait(&mut Vec::new(), Some(Duration::from_micros(300)))
-            .unwrap();
-        assert!(start.elapsed() >= Duration::from_micros(300));
     }
 }

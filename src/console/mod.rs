@@ -1,0 +1,296 @@
+//! The operator's console, the same for `wsx connect` and `wsx listen`: where input comes from
+//! (the REPL, or piped stdin read by the engine or by a thread), where events go (the
+//! printer), interrupts, diagnostics, and how the run ends.
+//!
+//! Every platform difference about stdin lives here (in [`stdin`]) and every one about the
+//! terminal in [`crate::term`]; the client's session and the server keep only their protocol
+//! rules.
+
+pub mod lines;
+pub mod repl;
+mod stdin;
+
+use std::collections::VecDeque;
+use std::io;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+
+use crate::cli::Format;
+use crate::command::Command;
+use crate::engine::{Net, Waker};
+use crate::event::{Dir, Event, Kind};
+use crate::output::{Printer, Sink};
+use crate::settings;
+use lines::{Splitter, READ_SIZE};
+use repl::Repl;
+
+/// How many batches may wait for the engine before a producer blocks. Together with the
+/// batch size this bounds the memory held for a peer that reads slowly.
+const CHANNEL_BOUND: usize = 16;
+
+/// One thing from the operator, in the order it was read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// Something to send or do.
+    Command(Command),
+    /// A line that cannot be sent, with the reason (reported, counted, never silently lost).
+    Rejected(String),
+    /// Piped stdin reached its end.
+    Eof,
+}
+
+/// Lines read together, sent to the engine with one wakeup.
+pub type Batch = Vec<Input>;
+
+/// The reader that [`Console::start`] sets going.
+enum Reader {
+    Repl(Box<Repl>),
+    Lines(Splitter),
+}
+
+/// Piped stdin that the engine reads itself when it is readable: no thread hand-off.
+struct Direct {
+    key: usize,
+    splitter: Splitter,
+    /// Reports are paused because the input cannot go out yet (backpressure).
+    paused: bool,
+    buf: Vec<u8>,
+}
+
+/// The operator's side of a run; see the module docs.
+pub struct Console {
+    printer: Printer,
+    input: Receiver<Batch>,
+    /// Input taken from the channel or from stdin and not yet handed out.
+    queued: VecDeque<Input>,
+    direct: Option<Direct>,
+    /// The reader, its channel and the engine's waker, until [`Console::start`].
+    idle_reader: Option<(Reader, SyncSender<Batch>, Waker)>,
+    interrupts: Arc<AtomicUsize>,
+    interrupts_seen: usize,
+    repl: bool,
+    quiet: bool,
+    outcome: Option<Result<ExitCode>>,
+}
+
+impl Console {
+    /// Sets up the printer and the input side (the line editor, or piped stdin) without
+    /// reading yet, and starts counting Ctrl-C (and Ctrl-Break, and SIGTERM).
+    ///
+    /// # Errors
+    /// The terminal could not be set up, or the interrupt handler installed.
+    pub fn new(s: &settings::Console, waker: Waker) -> Result<Console> {
+        let interrupts = on_interrupt(waker.clone())?;
+        let (tx, input) = std::sync::mpsc::sync_channel(CHANNEL_BOUND);
+        let (printer, reader) = if s.repl {
+            let repl = Repl::new(
+                s.history.clone(),
+                s.line_mode,
+                s.output.format != Format::Raw,
+            )?;
+            // The guard restores the mode saved before the editor ever ran, whichever way
+            // the run ends: a peer can end it while the line editor holds the terminal raw.
+            let guard = crate::term::TerminalGuard::save();
+            let (repl, external) = repl.with_printer()?;
+            let sink = Sink::Repl {
+                printer: external,
+                _terminal: guard,
+            };
+            (
+                Printer::new(s.output.clone(), sink),
+                Reader::Repl(Box::new(repl)),
+            )
+        } else {
+            let splitter = Splitter::new(s.line_mode, s.skip_empty_lines, s.quiet);
+            (Printer::stdout(s.output.clone()), Reader::Lines(splitter))
+        };
+        Ok(Console {
+            printer,
+            input,
+            queued: VecDeque::new(),
+            direct: None,
+            idle_reader: Some((reader, tx, waker)),
+            interrupts,
+            interrupts_seen: 0,
+            repl: s.repl,
+            quiet: s.quiet,
+            outcome: None,
+        })
+    }
+
+    /// Starts reading input. With `direct_key`, piped stdin that the engine can poll (a pipe
+    /// or a socket on Unix) is watched under that key and read by [`Console::read_stdin`];
+    /// any other stdin, and every stdin on Windows, is read on a thread.
+    pub fn start(&mut self, net: &mut Net, direct_key: Option<usize>) {
+        let Some((reader, tx, waker)) = self.idle_reader.take() else {
+            return;
+        };
+        match reader {
+            Reader::Repl(repl) => repl.spawn(tx, waker),
+            Reader::Lines(splitter) => {
+                let watched = direct_key.filter(|&key| {
+                    stdin::pollable().is_some_and(|source| net.watch(source, key).is_ok())
+                });
+                match watched {
+                    Some(key) => {
+                        self.direct = Some(Direct {
+                            key,
+                            splitter,
+                            paused: false,
+                            buf: Vec::new(),
+                        });
+                    }
+                    None => lines::spawn(splitter, tx, waker),
+                }
+            }
+        }
+    }
+
+    /// Shows an event; a failed write to stdout ends the run with that error.
+    pub fn show(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
+        let ev = Event {
+            at: SystemTime::now(),
+            client,
+            dir,
+            kind,
+        };
+        if let Err(e) = self.printer.event(&ev) {
+            self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
+        }
+    }
+
+    /// A one-line diagnostic: above the prompt in the REPL, on stderr otherwise, nowhere
+    /// with `-q`.
+    pub fn notice(&mut self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        if self.repl {
+            let _ = self.printer.notice(text);
+        } else {
+            eprintln!("{text}");
+        }
+    }
+
+    /// Records how the run ends; the first ending wins. What is shown from here on is
+    /// written directly, not above a prompt.
+    pub fn finish(&mut self, outcome: Result<ExitCode>) {
+        if self.outcome.is_none() {
+            self.printer.leave_repl();
+            self.outcome = Some(outcome);
+        }
+    }
+
+    /// Whether [`Console::finish`] was called and its outcome not yet taken.
+    pub fn is_finished(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The outcome, once (for [`crate::engine::Handler::finished`]).
+    pub fn take_outcome(&mut self) -> Option<Result<ExitCode>> {
+        self.outcome.take()
+    }
+
+    /// Whether Ctrl-C or SIGTERM arrived since the last call.
+    pub fn interrupted(&mut self) -> bool {
+        let count = self.interrupts.load(Ordering::SeqCst);
+        let new = count != self.interrupts_seen;
+        self.interrupts_seen = count;
+        new
+    }
+
+    /// The next input, from what was queued or what a reader thread sent.
+    pub fn next_input(&mut self) -> Option<Input> {
+        loop {
+            if let Some(input) = self.queued.pop_front() {
+                return Some(input);
+            }
+            match self.input.try_recv() {
+                Ok(batch) => self.queued.extend(batch),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
+            }
+        }
+    }
+
+    /// Puts messages before any waiting input (`-x`, sent first on every connection).
+    pub fn push_front(&mut self, commands: impl DoubleEndedIterator<Item = Command>) {
+        for cmd in commands.rev() {
+            self.queued.push_front(Input::Command(cmd));
+        }
+    }
+
+    /// Whether input already read is waiting to be handed out.
+    pub fn has_queued(&self) -> bool {
+        !self.queued.is_empty()
+    }
+
+    /// Pauses or resumes reading stdin directly, so that a full socket leaves lines in the
+    /// pipe and the writer upstream waits. Nothing is dropped.
+    pub fn pause_stdin(&mut self, net: &mut Net, paused: bool) {
+        if let Some(direct) = self.direct.as_mut() {
+            if direct.paused != paused {
+                direct.paused = paused;
+                net.pause(direct.key, paused);
+            }
+        }
+    }
+
+    /// Stdin is readable (the engine reported the key given to [`Console::start`]): one read,
+    /// which does not block, split into lines.
+    pub fn read_stdin(&mut self, net: &mut Net) {
+        let Some(direct) = self.direct.as_mut() else {
+            return;
+        };
+        if direct.paused {
+            return;
+        }
+        direct.buf.resize(READ_SIZE, 0);
+        match stdin::read(&mut direct.buf) {
+            Ok(0) => direct.splitter.finish(&mut self.queued),
+            Ok(n) => return direct.splitter.feed(&direct.buf[..n], &mut self.queued),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock
+                ) =>
+            {
+                return
+            }
+            Err(e) => {
+                self.queued
+                    .push_back(Input::Rejected(format!("reading stdin: {e}")));
+                direct.splitter.finish(&mut self.queued);
+            }
+        }
+        // The end of stdin, or an error: stop watching it for good.
+        net.unwatch(direct.key);
+        self.direct = None;
+    }
+
+    /// Writes out what is buffered (the engine calls it before it blocks).
+    ///
+    /// # Errors
+    /// Writing to stdout failed.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.printer.flush()
+    }
+}
+
+/// Counts SIGINT and SIGTERM (on Windows, Ctrl-C, Ctrl-Break and closing the console) and
+/// wakes the engine on each; the handler decides what a count means (the first closes
+/// gracefully, the next one while closing exits 130).
+fn on_interrupt(waker: Waker) -> Result<Arc<AtomicUsize>> {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    ctrlc::set_handler(move || {
+        seen.fetch_add(1, Ordering::SeqCst);
+        waker.wake();
+    })
+    .context("installing the Ctrl-C handler")?;
+    Ok(count)
+}
