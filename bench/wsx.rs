@@ -15,7 +15,12 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
-const WSX: &str = env!("CARGO_BIN_EXE_wsx");
+/// The wsx under test: this build, or another one named by `WSX_BENCH_BIN` (to run the same
+/// benchmarks against the previous build side by side).
+fn wsx_bin() -> PathBuf {
+    std::env::var_os("WSX_BENCH_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_wsx")), PathBuf::from)
+}
 const PIPE_LINES: usize = 200_000;
 const LINE_BYTES: usize = 64;
 const ROUND_TRIPS: usize = 5_000;
@@ -35,6 +40,7 @@ fn main() {
     let server = echo_server();
     let websocat = find_websocat();
     println!("wsx benchmarks against a tungstenite echo server on {server}");
+    println!("wsx: {}", wsx_bin().display());
     match &websocat {
         Some(path) => println!("websocat: {}", path.display()),
         None => println!("websocat: not installed (cargo install websocat), its rows are skipped"),
@@ -160,7 +166,7 @@ fn pipe_throughput(server: SocketAddr, websocat: Option<&PathBuf>) -> usize {
         None,
     );
 
-    let mut cmd = Command::new(WSX);
+    let mut cmd = Command::new(wsx_bin());
     cmd.args(["connect", &url(server), "-w", "0"]);
     let (wsx, out) = pipe_through(cmd, &input);
     let complete = out == input;
@@ -291,7 +297,7 @@ fn round_trip_child() {
     let mut relay = Command::new(std::env::current_exe().expect("current exe"));
     relay.args(["--relay", &url(server)]);
     clients.push(("relay", LineClient::spawn(relay)));
-    let mut wsx = Command::new(WSX);
+    let mut wsx = Command::new(wsx_bin());
     wsx.args(["connect", &url(server), "-w", "-1"]);
     clients.push(("wsx", LineClient::spawn(wsx)));
     if let Some(w) = std::env::var_os("WSX_BENCH_WEBSOCAT") {
@@ -420,7 +426,7 @@ fn startup(server: SocketAddr, websocat: Option<&PathBuf>) -> usize {
     let wsx = median(
         (0..STARTUPS)
             .map(|_| {
-                let mut cmd = Command::new(WSX);
+                let mut cmd = Command::new(wsx_bin());
                 cmd.args(["connect", &url(server), "--count", "1"]);
                 once(cmd)
             })
@@ -466,7 +472,7 @@ fn cpu_nanos(pid: u32) -> u64 {
 
 fn idle(server: SocketAddr) -> usize {
     println!("idle: one open connection for {}s", IDLE.as_secs());
-    let mut child = Command::new(WSX)
+    let mut child = Command::new(wsx_bin())
         .args(["connect", &url(server), "-w", "-1"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -538,7 +544,7 @@ fn relay_server() -> SocketAddr {
 
 /// Starts `wsx listen 127.0.0.1:0 ARGS` and reads its port from the readiness line.
 fn wsx_listen(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(WSX)
+    let mut child = Command::new(wsx_bin())
         .args(["listen", "127.0.0.1:0"])
         .args(args)
         .stdin(Stdio::null())

@@ -40,13 +40,13 @@ impl Facts {
 }
 
 /// Makes `colored` follow our decision instead of guessing from its own environment checks.
-/// On Windows, colors (and the REPL's line clearing) need the console's virtual terminal mode.
+/// On Windows, colors and the REPL's line clearing need the console's virtual terminal mode:
+/// it is turned on whenever stdout is a console.
 pub fn apply_color(enabled: bool) {
+    // Fails harmlessly when stdout is not a console; a console too old for the mode shows
+    // escape codes, and nothing better can be done there.
     #[cfg(windows)]
-    if enabled {
-        // An old console without it shows escape codes; nothing better can be done there.
-        let _ = colored::control::set_virtual_terminal(true);
-    }
+    let _ = colored::control::set_virtual_terminal(true);
     colored::control::set_override(enabled);
 }
 

@@ -100,6 +100,7 @@ fn ping_goes_to_all_and_pongs_show_the_round_trip() {
     assert!(line.ends_with(" ms)"), "{line}");
 }
 
+#[cfg(unix)]
 #[test]
 fn exec_runs_a_program_per_client() {
     let script = "echo hello $WSX_CLIENT_ID; while read line; do echo \"got $line\"; done";
@@ -116,6 +117,7 @@ fn exec_runs_a_program_per_client() {
     server.expect_stdout("#1 > got one");
 }
 
+#[cfg(target_os = "linux")] // reads /proc
 #[test]
 fn exec_program_exit_closes_the_client_and_stderr_is_tagged() {
     let mut server = Server::start(&["--exec", "echo oops >&2; read line; echo \"last: $line\""]);
@@ -128,6 +130,7 @@ fn exec_program_exit_closes_the_client_and_stderr_is_tagged() {
     assert!(server.children().is_empty(), "the program was reaped");
 }
 
+#[cfg(target_os = "linux")] // reads /proc
 #[test]
 fn exec_client_leaving_ends_the_program_without_zombies() {
     let mut server = Server::start(&["--exec", "sleep 600"]);
@@ -141,6 +144,42 @@ fn exec_client_leaving_ends_the_program_without_zombies() {
         "killed and reaped: {:?}",
         server.children()
     );
+}
+
+#[cfg(target_os = "linux")] // reads /proc
+#[test]
+fn exec_client_leaving_ends_what_the_program_started_too() {
+    // The program starts a background job and waits: the job must not outlive the client.
+    let mut server = Server::start(&["--exec", "sleep 600 & echo $!; wait"]);
+    let mut a = server.client();
+    let job = next_text(&mut a);
+    let alive = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+    };
+    assert!(alive(&job), "the background job {job} runs");
+    a.close(None).unwrap();
+    server.expect_stdout("#1 disconnected");
+    let deadline = std::time::Instant::now() + support::PATIENCE;
+    while alive(&job) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job {job} outlived its client"
+        );
+        std::thread::yield_now();
+    }
+}
+
+#[cfg(windows)]
+#[test]
+fn exec_runs_the_program_with_cmd() {
+    // `cmd /C` gets the command line as typed; the program's exit closes the client.
+    let mut server = Server::start(&["--exec", "echo hello %WSX_CLIENT_ID%& echo bye"]);
+    let mut a = server.client();
+    assert_eq!(next_text(&mut a), "hello 1");
+    assert_eq!(next_text(&mut a), "bye");
+    assert_eq!(next_close(&mut a), 1000);
+    server.expect_stdout("#1 disconnected: its program ended");
 }
 
 #[test]
@@ -329,32 +368,12 @@ fn half_sent_handshakes_and_resets_do_not_stall_others() {
 
 /// Makes closing the socket send a TCP RST instead of a FIN.
 fn socket_linger_zero(tcp: &TcpStream) {
-    use std::os::fd::AsRawFd;
-    let linger = [1i32, 0i32]; // struct linger { l_onoff = 1, l_linger = 0 }
-                               // SAFETY: setsockopt reads `linger` (8 bytes, the layout of struct linger on Linux).
-    let rc = unsafe {
-        libc_setsockopt(
-            tcp.as_raw_fd(),
-            1,  /* SOL_SOCKET */
-            13, /* SO_LINGER */
-            linger.as_ptr().cast(),
-            8,
-        )
-    };
-    assert_eq!(rc, 0, "setsockopt SO_LINGER");
+    socket2::SockRef::from(tcp)
+        .set_linger(Some(std::time::Duration::ZERO))
+        .expect("setting SO_LINGER");
 }
 
-extern "C" {
-    #[link_name = "setsockopt"]
-    fn libc_setsockopt(
-        fd: i32,
-        level: i32,
-        name: i32,
-        value: *const std::ffi::c_void,
-        len: u32,
-    ) -> i32;
-}
-
+#[cfg(unix)]
 #[test]
 fn sigterm_closes_every_client_with_1001_and_exits_0() {
     let mut server = Server::start(&[]);
@@ -570,6 +589,7 @@ fn connect_and_listen_chat_between_shells() {
     assert_eq!(out.stdout_text(), "hello from #1\n");
 }
 
+#[cfg(unix)]
 #[test]
 fn shutdown_waits_for_answers_at_most_the_close_timeout() {
     let mut server = Server::start(&["--close-timeout", "0.5"]);

@@ -1,6 +1,8 @@
 //! The REPL through a real pseudo-terminal: prompt, send, receive with a timestamp, slash
 //! commands, Ctrl-C / Ctrl-D, history, a 100 KB paste, and the terminal restored afterwards.
 
+#![cfg(unix)] // pseudo-terminals and `sh`
+
 mod support;
 
 use std::io::Read as _;

@@ -122,13 +122,19 @@ pub fn finish(mut child: Child, stdin: &[u8]) -> Run {
 
 /// Kills a process by PID.
 pub fn kill(pid: u32) {
-    let _ = Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
-        .stderr(Stdio::null())
-        .status();
+    #[cfg(unix)]
+    let mut kill = Command::new("kill");
+    #[cfg(unix)]
+    kill.args(["-KILL", &pid.to_string()]);
+    #[cfg(windows)]
+    let mut kill = Command::new("taskkill");
+    #[cfg(windows)]
+    kill.args(["/F", "/T", "/PID", &pid.to_string()]);
+    let _ = kill.stdout(Stdio::null()).stderr(Stdio::null()).status();
 }
 
 /// Sends SIGINT to a process.
+#[cfg(unix)]
 pub fn interrupt(pid: u32) {
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
@@ -556,6 +562,7 @@ impl Server {
     }
 
     /// The ids of the processes wsx has started, from `/proc`.
+    #[cfg(target_os = "linux")]
     pub fn children(&self) -> Vec<u32> {
         let pid = self.pid;
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
