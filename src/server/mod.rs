@@ -414,6 +414,12 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((tcp, peer)) => {
+                    // The handshake runs blocking, with timeouts. On Windows, macOS and the
+                    // BSDs an accepted socket inherits the listener's non-blocking mode.
+                    if let Err(e) = tcp.set_nonblocking(false) {
+                        self.notice(&format!("wsx: {peer}: setting up the socket: {e}"));
+                        continue;
+                    }
                     let shared = self.shared.clone();
                     let tx = self.accepted_tx.clone();
                     let waker = self.waker.clone();
