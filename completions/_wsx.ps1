@@ -78,7 +78,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             break
         }
         'wsx;listen' {
-            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames')
+            [CompletionResult]::new('--exec', '--exec', [CompletionResultType]::ParameterName, 'Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout lines out as frames')
             [CompletionResult]::new('--tls-cert', '--tls-cert', [CompletionResultType]::ParameterName, 'Serve wss:// with this certificate chain (PEM)')
             [CompletionResult]::new('--tls-key', '--tls-key', [CompletionResultType]::ParameterName, 'The private key for --tls-cert (PEM)')
             [CompletionResult]::new('-s', '-s', [CompletionResultType]::ParameterName, 'Subprotocols to offer, in order of preference; the first the client also wants is chosen')

@@ -73,7 +73,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --help 'Print help (see more with ''--help'')'
         }
         &'wsx;listen'= {
-            cand --exec 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames'
+            cand --exec 'Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout lines out as frames'
             cand --tls-cert 'Serve wss:// with this certificate chain (PEM)'
             cand --tls-key 'The private key for --tls-cert (PEM)'
             cand -s 'Subprotocols to offer, in order of preference; the first the client also wants is chosen'

@@ -68,7 +68,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -s L -l location -d 'Fo
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l reconnect -d 'After a lost connection (not a clean close), connect again with growing pauses; the -x messages are sent again each time'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s k -l insecure -d 'Do not verify the server\'s certificate (a warning is printed)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
-complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout lines out as frames' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-key -d 'The private key for --tls-cert (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -s s -l subprotocol -d 'Subprotocols to offer, in order of preference; the first the client also wants is chosen' -r

@@ -119,7 +119,8 @@ pub struct ServeArgs {
     #[arg(long, conflicts_with = "exec")]
     pub chat: bool,
 
-    /// Run CMD (with sh -c) per client: text frames in as stdin lines, stdout lines out as frames
+    /// Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout
+    /// lines out as frames
     #[arg(long, value_name = "CMD")]
     pub exec: Option<String>,
 

@@ -24,6 +24,28 @@ fn normal_close() -> Seen {
     Seen::Close(1000, String::new())
 }
 
+/// Spawns `cmd` with `stdin` and piped output and reads the first line it prints; returns the
+/// child, its stdout (to keep open or to drop) and the line.
+fn first_line(
+    mut cmd: std::process::Command,
+    stdin: Stdio,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStdout>,
+    String,
+) {
+    let mut child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning wsx");
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped stdout"));
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stdout, &mut line).expect("reading wsx's stdout");
+    (child, stdout, line)
+}
+
 #[test]
 fn each_line_is_a_frame_and_each_reply_a_line() {
     let peer = Peer::echo();
@@ -573,16 +595,9 @@ fn ctrl_break_closes_gracefully_as_ctrl_c_does() {
         record_until_end(ws, seen);
     });
     // Console events travel between processes sharing a console: wsx inherits the test's.
-    let mut child = connect(&peer.url(), &["-w", "-1"])
-        .creation_flags(CREATE_NEW_PROCESS_GROUP)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let mut cmd = connect(&peer.url(), &["-w", "-1"]);
+    cmd.creation_flags(CREATE_NEW_PROCESS_GROUP);
+    let (child, _stdout, line) = first_line(cmd, Stdio::piped());
     assert_eq!(line, "ready\n", "the session is running");
     // SAFETY: sends Ctrl-Break to the process group that wsx leads.
     let sent = unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, child.id()) };
@@ -612,16 +627,9 @@ fn exit_130_on_a_second_interrupt_while_closing() {
         let mut buf = [0; 64];
         while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
     });
-    let mut child = connect(&peer.url(), &["-w", "-1", "--close-timeout", "30"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let cmd = connect(&peer.url(), &["-w", "-1", "--close-timeout", "30"]);
+    let (child, _stdout, line) = first_line(cmd, Stdio::piped());
     let pid = child.id();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
     assert_eq!(line, "ready\n", "the session is running");
     support::interrupt(pid);
     assert_eq!(
@@ -645,17 +653,7 @@ fn a_closed_stdout_is_not_an_error() {
         }
         record_until_end(ws, seen);
     });
-    let mut cmd = wsx();
-    cmd.args(["connect", &peer.url(), "-w", "-1"]);
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let (child, stdout, _line) = first_line(connect(&peer.url(), &["-w", "-1"]), Stdio::null());
     drop(stdout); // like `| head -1`
     let out = support::finish(child, b"");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
