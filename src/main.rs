@@ -17,6 +17,7 @@ mod output;
 mod proxy;
 mod server;
 mod settings;
+mod target;
 mod term;
 mod tls;
 

@@ -26,15 +26,11 @@ pub fn choose(
     if let Some(proxy) = flag {
         return check(proxy.clone()).map(Some);
     }
-    let host = target
-        .host_str()
-        .unwrap_or_default()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    let host = crate::target::bare_host(target);
     let no_proxy = env("no_proxy")
         .or_else(|| env("NO_PROXY"))
         .unwrap_or_default();
-    if bypassed(host, &no_proxy) {
+    if bypassed(&host, &no_proxy) {
         return Ok(None);
     }
     let setting = match target.scheme() {
@@ -95,8 +91,7 @@ fn bypassed(host: &str, no_proxy: &str) -> bool {
 pub fn tunnel(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Result<(), String> {
     let authority = format!("{host}:{port}");
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if !proxy.username().is_empty() {
-        let credentials = format!("{}:{}", proxy.username(), proxy.password().unwrap_or(""));
+    if let Some(credentials) = crate::target::credentials(proxy) {
         let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
         request.push_str(&format!("Proxy-Authorization: Basic {encoded}\r\n"));
     }
@@ -117,16 +112,19 @@ pub fn tunnel(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Result
             return Err("the proxy's answer is too long".into());
         }
     }
-    let text = String::from_utf8_lossy(&head);
-    let status_line = text.lines().next().unwrap_or_default().trim().to_string();
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if status == "200" {
-        Ok(())
-    } else {
-        Err(format!(
-            "the proxy refused to connect to {authority}: {}",
-            crate::term::escape(&status_line)
-        ))
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    match response.parse(&head) {
+        Ok(httparse::Status::Complete(_)) if response.code == Some(200) => Ok(()),
+        Ok(httparse::Status::Complete(_)) => Err(format!(
+            "the proxy refused to connect to {authority}: {} {}",
+            response.code.unwrap_or_default(),
+            crate::term::escape(response.reason.unwrap_or_default())
+        )),
+        Ok(httparse::Status::Partial) | Err(_) => Err(format!(
+            "the proxy's answer is not HTTP: {}",
+            crate::term::escape(&String::from_utf8_lossy(&head[..head.len().min(80)]))
+        )),
     }
 }
 

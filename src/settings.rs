@@ -215,14 +215,7 @@ fn request_headers(
     auth: Option<String>,
     subprotocols: &[String],
 ) -> (Url, Vec<(HeaderName, HeaderValue)>) {
-    let from_url = (!url.username().is_empty()).then(|| {
-        let decode = |s: &str| percent_decode(s);
-        format!(
-            "{}:{}",
-            decode(url.username()),
-            decode(url.password().unwrap_or(""))
-        )
-    });
+    let from_url = crate::target::credentials(&url);
     let _ = url.set_username("");
     let _ = url.set_password(None);
     if let Some(origin) = origin {
@@ -243,26 +236,6 @@ fn request_headers(
         }
     }
     (url, headers)
-}
-
-/// Decodes `%XX` escapes (URL userinfo may carry them).
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {

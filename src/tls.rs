@@ -135,7 +135,8 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
     }
 }
 
-/// Runs the TLS handshake over a connected, blocking socket.
+/// Runs the TLS handshake over a connected, blocking socket, for `host` (a name, or an IP
+/// address without brackets).
 ///
 /// # Errors
 /// The host is not a valid server name, or the handshake failed; certificate problems are
@@ -146,9 +147,7 @@ pub fn handshake(
     tcp: TcpStream,
 ) -> Result<StreamOwned<ClientConnection, Socket>> {
     let mut sock = Socket::new(tcp);
-    // An IPv6 literal arrives from the URL in brackets; rustls wants it bare.
-    let name = host.trim_start_matches('[').trim_end_matches(']');
-    let server_name = ServerName::try_from(name.to_string())
+    let server_name = ServerName::try_from(host.to_string())
         .with_context(|| format!("'{host}' is not a valid TLS server name"))?;
     let mut conn = ClientConnection::new(config, server_name).context("setting up TLS")?;
     while conn.is_handshaking() {

@@ -544,7 +544,17 @@ fn max_redirects_bounds_the_chain() {
 fn connect_proxy(
     required: Option<&'static str>,
 ) -> (u16, mpsc::Receiver<(String, Option<String>)>) {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    connect_proxy_on(
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+        required,
+    )
+}
+
+/// [`connect_proxy`] on a given listener.
+fn connect_proxy_on(
+    listener: std::net::TcpListener,
+    required: Option<&'static str>,
+) -> (u16, mpsc::Receiver<(String, Option<String>)>) {
     let port = listener.local_addr().unwrap().port();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -656,6 +666,68 @@ fn proxy_authentication() {
         out.stderr
     );
     drop(peer); // the second attempt never reached it
+}
+
+#[test]
+fn proxy_credentials_are_percent_decoded() {
+    let peer = Peer::echo();
+    // "us@er:p:ss" in base64
+    let (proxy, seen) = connect_proxy(Some("Basic dXNAZXI6cDpzcw=="));
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "--proxy",
+        &format!("http://us%40er:p%3Ass@127.0.0.1:{proxy}"),
+    ]);
+    let out = run(cmd, b"decoded\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "decoded\n");
+    assert_eq!(
+        seen.recv_timeout(support::PATIENCE).unwrap().1.as_deref(),
+        Some("Basic dXNAZXI6cDpzcw==")
+    );
+}
+
+#[test]
+fn a_proxy_url_without_a_port_or_with_80_is_dialled_on_80() {
+    // Port 80 is the scheme's default, which `Url` does not report as a port of its own.
+    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:80") else {
+        eprintln!("skipped: 127.0.0.1:80 cannot be bound here (taken, or not allowed)");
+        return;
+    };
+    let (_, seen) = connect_proxy_on(listener, None);
+    for proxy in ["http://127.0.0.1:80", "http://127.0.0.1"] {
+        let peer = Peer::echo();
+        let mut cmd = wsx();
+        cmd.args(["connect", &peer.url(), "-w", "0", "--proxy", proxy]);
+        let out = run(cmd, b"on 80\n");
+        assert_eq!(out.code, Some(0), "{proxy}: {}", out.stderr);
+        assert_eq!(out.stdout_text(), "on 80\n");
+        let (line, _) = seen.recv_timeout(support::PATIENCE).unwrap();
+        assert!(line.starts_with("CONNECT 127.0.0.1:"), "{line}");
+    }
+}
+
+#[test]
+fn a_refused_proxy_is_named_with_its_port() {
+    let port = support::closed_port();
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        "ws://example.invalid/",
+        "--proxy",
+        &format!("http://u:secret@127.0.0.1:{port}"),
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains(&format!("could not connect to http://127.0.0.1:{port}/")),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("secret"), "{}", out.stderr);
 }
 
 #[test]

@@ -3,7 +3,7 @@
 //! session (`client/mod.rs`) takes over the finished WebSocket.
 
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -97,7 +97,7 @@ fn redirect_target(from: &Url, location: &str) -> Result<Url> {
 
 /// One attempt: TCP, TLS for wss://, the handshake.
 fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
-    let host = url.host_str().unwrap_or_default();
+    let host = crate::target::bare_host(url);
     let port = url.port_or_known_default().unwrap_or(80);
     let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
 
@@ -114,26 +114,24 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
     let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
         .map_err(Failure::Connect)?;
     let mut tcp = match &proxy {
-        None => open_tcp(url, host, port, s.connect_timeout)?,
+        None => open_tcp(url, url, s.connect_timeout)?,
         Some(proxy) => {
-            let proxy_host = proxy.host_str().unwrap_or_default();
-            // curl's default proxy port.
-            let proxy_port = proxy.port().unwrap_or(1080);
+            // Named in errors without its credentials, with its port (80 when none is given).
             let mut shown = proxy.clone();
             let _ = shown.set_password(None);
             let _ = shown.set_username("");
-            open_tcp(&shown, proxy_host, proxy_port, s.connect_timeout)?
+            open_tcp(proxy, &shown, s.connect_timeout)?
         }
     };
     tcp.set_read_timeout(Some(timeout))?;
     tcp.set_write_timeout(Some(timeout))?;
     tcp.set_nodelay(true)?;
     if let Some(proxy) = &proxy {
-        proxy::tunnel(&mut tcp, proxy, host, port).map_err(Failure::Connect)?;
+        proxy::tunnel(&mut tcp, proxy, &host, port).map_err(Failure::Connect)?;
     }
 
     let stream = if let Some(config) = tls_config {
-        let tls = tls::handshake(config, host, tcp)
+        let tls = tls::handshake(config, &host, tcp)
             .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
         Stream::Tls(Box::new(tls))
     } else {
@@ -197,19 +195,23 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
     }
 }
 
-/// Resolves `host` and connects to the first address that answers.
+/// Resolves `url`'s host and connects to the first address that answers, on its port or its
+/// scheme's default one.
 ///
 /// # Errors
 /// [`Failure::Connect`] naming `shown` (the URL, or the proxy without its credentials).
-fn open_tcp(shown: &Url, host: &str, port: u16, timeout: Option<Duration>) -> Result<TcpStream> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = match bare.parse::<std::net::IpAddr>() {
-        Ok(ip) => vec![(ip, port).into()],
-        Err(_) => (bare, port)
-            .to_socket_addrs()
-            .map_err(|e| Failure::Connect(format!("could not resolve {host}: {e}")))?
-            .collect(),
+fn open_tcp(url: &Url, shown: &Url, timeout: Option<Duration>) -> Result<TcpStream> {
+    let port = url.port_or_known_default().unwrap_or(80);
+    let shown = match shown.port() {
+        Some(_) => shown.to_string(),
+        None => format!("{shown} (port {port})"),
     };
+    let addrs = url.socket_addrs(|| Some(port)).map_err(|e| {
+        Failure::Connect(format!(
+            "could not resolve {}: {e}",
+            crate::target::bare_host(url)
+        ))
+    })?;
     connect_any(&addrs, timeout)
         .map_err(|e| Failure::Connect(format!("could not connect to {shown}: {e}")).into())
 }

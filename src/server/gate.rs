@@ -244,15 +244,10 @@ pub fn response(decision: &Decision) -> Vec<u8> {
 }
 
 fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        426 => "Upgrade Required",
-        431 => "Request Header Fields Too Large",
-        503 => "Service Unavailable",
-        _ => "Error",
-    }
+    tungstenite::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|code| code.canonical_reason())
+        .unwrap_or("Error")
 }
 
 #[cfg(test)]

@@ -1,0 +1,55 @@
+//! What a URL names, read the same way everywhere: its host as a bare name or address (an
+//! IPv6 literal without its brackets), and the credentials in its userinfo, percent-decoded.
+
+use url::{Host, Url};
+
+/// The host without IPv6 brackets: what name resolution, TLS and `no_proxy` want.
+pub fn bare_host(url: &Url) -> String {
+    match url.host() {
+        Some(Host::Ipv6(addr)) => addr.to_string(),
+        Some(host) => host.to_string(),
+        None => String::new(),
+    }
+}
+
+/// `user:password` from the URL's userinfo, percent-decoded (`us%40er` is `us@er`), or `None`
+/// when the URL has no user name.
+pub fn credentials(url: &Url) -> Option<String> {
+    if url.username().is_empty() {
+        return None;
+    }
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    Some(format!(
+        "{}:{}",
+        decode(url.username()),
+        decode(url.password().unwrap_or(""))
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_lose_their_brackets() {
+        let host = |u: &str| bare_host(&Url::parse(u).unwrap());
+        assert_eq!(host("ws://[::1]:9/"), "::1");
+        assert_eq!(host("ws://127.0.0.1/"), "127.0.0.1");
+        assert_eq!(host("wss://Example.COM/"), "example.com");
+    }
+
+    #[test]
+    fn credentials_are_decoded() {
+        let creds = |u: &str| credentials(&Url::parse(u).unwrap());
+        assert_eq!(
+            creds("http://us%40er:p%3Ass%25@proxy:3128").as_deref(),
+            Some("us@er:p:ss%")
+        );
+        assert_eq!(creds("http://alice@h/").as_deref(), Some("alice:"));
+        assert_eq!(creds("http://h/"), None);
+    }
+}
