@@ -127,7 +127,7 @@ fn exec_program_exit_closes_the_client_and_stderr_is_tagged() {
     assert_eq!(next_text(&mut a), "last: x");
     assert_eq!(next_close(&mut a), 1000);
     server.expect_stdout("#1 disconnected: its program ended");
-    assert!(server.children().is_empty(), "the program was reaped");
+    support::eventually("the program is reaped", || server.children().is_empty());
 }
 
 #[cfg(target_os = "linux")] // reads /proc
@@ -139,11 +139,9 @@ fn exec_client_leaving_ends_the_program_without_zombies() {
     assert_eq!(server.children().len(), 1, "one program for one client");
     a.close(None).unwrap();
     server.expect_stdout("#1 disconnected");
-    assert!(
-        server.children().is_empty(),
-        "killed and reaped: {:?}",
-        server.children()
-    );
+    support::eventually("the program is killed and reaped", || {
+        server.children().is_empty()
+    });
 }
 
 #[cfg(target_os = "linux")] // reads /proc
@@ -160,14 +158,22 @@ fn exec_client_leaving_ends_what_the_program_started_too() {
     assert!(alive(&job), "the background job {job} runs");
     a.close(None).unwrap();
     server.expect_stdout("#1 disconnected");
-    let deadline = std::time::Instant::now() + support::PATIENCE;
-    while alive(&job) {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the job {job} outlived its client"
-        );
-        std::thread::yield_now();
-    }
+    support::eventually("the job outlived its client", || !alive(&job));
+}
+
+#[cfg(target_os = "linux")] // reads /proc
+#[test]
+fn exec_a_program_that_ignores_sigterm_is_killed_after_the_grace() {
+    let mut server = Server::start(&["--exec", "trap '' TERM; sleep 600 & echo $!; wait"]);
+    let mut a = server.client();
+    let job = next_text(&mut a);
+    a.close(None).unwrap();
+    server.expect_stdout("#1 disconnected");
+    let gone = || {
+        std::fs::read_to_string(format!("/proc/{job}/stat")).map_or(true, |s| s.contains(") Z "))
+    };
+    support::eventually("the job ignoring SIGTERM was killed", gone);
+    support::eventually("the program is reaped", || server.children().is_empty());
 }
 
 #[cfg(windows)]

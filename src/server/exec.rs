@@ -4,18 +4,23 @@
 //!
 //! The engine never blocks on a program: a thread writes its stdin (through a bounded queue) and
 //! a thread reads each of its outputs. When the program ends, its client is closed; when the
-//! client goes, the program is killed with everything it started (its process group on Unix,
-//! its job object on Windows). Either way it is reaped: no zombies.
+//! client goes, the program is ended with everything it started (its process group on Unix:
+//! SIGTERM, then SIGKILL after [`GRACE`]; its job object on Windows). Either way it is reaped,
+//! on a thread of its own: no zombies, and the engine never waits.
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
 use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
-use std::thread;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
 use crate::engine::Waker;
 
 /// How many lines may wait for a program that is slow to read its stdin.
 const STDIN_QUEUE: usize = 1024;
+
+/// How long a program and what it started have to exit after SIGTERM before SIGKILL.
+pub const GRACE: Duration = Duration::from_millis(500);
 
 /// What a program did, reported to the engine.
 #[derive(Debug, PartialEq, Eq)]
@@ -147,14 +152,20 @@ impl Program {
         })
     }
 
-    /// Ends the program: closes its stdin, kills it and whatever it started, and reaps it.
-    pub fn stop(mut self) {
+    /// Ends the program: closes its stdin, asks it and whatever it started to stop, kills
+    /// what is left after [`GRACE`], and reaps it, on a thread that the caller joins before
+    /// exiting (so that nothing outlives wsx).
+    pub fn stop(mut self) -> std::io::Result<JoinHandle<()>> {
         self.stdin = None;
-        self.tree.kill();
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        self.tree.terminate();
+        thread::Builder::new()
+            .name("exec-reaper".into())
+            .spawn(move || {
+                thread::sleep(GRACE);
+                self.tree.kill();
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            })
     }
 }
 
@@ -182,11 +193,21 @@ mod tree {
             Ok(Tree(i32::try_from(child.id()).ok().and_then(Pid::from_raw)))
         }
 
+        /// Asks every process in the group to stop.
+        pub fn terminate(&self) {
+            self.signal(Signal::TERM);
+        }
+
         /// Kills every process left in the group.
         pub fn kill(&self) {
+            self.signal(Signal::KILL);
+        }
+
+        fn signal(&self, signal: Signal) {
             if let Some(group) = self.0 {
-                // ESRCH: the group is already empty.
-                let _ = kill_process_group(group, Signal::KILL);
+                // ESRCH: the group is already empty. The leader is reaped only after the last
+                // signal, so its group id cannot have been reused.
+                let _ = kill_process_group(group, signal);
             }
         }
     }
@@ -242,6 +263,11 @@ mod tree {
                 }
                 Ok(tree)
             }
+        }
+
+        /// Ends every process in the job (Windows has no gentler request to make).
+        pub fn terminate(&self) {
+            self.kill();
         }
 
         /// Ends every process in the job.

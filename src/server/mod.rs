@@ -124,8 +124,14 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         hub: Hub::default(),
         closing: BTreeMap::new(),
         shutdown: false,
+        reapers: Vec::new(),
     };
-    let outcome = engine.run(&mut server).context("waiting for events")?;
+    let outcome = engine.run(&mut server).context("waiting for events");
+    // Every program is ended before wsx is (each within its grace period).
+    for reaper in server.reapers.drain(..) {
+        let _ = reaper.join();
+    }
+    let outcome = outcome?;
     server.console.flush().context("writing to stdout")?;
     outcome
 }
@@ -256,6 +262,8 @@ struct Server {
     closing: BTreeMap<u64, Instant>,
     /// Shutting down: no new clients; done once every connection is gone.
     shutdown: bool,
+    /// Threads ending and reaping programs of clients that left, joined before exiting.
+    reapers: Vec<thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -310,7 +318,11 @@ impl Server {
         };
         self.shared.admitted.fetch_sub(1, Ordering::SeqCst);
         if let Some(program) = client.program {
-            program.stop();
+            self.reapers.retain(|r| !r.is_finished());
+            match program.stop() {
+                Ok(reaper) => self.reapers.push(reaper),
+                Err(e) => self.notice(&format!("wsx: #{id} cannot end its program: {e}")),
+            }
         }
         if let Some((code, why)) = close {
             if let Some(conn) = net.get(id as usize) {

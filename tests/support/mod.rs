@@ -22,6 +22,16 @@ use tungstenite::{Message, WebSocket};
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
+/// Waits until `done` holds, checking every few milliseconds, and fails the test with `what`
+/// after [`PATIENCE`]. For conditions no event announces (a process gone).
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// A fresh directory to serve as `HOME` for one test.
 pub fn temp_home() -> tempfile::TempDir {
     tempfile::tempdir().expect("creating a temp dir")
