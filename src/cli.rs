@@ -156,6 +156,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
+    /// Close a client with 1008 once more than BYTES of earlier messages still wait for it
+    /// (it stopped reading); one large message alone never counts
+    #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
+    pub max_backlog: u64,
+
     /// Drop a client whose handshake is not complete after SECS
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub handshake_timeout: Duration,

@@ -114,6 +114,8 @@ pub struct ListenSettings {
     pub policy: Policy,
     pub once: bool,
     pub max_message_size: usize,
+    /// `--max-backlog`: a client with more than this waiting for it is closed with 1008.
+    pub max_backlog: u64,
     pub handshake_timeout: Duration,
     pub console: Console,
 }
@@ -263,6 +265,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
         ),
         once: serve.once,
         max_message_size: serve.max_message_size,
+        max_backlog: serve.max_backlog,
         handshake_timeout: serve.handshake_timeout,
         console: console(operator, output, true, facts, utc_offset),
     }

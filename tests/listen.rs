@@ -459,6 +459,38 @@ fn a_client_that_does_not_read_is_closed_with_1008_and_others_keep_going() {
 }
 
 #[test]
+fn one_large_message_is_not_taken_for_a_slow_client() {
+    // 12 MiB, above the 8 MiB backlog bound, echoed to a client that reads it.
+    let mut server = Server::start(&["--echo"]);
+    let mut a = server.client();
+    let big = "L".repeat(12 << 20);
+    a.send(Message::text(big.clone())).unwrap();
+    assert_eq!(next_text(&mut a).len(), big.len());
+    a.send(Message::text(big.clone())).unwrap();
+    assert_eq!(next_text(&mut a).len(), big.len());
+    text(&mut a, "still here");
+    assert_eq!(next_text(&mut a), "still here");
+    a.close(None).unwrap();
+    server.expect_stdout("#1 disconnected");
+    assert!(!server.stderr_so_far().contains("not reading"));
+}
+
+#[test]
+fn the_backlog_bound_is_an_option() {
+    let mut server = Server::start(&["--max-backlog", "100000"]);
+    let mut slow = server.client();
+    server.expect_stdout("#1 connected");
+    let line = "q".repeat(50_000);
+    // 20 MB: the kernel's buffers take some first; then 100 kB wait in wsx, and the next
+    // line finds the client too far behind.
+    for _ in 0..400 {
+        server.type_line(&line);
+    }
+    server.expect_stderr("(--max-backlog 100000); closed with 1008");
+    assert_eq!(next_close(&mut slow), 1008);
+}
+
+#[test]
 fn binds_what_it_is_told() {
     let server = Server::start_with(&["listen", "0.0.0.0:0"], &[]);
     let mut a = server.client();

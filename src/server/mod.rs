@@ -37,9 +37,6 @@ use hub::{Hub, Route};
 /// The engine key of the listening socket (client ids count up from 1).
 const LISTENER: usize = usize::MAX - 1;
 
-/// A client with more than this waiting for it (beyond what the kernel buffers) gets 1008.
-const SLOW_CLIENT_BYTES: u64 = 8 << 20;
-
 /// What every handshake thread needs.
 struct Shared {
     policy: crate::settings::Policy,
@@ -90,8 +87,10 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
     let mut console = Console::new(&s.console, waker.clone())?;
     console.start(engine.net(), None);
 
-    let max_queue =
-        (SLOW_CLIENT_BYTES as usize).saturating_add(s.max_message_size.saturating_mul(2));
+    // The backlog bound, plus the message that may be queued on top of it, plus control frames.
+    let max_queue = usize::try_from(s.max_backlog)
+        .unwrap_or(usize::MAX)
+        .saturating_add(s.max_message_size.saturating_mul(2));
     let config = WebSocketConfig::default()
         .read_buffer_size(8 * 1024)
         .write_buffer_size(64 * 1024)
@@ -114,6 +113,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         mode: s.mode.clone(),
         once: s.once,
         close_timeout: s.console.close_timeout,
+        max_backlog: s.max_backlog,
         accepted,
         accepted_tx,
         programs,
@@ -250,6 +250,7 @@ struct Server {
     mode: Mode,
     once: bool,
     close_timeout: Duration,
+    max_backlog: u64,
     accepted: Receiver<Accepted>,
     accepted_tx: Sender<Accepted>,
     programs: Receiver<ProgramEvent>,
@@ -279,21 +280,24 @@ impl Server {
         self.console.finish(outcome);
     }
 
-    /// Queues a message for one client; a client too far behind is closed with 1008.
+    /// Queues a message for one client. A client for which more than `--max-backlog` bytes
+    /// of earlier messages still wait has stopped reading: it is closed with 1008 instead.
+    /// Only what is left of earlier messages counts, so one large message, however big, never
+    /// makes a client that keeps reading look slow.
     fn send(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) {
         let Some(conn) = net.get(id as usize) else {
             return;
         };
-        match conn.send(msg) {
-            Ok(()) if conn.backlog() > SLOW_CLIENT_BYTES => {
-                self.notice(&format!(
-                    "#{id} is not reading: more than {} MiB wait for it; closed with 1008",
-                    SLOW_CLIENT_BYTES >> 20
-                ));
-                self.leave(net, id, Some((1008, "too slow")), None, now);
-            }
-            Ok(()) => {}
-            Err(e) => self.fail(net, id, e, now),
+        let backlog = conn.backlog();
+        if backlog > self.max_backlog {
+            self.notice(&format!(
+                "#{id} is not reading: {backlog} bytes wait for it (--max-backlog {}); closed with 1008",
+                self.max_backlog
+            ));
+            return self.leave(net, id, Some((1008, "too slow")), None, now);
+        }
+        if let Err(e) = conn.send(msg) {
+            self.fail(net, id, e, now);
         }
     }
 

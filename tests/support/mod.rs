@@ -533,6 +533,14 @@ impl Server {
         Self::expect_in(&self.stderr, &mut self.seen_err, "stderr", needle)
     }
 
+    /// Everything the server has written to stderr so far, without waiting.
+    pub fn stderr_so_far(&mut self) -> String {
+        while let Ok(line) = self.stderr.try_recv() {
+            self.seen_err.push(line);
+        }
+        self.seen_err.join("\n")
+    }
+
     /// Writes one operator line to the server's stdin.
     pub fn type_line(&mut self, line: &str) {
         let stdin = self.stdin.as_mut().expect("stdin still open");
