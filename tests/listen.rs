@@ -490,6 +490,41 @@ fn the_backlog_bound_is_an_option() {
     assert_eq!(next_close(&mut slow), 1008);
 }
 
+#[cfg(unix)]
+#[test]
+fn out_of_file_descriptors_is_one_notice_and_accepting_resumes() {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = support::wsx();
+    cmd.args(["listen", "127.0.0.1:0", "--echo", "--timestamps", "none"]);
+    // SAFETY: setrlimit is async-signal-safe; the child runs nothing else before exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = rustix::process::Rlimit {
+                current: Some(32),
+                maximum: Some(32),
+            };
+            rustix::process::setrlimit(rustix::process::Resource::Nofile, limit)
+                .map_err(std::io::Error::from)
+        });
+    }
+    let mut server = Server::start_command(cmd);
+    // Clients that connect and say nothing hold a descriptor each: more than are left.
+    let silent: Vec<TcpStream> = (0..40)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    server.expect_stderr("wsx: out of file descriptors (the limit is 32: ulimit -n)");
+    // They leave: descriptors free, and a new client is served without anyone's help.
+    drop(silent);
+    let mut a = server.client();
+    text(&mut a, "back");
+    assert_eq!(next_text(&mut a), "back");
+    let notices = server
+        .stderr_so_far()
+        .matches("out of file descriptors")
+        .count();
+    assert_eq!(notices, 1, "one notice, no retry storm");
+}
+
 #[test]
 fn binds_what_it_is_told() {
     let server = Server::start_with(&["listen", "0.0.0.0:0"], &[]);

@@ -103,6 +103,11 @@ impl Net {
         Some(slot.conn)
     }
 
+    /// How many connections there are.
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
     /// The connection under `key`.
     pub fn get(&mut self, key: usize) -> Option<&mut Conn> {
         self.conns.get_mut(&key).map(|s| &mut s.conn)

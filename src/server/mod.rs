@@ -7,6 +7,7 @@
 mod exec;
 pub mod gate;
 mod hub;
+mod limits;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -37,6 +38,17 @@ use hub::{Hub, Route};
 /// The engine key of the listening socket (client ids count up from 1).
 const LISTENER: usize = usize::MAX - 1;
 
+/// How long accepting pauses when no file descriptor is left, unless a client leaves first.
+const STARVED_PAUSE: Duration = Duration::from_millis(250);
+
+/// Accepting is paused for want of file descriptors.
+struct Starved {
+    /// When to try again at the latest.
+    until: Instant,
+    /// The connections open when it paused: one fewer frees a descriptor.
+    connections: usize,
+}
+
 /// What every handshake thread needs.
 struct Shared {
     policy: crate::settings::Policy,
@@ -66,6 +78,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         Some((cert, key)) => Some(tls::server_config(cert, key)?),
         None => None,
     };
+    let open_files = limits::raise_open_files();
     let listener =
         TcpListener::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
     listener
@@ -125,6 +138,9 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         closing: BTreeMap::new(),
         shutdown: false,
         reapers: Vec::new(),
+        starved: None,
+        starved_noticed: false,
+        open_files,
     };
     let outcome = engine.run(&mut server).context("waiting for events");
     // Every program is ended before wsx is (each within its grace period).
@@ -265,6 +281,12 @@ struct Server {
     shutdown: bool,
     /// Threads ending and reaping programs of clients that left, joined before exiting.
     reapers: Vec<thread::JoinHandle<()>>,
+    /// Set while accepting is paused for want of file descriptors.
+    starved: Option<Starved>,
+    /// The notice about it was given (once until an accept succeeds again).
+    starved_noticed: bool,
+    /// The limit on open files, for that notice.
+    open_files: Option<u64>,
 }
 
 impl Server {
@@ -426,10 +448,11 @@ impl Server {
         }
     }
 
-    fn accept_all(&mut self) {
+    fn accept_all(&mut self, net: &mut Net, now: Instant) {
         loop {
             match self.listener.accept() {
                 Ok((tcp, peer)) => {
+                    self.starved_noticed = false;
                     // The handshake runs blocking, with timeouts. On Windows, macOS and the
                     // BSDs an accepted socket inherits the listener's non-blocking mode.
                     if let Err(e) = tcp.set_nonblocking(false) {
@@ -456,7 +479,28 @@ impl Server {
                     }
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                // Out of file descriptors, a connection reset before accept: not fatal.
+                // The listener stays readable while clients wait in its queue: pause it
+                // rather than fail again at full speed, until a client leaves or a moment
+                // passes. One notice until an accept succeeds again.
+                Err(e) if limits::out_of_descriptors(&e) => {
+                    if !self.starved_noticed {
+                        self.starved_noticed = true;
+                        let limit = self
+                            .open_files
+                            .map(|n| format!(" (the limit is {n}: ulimit -n)"))
+                            .unwrap_or_default();
+                        self.notice(&format!(
+                            "wsx: out of file descriptors{limit}: new clients wait until one leaves"
+                        ));
+                    }
+                    net.pause(LISTENER, true);
+                    self.starved = Some(Starved {
+                        until: now + STARVED_PAUSE,
+                        connections: net.connections(),
+                    });
+                    return;
+                }
+                // A connection reset before it was accepted, for one: not fatal.
                 Err(e) => {
                     self.notice(&format!("wsx: accepting a connection: {e}"));
                     return;
@@ -603,6 +647,12 @@ impl Handler for Server {
         while let Ok(accepted) = self.accepted.try_recv() {
             self.admit(net, accepted, now);
         }
+        if let Some(starved) = &self.starved {
+            if now >= starved.until || net.connections() < starved.connections {
+                self.starved = None;
+                net.pause(LISTENER, false);
+            }
+        }
         while let Ok(event) = self.programs.try_recv() {
             self.program_event(net, event, now);
         }
@@ -643,14 +693,15 @@ impl Handler for Server {
         }
     }
 
-    fn ready(&mut self, _net: &mut Net, key: usize) {
+    fn ready(&mut self, net: &mut Net, key: usize) {
         if key == LISTENER {
-            self.accept_all();
+            self.accept_all(net, Instant::now());
         }
     }
 
     fn deadline(&self) -> Option<Instant> {
-        self.closing.values().min().copied()
+        let starved = self.starved.as_ref().map(|s| s.until);
+        self.closing.values().copied().chain(starved).min()
     }
 
     fn idle(&mut self) -> std::io::Result<()> {

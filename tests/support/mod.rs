@@ -466,9 +466,13 @@ impl Server {
     /// Starts `wsx BASE ARGS` (BASE being `listen ADDR ...`) and waits for the readiness line.
     pub fn start_with(base: &[&str], args: &[&str]) -> Server {
         let mut cmd = wsx();
-        cmd.args(base)
-            .args(args)
-            .stdin(Stdio::piped())
+        cmd.args(base).args(args);
+        Server::start_command(cmd)
+    }
+
+    /// Starts a prepared `wsx listen` command and waits for the readiness line.
+    pub fn start_command(mut cmd: Command) -> Server {
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawning wsx listen");
