@@ -17,7 +17,7 @@ pub fn raise_open_files() -> Option<u64> {
         current: limit.maximum,
         maximum: limit.maximum,
     };
-    if limit.current != limit.maximum && setrlimit(Resource::Nofile, wanted.clone()).is_err() {
+    if limit.current != limit.maximum && setrlimit(Resource::Nofile, wanted).is_err() {
         // macOS refuses "unlimited" as a soft limit: take the most a process may have.
         if cfg!(target_vendor = "apple") {
             let capped = Rlimit {
