@@ -259,7 +259,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__listen)
-            opts="-s -b -P -q -v -h --echo --chat --exec --tls-cert --tls-key --subprotocol --origin --auth --max-clients --once --max-message-size --max-backlog --handshake-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --help"
+            opts="-s -b -P -q -v -h --echo --chat --exec --tls-cert --tls-key --subprotocol --origin --auth --max-clients --once --max-message-size --max-backlog --max-handshakes --handshake-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -302,6 +302,10 @@ _wsx() {
                     return 0
                     ;;
                 --max-backlog)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-handshakes)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -83,6 +83,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --max-clients 'Serve at most N clients at once; others get 503'
             cand --max-message-size 'Largest message accepted; a larger one closes that client with 1009'
             cand --max-backlog 'Close a client with 1008 once more than BYTES of earlier messages still wait for it (it stopped reading); one large message alone never counts'
+            cand --max-handshakes 'Handshakes in progress at most; past it, the oldest is dropped for each new connection'
             cand --handshake-timeout 'Drop a client whose handshake is not complete after SECS'
             cand --close-timeout 'How long to wait for the peer''s answer to our Close frame'
             cand --format 'Output format [default: human on a terminal, raw otherwise]'

@@ -77,6 +77,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand listen" -l auth -d 'Require HTTP
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-clients -d 'Serve at most N clients at once; others get 503' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-message-size -d 'Largest message accepted; a larger one closes that client with 1009' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-backlog -d 'Close a client with 1008 once more than BYTES of earlier messages still wait for it (it stopped reading); one large message alone never counts' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-handshakes -d 'Handshakes in progress at most; past it, the oldest is dropped for each new connection' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l handshake-timeout -d 'Drop a client whose handshake is not complete after SECS' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l close-timeout -d 'How long to wait for the peer\'s answer to our Close frame' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l format -d 'Output format [default: human on a terminal, raw otherwise]' -r -f -a "human\t'One line per event with time, direction and type'

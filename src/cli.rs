@@ -161,6 +161,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
     pub max_backlog: u64,
 
+    /// Handshakes in progress at most; past it, the oldest is dropped for each new connection
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_handshakes: u64,
+
     /// Drop a client whose handshake is not complete after SECS
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub handshake_timeout: Duration,

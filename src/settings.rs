@@ -116,6 +116,8 @@ pub struct ListenSettings {
     pub max_message_size: usize,
     /// `--max-backlog`: a client with more than this waiting for it is closed with 1008.
     pub max_backlog: u64,
+    /// `--max-handshakes`: handshakes in progress at most.
+    pub max_handshakes: u64,
     pub handshake_timeout: Duration,
     pub console: Console,
 }
@@ -266,6 +268,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
         once: serve.once,
         max_message_size: serve.max_message_size,
         max_backlog: serve.max_backlog,
+        max_handshakes: serve.max_handshakes,
         handshake_timeout: serve.handshake_timeout,
         console: console(operator, output, true, facts, utc_offset),
     }

@@ -526,6 +526,42 @@ fn out_of_file_descriptors_is_one_notice_and_accepting_resumes() {
 }
 
 #[test]
+fn half_open_handshakes_are_bounded_and_a_good_client_is_still_served() {
+    // Far more silent connections than the bound, with a handshake timeout longer than the
+    // test's patience: only dropping the oldest lets the good client in.
+    let mut server = Server::start(&[
+        "--echo",
+        "--max-handshakes",
+        "4",
+        "--handshake-timeout",
+        "600",
+    ]);
+    let silent: Vec<TcpStream> = (0..50)
+        .map(|_| TcpStream::connect(("127.0.0.1", server.port)).unwrap())
+        .collect();
+    let mut good = server.client();
+    text(&mut good, "served");
+    assert_eq!(next_text(&mut good), "served");
+    server.expect_stderr("wsx: 4 handshakes in progress (--max-handshakes)");
+    let notices = server.stderr_so_far().matches("--max-handshakes").count();
+    assert_eq!(notices, 1, "one notice for the episode");
+    #[cfg(target_os = "linux")]
+    {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap();
+        let threads: usize = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap();
+        assert!(
+            threads <= 4 + 8,
+            "{threads} threads for 4 pending handshakes"
+        );
+    }
+    drop(silent);
+}
+
+#[test]
 fn binds_what_it_is_told() {
     let server = Server::start_with(&["listen", "0.0.0.0:0"], &[]);
     let mut a = server.client();

@@ -15,7 +15,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -60,7 +60,14 @@ struct Shared {
     quiet: bool,
     /// `-v`: print each request's head on stderr.
     verbose: bool,
+    /// Handshakes in progress, oldest first: a handle on each socket, to drop the oldest when
+    /// `--max-handshakes` are pending and another connection arrives.
+    pending: Mutex<BTreeMap<u64, TcpStream>>,
 }
+
+/// Handshake threads run little code (TLS and an HTTP head): a small stack keeps thousands of
+/// them cheap.
+const HANDSHAKE_STACK: usize = 256 * 1024;
 
 /// A client whose handshake succeeded.
 struct Accepted {
@@ -118,6 +125,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         admitted: AtomicU64::new(0),
         quiet: s.console.quiet,
         verbose: s.console.verbose,
+        pending: Mutex::new(BTreeMap::new()),
     });
     let (accepted_tx, accepted) = mpsc::channel();
     let (program_tx, programs) = mpsc::channel();
@@ -141,6 +149,9 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         starved: None,
         starved_noticed: false,
         open_files,
+        max_handshakes: s.max_handshakes,
+        handshakes: 0,
+        crowded_noticed: false,
     };
     let outcome = engine.run(&mut server).context("waiting for events");
     // Every program is ended before wsx is (each within its grace period).
@@ -150,6 +161,14 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
     let outcome = outcome?;
     server.console.flush().context("writing to stdout")?;
     outcome
+}
+
+impl Shared {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, TcpStream>> {
+        // A handshake thread never panics while holding it; if one did, the map is still
+        // consistent (every change is a single insert or remove).
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
@@ -287,6 +306,12 @@ struct Server {
     starved_noticed: bool,
     /// The limit on open files, for that notice.
     open_files: Option<u64>,
+    /// `--max-handshakes`.
+    max_handshakes: u64,
+    /// Handshakes started so far: each one's key in `Shared::pending`.
+    handshakes: u64,
+    /// The notice about dropping pending handshakes was given (once until there is room).
+    crowded_noticed: bool,
 }
 
 impl Server {
@@ -459,13 +484,19 @@ impl Server {
                         self.notice(&format!("wsx: {peer}: setting up the socket: {e}"));
                         continue;
                     }
+                    let Some(token) = self.make_room(&tcp) else {
+                        continue; // no descriptor for the handle: the connection is dropped
+                    };
                     let shared = self.shared.clone();
                     let tx = self.accepted_tx.clone();
                     let waker = self.waker.clone();
-                    let spawned =
-                        thread::Builder::new()
-                            .name("handshake".into())
-                            .spawn(move || match handshake(tcp, peer, &shared) {
+                    let spawned = thread::Builder::new()
+                        .name("handshake".into())
+                        .stack_size(HANDSHAKE_STACK)
+                        .spawn(move || {
+                            let result = handshake(tcp, peer, &shared);
+                            shared.lock_pending().remove(&token);
+                            match result {
                                 Ok(accepted) => {
                                     if tx.send(accepted).is_ok() {
                                         waker.wake();
@@ -473,8 +504,10 @@ impl Server {
                                 }
                                 Err(why) if !shared.quiet => eprintln!("wsx: {peer}: {why}"),
                                 Err(_) => {}
-                            });
+                            }
+                        });
                     if let Err(e) = spawned {
+                        self.shared.lock_pending().remove(&token);
                         self.notice(&format!("wsx: {peer}: cannot start its handshake: {e}"));
                     }
                 }
@@ -507,6 +540,38 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// Registers a new connection's handshake; when `--max-handshakes` are already in
+    /// progress, the oldest is dropped to make room (a client that sends half a request cannot
+    /// keep others out for long). Returns the handshake's key, or `None` when no handle could
+    /// be made (out of descriptors).
+    fn make_room(&mut self, tcp: &TcpStream) -> Option<u64> {
+        let handle = tcp.try_clone().ok()?;
+        let mut pending = self.shared.lock_pending();
+        let mut dropped = 0;
+        while pending.len() as u64 >= self.max_handshakes {
+            if let Some((_, oldest)) = pending.pop_first() {
+                // Its thread's read fails at once, and it ends.
+                let _ = oldest.shutdown(std::net::Shutdown::Both);
+                dropped += 1;
+            }
+        }
+        self.handshakes += 1;
+        pending.insert(self.handshakes, handle);
+        drop(pending);
+        match dropped {
+            0 => self.crowded_noticed = false,
+            _ if self.crowded_noticed => {}
+            _ => {
+                self.crowded_noticed = true;
+                let max = self.max_handshakes;
+                self.notice(&format!(
+                    "wsx: {max} handshakes in progress (--max-handshakes): the oldest are dropped for new connections"
+                ));
+            }
+        }
+        Some(self.handshakes)
     }
 
     fn operator_command(&mut self, net: &mut Net, cmd: Command, now: Instant) {
