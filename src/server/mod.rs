@@ -483,16 +483,14 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((tcp, peer)) => {
-                    self.starved_noticed = false;
                     // The handshake runs blocking, with timeouts. On Windows, macOS and the
                     // BSDs an accepted socket inherits the listener's non-blocking mode.
                     if let Err(e) = tcp.set_nonblocking(false) {
                         self.notice(&format!("wsx: {peer}: setting up the socket: {e}"));
                         continue;
                     }
-                    let Some(token) = self.make_room(&tcp) else {
-                        continue; // no descriptor for the handle: the connection is dropped
-                    };
+                    // Without a descriptor for the handle, the handshake runs unregistered.
+                    let token = self.make_room(&tcp);
                     let shared = self.shared.clone();
                     let tx = self.accepted_tx.clone();
                     let waker = self.waker.clone();
@@ -501,7 +499,9 @@ impl Server {
                         .stack_size(HANDSHAKE_STACK)
                         .spawn(move || {
                             let result = handshake(tcp, peer, &shared);
-                            shared.lock_pending().remove(&token);
+                            if let Some(token) = token {
+                                shared.lock_pending().remove(&token);
+                            }
                             match result {
                                 Ok(accepted) => {
                                     if tx.send(accepted).is_ok() {
@@ -513,11 +513,17 @@ impl Server {
                             }
                         });
                     if let Err(e) = spawned {
-                        self.shared.lock_pending().remove(&token);
+                        if let Some(token) = token {
+                            self.shared.lock_pending().remove(&token);
+                        }
                         self.notice(&format!("wsx: {peer}: cannot start its handshake: {e}"));
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    // Every waiting client was taken: a shortage after this is a new one.
+                    self.starved_noticed = false;
+                    return;
+                }
                 // The listener stays readable while clients wait in its queue: pause it
                 // rather than fail again at full speed, until a client leaves or a moment
                 // passes. One notice until an accept succeeds again.
