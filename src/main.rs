@@ -35,7 +35,7 @@ fn main() -> ExitCode {
             if error::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("wsx: {err:#}");
+            term::say(&format!("wsx: {err:#}"));
             ExitCode::from(error::exit_code(&err))
         }
     }

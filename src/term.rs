@@ -50,6 +50,14 @@ pub fn apply_color(enabled: bool) {
     colored::control::set_override(enabled);
 }
 
+/// Writes one line to stderr. Unlike `eprintln!`, a closed or broken stderr is ignored: a
+/// diagnostic must never bring wsx down.
+pub fn say(line: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_all(line.as_bytes());
+    let _ = err.write_all(b"\n");
+}
+
 /// Restores the terminal mode saved at start-up when dropped, whichever way wsx ends: the run
 /// can end (the peer closed) while the line editor holds the terminal raw (rustyline#780).
 pub struct TerminalGuard {

@@ -562,6 +562,36 @@ fn half_open_handshakes_are_bounded_and_a_good_client_is_still_served() {
 }
 
 #[test]
+fn a_closed_stderr_does_not_bring_the_server_down() {
+    use std::io::BufRead;
+    let mut child = support::wsx()
+        .args(["listen", "127.0.0.1:0", "--echo"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
+    drop(stderr); // nobody reads wsx's diagnostics any more: writing them fails
+                  // A client breaking the protocol makes wsx report it on stderr.
+    let mut bad = raw_client(port);
+    bad.write_all(&[0x81, 0x02, b'h', b'i']).unwrap(); // unmasked
+    let mut buf = [0u8; 64];
+    let _ = bad.read(&mut buf); // its Close 1002
+    let url = format!("ws://127.0.0.1:{port}/");
+    let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let (mut good, _) = tungstenite::client(url.as_str(), tcp).unwrap();
+    text(&mut good, "still serving");
+    assert_eq!(next_text(&mut good), "still serving");
+    support::kill(child.id());
+    let _ = child.wait();
+}
+
+#[test]
 fn binds_what_it_is_told() {
     let server = Server::start_with(&["listen", "0.0.0.0:0"], &[]);
     let mut a = server.client();

@@ -58,7 +58,7 @@ pub fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
                     .into());
                 }
                 if s.console.verbose {
-                    eprintln!("wsx: {rejection}: following to {next}");
+                    crate::term::say(&format!("wsx: {rejection}: following to {next}"));
                 }
                 visited.push(next.clone());
                 url = next;
@@ -105,7 +105,7 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
     // what it is, not as a network failure.
     let tls_config = if url.scheme() == "wss" {
         if s.tls.insecure && !s.console.quiet {
-            eprintln!("wsx: warning: --insecure: the server's certificate is not verified");
+            crate::term::say("wsx: warning: --insecure: the server's certificate is not verified");
         }
         Some(tls::client_config(&s.tls)?)
     } else {

@@ -79,7 +79,7 @@ impl Splitter {
         match command::parse(line, self.mode) {
             Ok(Command::Help) => {
                 if !self.quiet {
-                    eprintln!("{}", command::help(self.mode.server));
+                    crate::term::say(&command::help(self.mode.server));
                 }
             }
             Ok(cmd) => out.push_back(Input::Command(cmd)),

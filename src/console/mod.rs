@@ -173,7 +173,7 @@ impl Console {
         if self.repl {
             let _ = self.printer.notice(text);
         } else {
-            eprintln!("{text}");
+            crate::term::say(text);
         }
     }
 

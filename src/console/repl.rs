@@ -118,7 +118,7 @@ impl Repl {
                     return;
                 }
                 Err(e) => {
-                    eprintln!("wsx: reading the terminal: {e}");
+                    crate::term::say(&format!("wsx: reading the terminal: {e}"));
                     send(Command::Quit);
                     return;
                 }
@@ -128,7 +128,9 @@ impl Repl {
             }
             self.remember(&line);
             match command::parse(line.as_bytes(), self.mode) {
-                Ok(Command::Help) => println!("{}", command::help(self.mode.server)),
+                Ok(Command::Help) => {
+                    let _ = writeln!(std::io::stdout(), "{}", command::help(self.mode.server));
+                }
                 Ok(cmd) => {
                     if self.replace_sent && matches!(cmd, Command::Text(_) | Command::Binary(_)) {
                         self.erase_typed(&line);
@@ -138,7 +140,7 @@ impl Repl {
                         return;
                     }
                 }
-                Err(reason) => eprintln!("wsx: {reason}"),
+                Err(reason) => crate::term::say(&format!("wsx: {reason}")),
             }
         }
     }

@@ -121,10 +121,8 @@ impl Program {
                 let mut line = Vec::new();
                 while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
                     let text = String::from_utf8_lossy(&line);
-                    eprintln!(
-                        "#{id} {}",
-                        crate::term::escape(text.trim_end_matches(['\n', '\r']))
-                    );
+                    let text = crate::term::escape(text.trim_end_matches(['\n', '\r']));
+                    crate::term::say(&format!("#{id} {text}"));
                     line.clear();
                 }
             })?;

@@ -104,7 +104,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
     let scheme = if tls.is_some() { "wss" } else { "ws" };
     if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
-        eprintln!("listening on {scheme}://{local}");
+        crate::term::say(&format!("listening on {scheme}://{local}"));
     }
     // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
     let mut console = Console::new(&s.console, waker.clone())?;
@@ -237,7 +237,7 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
 
     if shared.verbose {
         let text = head.describe().replace('\n', &format!("\n{peer} > "));
-        eprintln!("{peer} > {text}");
+        crate::term::say(&format!("{peer} > {text}"));
     }
     let mut decision = gate::decide(
         &head,
@@ -508,7 +508,9 @@ impl Server {
                                         waker.wake();
                                     }
                                 }
-                                Err(why) if !shared.quiet => eprintln!("wsx: {peer}: {why}"),
+                                Err(why) if !shared.quiet => {
+                                    crate::term::say(&format!("wsx: {peer}: {why}"))
+                                }
                                 Err(_) => {}
                             }
                         });
