@@ -321,6 +321,47 @@ fn insecure_skips_verification_with_a_warning() {
 }
 
 #[test]
+fn the_tls_setup_and_its_warning_come_once_per_run() {
+    // A wss:// server that redirects once to itself, then echoes: two TLS connections.
+    let pki = support::TestPki::with(&["other.example"], true, false);
+    let (first, second) = (pki.wrap(), pki.wrap());
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (tcp, _) = listener.accept().unwrap();
+        let mut tls = first(tcp);
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") && tls.read(&mut byte).is_ok_and(|n| n == 1) {
+            head.push(byte[0]);
+        }
+        let answer = format!(
+            "HTTP/1.1 302 Found\r\nLocation: wss://localhost:{port}/again\r\nContent-Length: 0\r\n\r\n"
+        );
+        let _ = tls.write_all(answer.as_bytes());
+        let _ = tls.flush();
+        let (tcp, _) = listener.accept().unwrap();
+        if let Ok(mut ws) = tungstenite::accept(second(tcp)) {
+            while let Ok(msg) = ws.read() {
+                if msg.is_text() && ws.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let out = connect_with(&format!("wss://localhost:{port}/"), &["-k", "-L"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+    assert_eq!(
+        out.stderr.matches("warning: --insecure").count(),
+        1,
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn client_certificates() {
     let pki = support::TestPki::with(&["localhost"], false, true);
     let dir = tempfile::tempdir().unwrap();
@@ -913,6 +954,41 @@ fn input_while_away_waits_for_the_new_connection() {
     child.stdin = Some(stdin);
     let out = support::finish(child, b"");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+}
+
+#[cfg(unix)] // signals
+#[test]
+fn ctrl_c_ends_a_reconnecting_client_at_once() {
+    // The first connection drops; the second attempt's handshake is never answered (the
+    // default handshake timeout is 30 s, longer than the test's patience).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (attempt_tx, attempts) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().unwrap();
+        let ws = tungstenite::accept(tcp).unwrap();
+        drop(ws); // without a Close frame
+        let (silent, _) = listener.accept().unwrap();
+        attempt_tx.send(()).unwrap();
+        std::thread::sleep(support::PATIENCE * 2); // the behaviour under test: a server that never answers
+        drop(silent);
+    });
+    let mut cmd = reconnecting(port);
+    cmd.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    attempts
+        .recv_timeout(support::PATIENCE)
+        .expect("the second attempt");
+    support::interrupt(child.id());
+    let out = support::finish(child, b"");
+    assert_eq!(out.code, Some(5), "{}", out.stderr);
+    assert!(
+        out.stderr.ends_with("wsx: connection lost: the server closed the TCP connection without a Close frame (1006)\n"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

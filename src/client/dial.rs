@@ -4,6 +4,7 @@
 
 use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -22,16 +23,55 @@ use crate::{proxy, tls};
 /// How long connecting and the handshake may take when `--connect-timeout` is not given.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Opens the TCP connection, runs TLS for `wss://`, and performs the WebSocket handshake.
-///
-/// # Errors
-/// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`] when
-/// the server answers with anything but a valid 101.
-pub fn dial(s: &ConnectSettings) -> Result<(WebSocket<Stream>, Response)> {
+/// Dials for one run: the settings, and the TLS configuration, made at most once (the first
+/// time a `wss://` URL is dialled), however many attempts and redirects follow. Shared with
+/// the thread that dials again for `--reconnect`.
+pub struct Dialer {
+    settings: ConnectSettings,
+    tls: OnceLock<Arc<rustls::ClientConfig>>,
+}
+
+impl Dialer {
+    pub fn new(settings: ConnectSettings) -> Dialer {
+        Dialer {
+            settings,
+            tls: OnceLock::new(),
+        }
+    }
+
+    pub fn settings(&self) -> &ConnectSettings {
+        &self.settings
+    }
+
+    /// Opens the TCP connection, runs TLS for `wss://`, and performs the WebSocket handshake.
+    ///
+    /// # Errors
+    /// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`]
+    /// when the server answers with anything but a valid 101.
+    pub fn dial(&self) -> Result<(WebSocket<Stream>, Response)> {
+        dial(self)
+    }
+
+    /// The TLS configuration, made (and `-k` warned about) the first time it is needed.
+    fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
+        if let Some(config) = self.tls.get() {
+            return Ok(config.clone());
+        }
+        let s = &self.settings;
+        if s.tls.insecure && !s.console.quiet {
+            crate::term::say("wsx: warning: --insecure: the server's certificate is not verified");
+        }
+        let config = tls::client_config(&s.tls)?;
+        Ok(self.tls.get_or_init(|| config).clone())
+    }
+}
+
+fn dial(dialer: &Dialer) -> Result<(WebSocket<Stream>, Response)> {
+    let s = &dialer.settings;
     let mut url = s.url.clone();
     let mut visited = vec![url.clone()];
     loop {
-        match dial_once(s, &url)? {
+        match dial_once(dialer, &url)? {
             Dialed::Open(open) => return Ok(*open),
             Dialed::Redirect {
                 location,
@@ -96,7 +136,8 @@ fn redirect_target(from: &Url, location: &str) -> Result<Url> {
 }
 
 /// One attempt: TCP, TLS for wss://, the handshake.
-fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
+fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
+    let s = &dialer.settings;
     let host = crate::target::bare_host(url);
     let port = url.port_or_known_default().unwrap_or(80);
     let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
@@ -104,10 +145,7 @@ fn dial_once(s: &ConnectSettings, url: &Url) -> Result<Dialed> {
     // TLS settings are checked before any connection is made: a bad --ca file is reported as
     // what it is, not as a network failure.
     let tls_config = if url.scheme() == "wss" {
-        if s.tls.insecure && !s.console.quiet {
-            crate::term::say("wsx: warning: --insecure: the server's certificate is not verified");
-        }
-        Some(tls::client_config(&s.tls)?)
+        Some(dialer.tls_config()?)
     } else {
         None
     };

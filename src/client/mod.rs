@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
@@ -21,7 +23,7 @@ use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 use crate::settings::ConnectSettings;
-use dial::dial;
+use dial::Dialer;
 
 mod dial;
 
@@ -36,7 +38,9 @@ const STDIN: usize = 1;
 /// # Errors
 /// A [`Failure`] for each way of ending that has a status of its own, other errors for the rest.
 pub fn run(s: ConnectSettings) -> Result<ExitCode> {
-    let (ws, response) = dial(&s)?;
+    let dialer = Arc::new(Dialer::new(s));
+    let s = dialer.settings();
+    let (ws, response) = dialer.dial()?;
     let subprotocol = chosen_subprotocol(&response);
 
     let mut engine = Engine::new().context("creating the poller")?;
@@ -47,7 +51,7 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     console.show(None, Dir::Out, opened(&s.url, subprotocol));
     console.start(engine.net(), Some(STDIN));
 
-    let mut session = Session::new(&s, console);
+    let mut session = Session::new(&dialer, console, engine.waker());
     let outcome = engine.run(&mut session).context("waiting for events")?;
     session.console.flush().context("writing to stdout")?;
     outcome
@@ -82,7 +86,15 @@ enum Phase {
     Away {
         retry_at: Instant,
     },
+    /// `--reconnect`: a thread is dialing again; its result arrives with a wakeup.
+    Dialing,
 }
+
+/// What the dialing thread hands back.
+type Dialed = Result<(
+    tungstenite::WebSocket<crate::engine::Stream>,
+    tungstenite::handshake::client::Response,
+)>;
 
 /// The first wait before reconnecting; it doubles after each failed attempt.
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -116,8 +128,11 @@ struct Session {
     ping_timeout: Option<Duration>,
     /// Automatic pings sent so far, for unique payloads.
     auto_pings: u64,
-    /// `--reconnect`: the settings to dial again with.
-    reconnect: Option<Box<ConnectSettings>>,
+    /// `--reconnect`: the dialer to dial again with (on a thread, so the loop never waits).
+    reconnect: Option<Arc<Dialer>>,
+    /// The attempt under way, while [`Phase::Dialing`].
+    dialing: Option<Receiver<Dialed>>,
+    waker: crate::engine::Waker,
     /// The wait before the next reconnection attempt.
     backoff: Duration,
     /// Why the connection was lost, while away.
@@ -127,7 +142,8 @@ struct Session {
 }
 
 impl Session {
-    fn new(s: &ConnectSettings, mut console: Console) -> Session {
+    fn new(dialer: &Arc<Dialer>, mut console: Console, waker: crate::engine::Waker) -> Session {
+        let s = dialer.settings();
         console.push_front(s.execute.iter().cloned().map(Command::Text));
         Session {
             console,
@@ -141,7 +157,9 @@ impl Session {
             ping_interval: s.ping_interval,
             ping_timeout: s.ping_timeout,
             auto_pings: 0,
-            reconnect: s.reconnect.then(|| Box::new(s.clone())),
+            reconnect: s.reconnect.then(|| dialer.clone()),
+            dialing: None,
+            waker,
             backoff: FIRST_BACKOFF,
             away_reason: String::new(),
             rejected: 0,
@@ -270,12 +288,16 @@ impl Session {
         match self.phase {
             // The answer to our Close: whatever code it echoes, we chose to end.
             Phase::Closing { .. } => self.finish_ok(),
-            Phase::Open | Phase::Away { .. } if info.is_normal() => self.finish_ok(),
-            Phase::Open | Phase::Away { .. } => self.finish(Err(Failure::PeerClosed(format!(
-                "the server closed the connection: {}",
-                info.describe()
-            ))
-            .into())),
+            Phase::Open | Phase::Away { .. } | Phase::Dialing if info.is_normal() => {
+                self.finish_ok()
+            }
+            Phase::Open | Phase::Away { .. } | Phase::Dialing => {
+                self.finish(Err(Failure::PeerClosed(format!(
+                    "the server closed the connection: {}",
+                    info.describe()
+                ))
+                .into()))
+            }
         }
         self.show(Dir::In, close);
     }
@@ -327,16 +349,49 @@ impl Session {
         self.pings.clear();
     }
 
-    /// Dials again; on success the `-x` messages go out first, before any waiting input.
-    fn redial(&mut self, net: &mut Net) {
-        let Some(settings) = self.reconnect.take() else {
+    /// Starts dialing again on a thread of its own: the loop goes on (Ctrl-C acts at once),
+    /// and the result arrives with a wakeup.
+    fn redial(&mut self) {
+        let Some(dialer) = self.reconnect.clone() else {
             return;
         };
-        let attempt = dial(&settings).and_then(|(ws, response)| {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let waker = self.waker.clone();
+        let spawned = std::thread::Builder::new()
+            .name("redial".into())
+            .spawn(move || {
+                // The session may have ended meanwhile: then nobody waits for the result.
+                if tx.send(dialer.dial()).is_ok() {
+                    waker.wake();
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                self.phase = Phase::Dialing;
+                self.dialing = Some(rx);
+            }
+            Err(e) => self.away(format!("reconnecting failed: {e}"), Instant::now()),
+        }
+    }
+
+    /// Takes the dialing thread's result, if it is there: on success the `-x` messages go out
+    /// first, before any waiting input.
+    fn dialed(&mut self, net: &mut Net, now: Instant) {
+        let Some(rx) = &self.dialing else { return };
+        let attempt = match rx.try_recv() {
+            Ok(attempt) => attempt,
+            Err(TryRecvError::Empty) => return,
+            Err(TryRecvError::Disconnected) => Err(anyhow!("the dialing thread ended")),
+        };
+        self.dialing = None;
+        let attempt = attempt.and_then(|(ws, response)| {
             net.insert(CONN, Conn::new(ws)?)?;
             Ok(response)
         });
-        let now = Instant::now();
+        let Some(dialer) = self.reconnect.clone() else {
+            return;
+        };
+        let settings = dialer.settings();
         match attempt {
             Ok(response) => {
                 let kind = opened(&settings.url, chosen_subprotocol(&response));
@@ -349,7 +404,6 @@ impl Session {
             }
             Err(e) => self.away(format!("reconnecting failed: {e:#}"), now),
         }
-        self.reconnect = Some(settings);
     }
 
     /// `--ping-interval` and `--ping-timeout`: send the next ping when due; end the session
@@ -391,8 +445,9 @@ impl Session {
         match self.phase {
             Phase::Open => self.begin_close(net, 1000, "", now),
             Phase::Closing { .. } => self.finish(Err(Failure::Interrupted.into())),
-            // Nothing to close: the session ends with the loss it was recovering from.
-            Phase::Away { .. } => {
+            // Nothing to close: the session ends with the loss it was recovering from (an
+            // attempt under way is left to its thread; nobody waits for it).
+            Phase::Away { .. } | Phase::Dialing => {
                 let reason = std::mem::take(&mut self.away_reason);
                 self.finish(Err(Failure::Lost(reason).into()));
             }
@@ -408,8 +463,11 @@ impl Handler for Session {
         let open = |s: &Session| s.phase == Phase::Open && !s.console.is_finished();
         if let Phase::Away { retry_at } = self.phase {
             if now >= retry_at && !self.console.is_finished() {
-                self.redial(net);
+                self.redial();
             }
+        }
+        if self.phase == Phase::Dialing && !self.console.is_finished() {
+            self.dialed(net, now);
         }
         if !self.console.is_finished() {
             self.keep_alive(net, now);
@@ -464,7 +522,8 @@ impl Handler for Session {
         let closing = match self.phase {
             Phase::Closing { deadline } => Some(deadline),
             Phase::Away { retry_at } => Some(retry_at),
-            Phase::Open => None,
+            // The dialing thread wakes the loop when it is done.
+            Phase::Open | Phase::Dialing => None,
         };
         let ping_due = self.next_ping.filter(|_| self.phase == Phase::Open);
         let pong_due = self.ping_timeout.and_then(|t| {
