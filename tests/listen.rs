@@ -547,16 +547,18 @@ fn half_open_handshakes_are_bounded_and_a_good_client_is_still_served() {
     assert_eq!(notices, 1, "one notice for the episode");
     #[cfg(target_os = "linux")]
     {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid)).unwrap();
-        let threads: usize = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Threads:"))
-            .and_then(|n| n.trim().parse().ok())
-            .unwrap();
-        assert!(
-            threads <= 4 + 8,
-            "{threads} threads for 4 pending handshakes"
-        );
+        // The dropped handshakes' threads end at once: what stays is bounded.
+        let threads = || {
+            std::fs::read_to_string(format!("/proc/{}/status", server.pid))
+                .ok()
+                .and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("Threads:"))
+                        .and_then(|n| n.trim().parse::<usize>().ok())
+                })
+                .unwrap_or(0)
+        };
+        support::eventually("at most 4 handshake threads", || threads() <= 4 + 8);
     }
     drop(silent);
 }
