@@ -319,9 +319,10 @@ fn wait_zero_closes_right_after_the_last_line() {
 fn wait_forever_keeps_receiving_until_the_peer_closes() {
     let peer = Peer::ws(|ws, seen| {
         record(ws, seen); // "x"
-                          // Longer than the default linger: only -w -1 keeps wsx around for this.
+                          // Silent for longer than the default linger (1 s) after stdin's end: only -w -1
+                          // keeps wsx around for what follows.
+        std::thread::sleep(Duration::from_millis(1500)); // the behaviour under test
         for i in 0..3 {
-            std::thread::sleep(Duration::from_millis(400));
             ws.send(Message::text(format!("late {i}"))).unwrap();
         }
         close_with(ws, 1000, "");
