@@ -672,19 +672,23 @@ fn proxy_tunnels_with_connect() {
     assert_eq!(auth, None);
 }
 
+/// `wsx connect PEER --proxy PROXY` with `input` on stdin.
+fn via_proxy(peer: &Peer, proxy: &str, input: &[u8]) -> support::Run {
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url(), "--proxy", proxy]);
+    run(cmd, input)
+}
+
 #[test]
 fn proxy_authentication() {
     let peer = Peer::echo();
     // "u:p" in base64
     let (proxy, seen) = connect_proxy(Some("Basic dTpw"));
-    let mut cmd = wsx();
-    cmd.args([
-        "connect",
-        &peer.url(),
-        "--proxy",
+    let out = via_proxy(
+        &peer,
         &format!("http://u:p@127.0.0.1:{proxy}"),
-    ]);
-    let out = run(cmd, b"authorised\n");
+        b"authorised\n",
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "authorised\n");
     assert_eq!(
@@ -692,14 +696,7 @@ fn proxy_authentication() {
         Some("Basic dTpw")
     );
 
-    let mut cmd = wsx();
-    cmd.args([
-        "connect",
-        &peer.url(),
-        "--proxy",
-        &format!("http://127.0.0.1:{proxy}"),
-    ]);
-    let out = run(cmd, b"");
+    let out = via_proxy(&peer, &format!("http://127.0.0.1:{proxy}"), b"");
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert!(
         out.stderr.contains("407 Proxy Authentication Required"),
@@ -714,14 +711,8 @@ fn proxy_credentials_are_percent_decoded() {
     let peer = Peer::echo();
     // "us@er:p:ss" in base64
     let (proxy, seen) = connect_proxy(Some("Basic dXNAZXI6cDpzcw=="));
-    let mut cmd = wsx();
-    cmd.args([
-        "connect",
-        &peer.url(),
-        "--proxy",
-        &format!("http://us%40er:p%3Ass@127.0.0.1:{proxy}"),
-    ]);
-    let out = run(cmd, b"decoded\n");
+    let proxy = format!("http://us%40er:p%3Ass@127.0.0.1:{proxy}");
+    let out = via_proxy(&peer, &proxy, b"decoded\n");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "decoded\n");
     assert_eq!(
