@@ -144,6 +144,12 @@ fn exec_client_leaving_ends_the_program_without_zombies() {
     });
 }
 
+/// Whether process `pid` runs (exists and is not a zombie).
+#[cfg(target_os = "linux")]
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
+}
+
 #[cfg(target_os = "linux")] // reads /proc
 #[test]
 fn exec_client_leaving_ends_what_the_program_started_too() {
@@ -151,10 +157,6 @@ fn exec_client_leaving_ends_what_the_program_started_too() {
     let mut server = Server::start(&["--exec", "sleep 600 & echo $!; wait"]);
     let mut a = server.client();
     let job = next_text(&mut a);
-    let alive = |pid: &str| {
-        std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|stat| !stat.contains(") Z "))
-    };
     assert!(alive(&job), "the background job {job} runs");
     a.close(None).unwrap();
     server.expect_stdout("#1 disconnected");
@@ -169,10 +171,7 @@ fn exec_a_program_that_ignores_sigterm_is_killed_after_the_grace() {
     let job = next_text(&mut a);
     a.close(None).unwrap();
     server.expect_stdout("#1 disconnected");
-    let gone = || {
-        std::fs::read_to_string(format!("/proc/{job}/stat")).map_or(true, |s| s.contains(") Z "))
-    };
-    support::eventually("the job ignoring SIGTERM was killed", gone);
+    support::eventually("the job ignoring SIGTERM was killed", || !alive(&job));
     support::eventually("the program is reaped", || server.children().is_empty());
 }
 
