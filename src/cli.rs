@@ -22,7 +22,8 @@ Exit status:
   5    connection lost: no Close frame (1006), protocol error, message too big (1009),
        no answer to our Close within --close-timeout
   6    the peer started a close with a code other than 1000/1001
-  130  interrupted by a second Ctrl-C / SIGINT while closing";
+  130  interrupted: a second Ctrl-C / SIGINT while closing, or output lost to a full stdout
+       after Ctrl-C / SIGTERM";
 
 /// A terminal tool for WebSocket: an interactive client, a scriptable pipe, and a server.
 #[derive(Debug, Parser)]

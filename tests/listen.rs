@@ -524,6 +524,46 @@ fn out_of_file_descriptors_is_one_notice_and_accepting_resumes() {
     assert_eq!(notices, 1, "one notice, no retry storm");
 }
 
+#[cfg(target_os = "linux")]
+#[test]
+fn a_stdout_nobody_reads_leaves_the_server_responsive_to_sigterm() {
+    use std::process::Stdio;
+    let mut child = support::wsx()
+        .args(["listen", "127.0.0.1:0", "--close-timeout", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (mut stderr, ready) = support::read_line_within(child.id(), stderr);
+    let url = ready
+        .trim_end()
+        .trim_start_matches("listening on ")
+        .to_string();
+    let (mut client, _) = tungstenite::connect(&url).unwrap();
+    // Every message is shown on stdout, which nobody reads: the client is held back.
+    let flood = std::thread::spawn(move || {
+        let line = "f".repeat(1024);
+        while client.send(Message::text(line.clone())).is_ok() {}
+    });
+    support::wait_until_full(&stdout);
+    support::terminate(child.id());
+    let mut rest = String::new();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = stderr.read_to_string(&mut rest);
+        let _ = tx.send(rest);
+    });
+    let status = support::wait_for_exit(&mut child);
+    assert_eq!(status, Some(130), "interrupted, with output lost");
+    let rest = rx.recv_timeout(PATIENCE).unwrap();
+    assert!(rest.contains("bytes of output were not written"), "{rest}");
+    flood.join().unwrap();
+    drop(stdout);
+}
+
 #[test]
 fn half_open_handshakes_are_bounded_and_a_good_client_is_still_served() {
     // Far more silent connections than the bound, with a handshake timeout longer than the
@@ -565,7 +605,6 @@ fn half_open_handshakes_are_bounded_and_a_good_client_is_still_served() {
 #[cfg(unix)] // under Wine, a server whose stderr reader is gone never answers: to be looked into
 #[test]
 fn a_closed_stderr_does_not_bring_the_server_down() {
-    use std::io::BufRead;
     let mut child = support::wsx()
         .args(["listen", "127.0.0.1:0", "--echo"])
         .stdin(std::process::Stdio::piped())
@@ -573,9 +612,8 @@ fn a_closed_stderr_does_not_bring_the_server_down() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (stderr, line) = support::read_line_within(child.id(), stderr);
     let port: u16 = line.trim().rsplit(':').next().unwrap().parse().unwrap();
     drop(stderr); // nobody reads wsx's diagnostics any more: writing them fails
                   // A client breaking the protocol makes wsx report it on stderr.
@@ -605,12 +643,8 @@ fn binds_what_it_is_told() {
             .stdin(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped());
         let mut child = cmd.spawn().unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stderr.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (_stderr, line) = support::read_line_within(child.id(), stderr);
         assert!(line.starts_with("listening on ws://[::]:"), "{line}");
         let _ = child.kill();
         let _ = child.wait();
@@ -735,12 +769,16 @@ fn connect_and_listen_chat_between_shells() {
 fn shutdown_waits_for_answers_at_most_the_close_timeout() {
     let mut server = Server::start(&["--close-timeout", "0.5"]);
     // A client that never answers the Close.
-    let _mute = raw_client(server.port);
+    let mut mute = raw_client(server.port);
     server.expect_stdout("#1 connected");
-    let _ = std::process::Command::new("kill")
-        .args(["-INT", &server.pid.to_string()])
-        .status();
+    support::interrupt(server.pid);
+    // It is asked to close (1001, going away)...
+    let mut frame = [0u8; 4];
+    mute.read_exact(&mut frame).unwrap();
+    assert_eq!(frame, [0x88, 0x02, 0x03, 0xe9]);
+    // ...and, silent, is dropped when the close timeout passes: the server exits cleanly.
     assert_eq!(server.wait(), Some(0));
+    assert_eq!(mute.read(&mut frame).unwrap(), 0, "dropped");
 }
 
 #[test]

@@ -56,6 +56,8 @@ fn headers_origin_auth_and_subprotocols_are_sent() {
     cmd.args([
         "connect",
         &peer.url(),
+        "-w",
+        "0",
         "-H",
         "X-Token: abc",
         "-H",
@@ -101,7 +103,7 @@ fn credentials_in_the_url_become_basic_auth() {
     let out = run(
         {
             let mut cmd = wsx();
-            cmd.args(["connect", &url]);
+            cmd.args(["connect", &url, "-w", "0"]);
             cmd
         },
         b"",
@@ -124,6 +126,8 @@ fn the_chosen_subprotocol_is_shown() {
             cmd.args([
                 "connect",
                 &peer.url(),
+                "-w",
+                "0",
                 "-s",
                 "chat",
                 "--format",
@@ -149,7 +153,7 @@ fn a_subprotocol_we_did_not_offer_is_an_error() {
     let out = run(
         {
             let mut cmd = wsx();
-            cmd.args(["connect", &peer.url(), "-s", "chat"]);
+            cmd.args(["connect", &peer.url(), "-w", "0", "-s", "chat"]);
             cmd
         },
         b"",
@@ -192,6 +196,8 @@ fn verbose_shows_the_handshake_with_authorization_redacted() {
             cmd.args([
                 "connect",
                 &peer.url(),
+                "-w",
+                "0",
                 "-v",
                 "--auth",
                 "alice:s3cret",
@@ -258,7 +264,7 @@ fn connect_trusting(pki: &support::TestPki) -> support::Run {
 
 fn connect_with(url: &str, args: &[&str]) -> support::Run {
     let mut cmd = wsx();
-    cmd.args(["connect", url]).args(args);
+    cmd.args(["connect", url, "-w", "0"]).args(args);
     run(cmd, b"secure\n")
 }
 
@@ -521,8 +527,13 @@ fn redirector(plan: impl FnOnce(u16) -> Vec<Option<String>>) -> u16 {
 
 fn connect_to(port: u16, args: &[&str]) -> support::Run {
     let mut cmd = wsx();
-    cmd.args(["connect", &format!("ws://127.0.0.1:{port}/start")])
-        .args(args);
+    cmd.args([
+        "connect",
+        &format!("ws://127.0.0.1:{port}/start"),
+        "-w",
+        "0",
+    ])
+    .args(args);
     run(cmd, b"followed\n")
 }
 
@@ -658,6 +669,8 @@ fn proxy_tunnels_with_connect() {
     cmd.args([
         "connect",
         &peer.url(),
+        "-w",
+        "0",
         "--proxy",
         &format!("http://127.0.0.1:{proxy}"),
     ]);
@@ -675,7 +688,7 @@ fn proxy_tunnels_with_connect() {
 /// `wsx connect PEER --proxy PROXY` with `input` on stdin.
 fn via_proxy(peer: &Peer, proxy: &str, input: &[u8]) -> support::Run {
     let mut cmd = wsx();
-    cmd.args(["connect", &peer.url(), "--proxy", proxy]);
+    cmd.args(["connect", &peer.url(), "-w", "0", "--proxy", proxy]);
     run(cmd, input)
 }
 
@@ -748,6 +761,8 @@ fn a_refused_proxy_is_named_with_its_port() {
     cmd.args([
         "connect",
         "ws://example.invalid/",
+        "-w",
+        "0",
         "--proxy",
         &format!("http://u:secret@127.0.0.1:{port}"),
     ]);
@@ -767,7 +782,7 @@ fn proxy_from_the_environment_and_no_proxy() {
     let peer = Peer::echo();
     let (proxy, seen) = connect_proxy(None);
     let mut cmd = wsx();
-    cmd.args(["connect", &peer.url()])
+    cmd.args(["connect", &peer.url(), "-w", "0"])
         .env("http_proxy", format!("127.0.0.1:{proxy}"));
     let out = run(cmd, b"env\n");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -779,7 +794,7 @@ fn proxy_from_the_environment_and_no_proxy() {
 
     let peer = Peer::echo();
     let mut cmd = wsx();
-    cmd.args(["connect", &peer.url()])
+    cmd.args(["connect", &peer.url(), "-w", "0"])
         .env("http_proxy", format!("127.0.0.1:{proxy}"))
         .env("no_proxy", "127.0.0.1");
     let out = run(cmd, b"direct\n");
@@ -814,6 +829,8 @@ fn an_unreachable_proxy_is_exit_3() {
     cmd.args([
         "connect",
         "ws://127.0.0.1:9/",
+        "-w",
+        "0",
         "--proxy",
         &format!("http://127.0.0.1:{port}"),
     ]);
@@ -888,7 +905,7 @@ fn reconnect_after_a_drop_sends_the_execute_messages_again() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
     assert_eq!(
         logins.recv_timeout(support::PATIENCE).unwrap(),
         "first: login"
@@ -897,11 +914,11 @@ fn reconnect_after_a_drop_sends_the_execute_messages_again() {
         logins.recv_timeout(support::PATIENCE).unwrap(),
         "second: login"
     );
-    let mut line = String::new();
-    std::io::BufRead::read_line(&mut stdout, &mut line).unwrap();
+    let (mut stdout, line) = support::read_line_within(child.id(), stdout);
     assert_eq!(line, "welcome back\n");
     let out = support::finish(child, b"typed while back\n");
     assert_eq!(out.code, Some(0), "{}", out.stderr);
+    // wsx has exited: its stdout is at its end.
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
     assert_eq!(rest, "typed while back\n");
@@ -933,11 +950,10 @@ fn input_while_away_waits_for_the_new_connection() {
         .stderr(std::process::Stdio::piped());
     let mut child = cmd.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
     std::io::Write::write_all(&mut stdin, b"one\n").unwrap();
     assert_eq!(seen.recv_timeout(support::PATIENCE).unwrap(), "one");
-    let mut notice = String::new();
-    std::io::BufRead::read_line(&mut stderr, &mut notice).unwrap();
+    let (_stderr, notice) = support::read_line_within(child.id(), stderr);
     assert!(notice.contains("reconnecting in"), "{notice}");
     // wsx knows the connection is gone: this line must wait for the next one.
     std::io::Write::write_all(&mut stdin, b"two\n").unwrap();
@@ -1001,7 +1017,14 @@ fn connect_timeout_bounds_a_handshake_that_never_comes() {
         while matches!(std::io::Read::read(&mut tcp, &mut buf), Ok(n) if n > 0) {}
     });
     let mut cmd = wsx();
-    cmd.args(["connect", &peer.url(), "--connect-timeout", "0.3"]);
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "-w",
+        "0",
+        "--connect-timeout",
+        "0.3",
+    ]);
     let out = run(cmd, b"");
     assert_eq!(out.code, Some(3), "{}", out.stderr);
     assert_eq!(

@@ -472,9 +472,9 @@ impl Handler for Session {
         if !self.console.is_finished() {
             self.keep_alive(net, now);
         }
-        // Input is taken only while the socket keeps up: a blocked connection leaves lines
-        // in the bounded channel, which in turn blocks the reader. Nothing is dropped.
-        while open(self) && !net.any_blocked() {
+        // Input is taken only while the socket and stdout keep up: otherwise lines wait in
+        // the bounded channel, which in turn blocks the reader. Nothing is dropped.
+        while open(self) && !net.any_blocked() && !self.console.output_blocked() {
             let Some(input) = self.console.next_input() else {
                 break;
             };
@@ -482,7 +482,7 @@ impl Handler for Session {
         }
         // Read stdin only while its lines can go out; a full socket pauses it, so the pipe
         // fills and the writer upstream waits. Nothing is dropped.
-        let want_stdin = open(self) && !self.console.has_queued();
+        let want_stdin = open(self) && !self.console.has_queued() && !self.console.output_blocked();
         self.console.pause_stdin(net, !want_stdin);
         if self.linger_until.is_some_and(|t| now >= t) {
             self.begin_close(net, 1000, "", now);
@@ -514,8 +514,8 @@ impl Handler for Session {
         }
     }
 
-    fn ready(&mut self, net: &mut Net, _key: usize) {
-        self.console.read_stdin(net);
+    fn ready(&mut self, net: &mut Net, key: usize) {
+        self.console.ready(net, key);
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -533,14 +533,24 @@ impl Handler for Session {
                 .map(|p| p.sent + t)
                 .min()
         });
-        [self.linger_until, closing, ping_due, pong_due]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            self.linger_until,
+            closing,
+            ping_due,
+            pong_due,
+            self.console.deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
-    fn idle(&mut self) -> std::io::Result<()> {
-        self.console.flush()
+    fn idle(&mut self, net: &mut Net) -> std::io::Result<()> {
+        self.console.idle(net)
+    }
+
+    fn output_blocked(&self) -> bool {
+        self.console.output_blocked()
     }
 
     fn finished(&mut self) -> Option<Result<ExitCode>> {

@@ -16,13 +16,14 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
 use crate::cli::Format;
 use crate::command::Command;
 use crate::engine::{Net, Waker};
+use crate::error::Failure;
 use crate::event::{Dir, Event, Kind};
 use crate::output::{Printer, Sink};
 use crate::settings;
@@ -32,6 +33,9 @@ use repl::Repl;
 /// How many batches may wait for the engine before a producer blocks. Together with the
 /// batch size this bounds the memory held for a peer that reads slowly.
 const CHANNEL_BOUND: usize = 16;
+
+/// The engine key under which a full stdout is watched for writability.
+const STDOUT: usize = usize::MAX - 2;
 
 /// One thing from the operator, in the order it was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,8 +75,14 @@ pub struct Console {
     direct: Option<Direct>,
     /// The reader, its channel and the engine's waker, until [`Console::start`].
     idle_reader: Option<(Reader, SyncSender<Batch>, Waker)>,
+    /// Wakes the loop this console runs in.
+    waker: Waker,
     interrupts: Arc<AtomicUsize>,
     interrupts_seen: usize,
+    /// After Ctrl-C: when output that stdout will not take is dropped, so that wsx exits even
+    /// if nobody reads it (`--close-timeout` after the first interrupt, at once on the next).
+    give_up_at: Option<Instant>,
+    close_timeout: Duration,
     repl: bool,
     quiet: bool,
     outcome: Option<Result<ExitCode>>,
@@ -107,16 +117,20 @@ impl Console {
             )
         } else {
             let splitter = Splitter::new(s.line_mode, s.skip_empty_lines, s.quiet);
-            (Printer::stdout(s.output.clone()), Reader::Lines(splitter))
+            let printer = Printer::stdout(s.output.clone(), &waker);
+            (printer, Reader::Lines(splitter))
         };
         Ok(Console {
             printer,
             input,
             queued: VecDeque::new(),
             direct: None,
-            idle_reader: Some((reader, tx, waker)),
+            idle_reader: Some((reader, tx, waker.clone())),
+            waker,
             interrupts,
             interrupts_seen: 0,
+            give_up_at: None,
+            close_timeout: s.close_timeout,
             repl: s.repl,
             quiet: s.quiet,
             outcome: None,
@@ -191,8 +205,19 @@ impl Console {
         self.outcome.is_some()
     }
 
-    /// The outcome, once (for [`crate::engine::Handler::finished`]).
+    /// The outcome, once every byte of output is written (for
+    /// [`crate::engine::Handler::finished`]). Output that stdout does not take is dropped
+    /// only after an interrupt (see `give_up_at`), and then the run ends as interrupted.
     pub fn take_outcome(&mut self) -> Option<Result<ExitCode>> {
+        self.outcome.as_ref()?;
+        if self.printer.unwritten() > 0 {
+            if self.give_up_at.is_none_or(|t| Instant::now() < t) {
+                return None;
+            }
+            let lost = self.printer.give_up();
+            let why = format!("{lost} bytes of output were not written: stdout is not being read");
+            return Some(Err(anyhow::Error::new(Failure::Interrupted).context(why)));
+        }
         self.outcome.take()
     }
 
@@ -201,7 +226,56 @@ impl Console {
         let count = self.interrupts.load(Ordering::SeqCst);
         let new = count != self.interrupts_seen;
         self.interrupts_seen = count;
+        if new {
+            let now = Instant::now();
+            self.give_up_at = Some(match self.give_up_at {
+                None => now + self.close_timeout,
+                Some(_) => now,
+            });
+        }
         new
+    }
+
+    /// When the loop must come round for the console (the handler's deadline includes it):
+    /// at once when the run is over and its output written, so that it ends; when unwritten
+    /// output is to be dropped after an interrupt; otherwise never.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.printer.unwritten() == 0 {
+            return self.outcome.is_some().then(Instant::now);
+        }
+        self.give_up_at
+    }
+
+    /// Whether stdout is full: the handler reads nothing more (from peers or stdin) until it
+    /// takes what waits.
+    pub fn output_blocked(&self) -> bool {
+        self.printer.blocked()
+    }
+
+    /// A source the handler watches is ready: stdin (read it) or a full stdout (write more).
+    pub fn ready(&mut self, net: &mut Net, key: usize) {
+        if key == STDOUT {
+            if let Err(e) = self.printer.flush() {
+                self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
+            }
+            self.watch_output(net);
+        } else {
+            self.read_stdin(net);
+        }
+    }
+
+    /// Watches a full stdout for writability exactly while output waits for it.
+    fn watch_output(&mut self, net: &mut Net) {
+        let waiting = self.printer.blocked() || self.printer.unwritten() > 0;
+        let watched = net.is_watched(STDOUT);
+        if waiting && !watched {
+            // Without a source to watch, the writer thread wakes the engine itself.
+            if let Some(source) = self.printer.when_writable() {
+                let _ = net.watch_writable(source, STDOUT);
+            }
+        } else if !waiting && watched {
+            net.unwatch(STDOUT);
+        }
     }
 
     /// The next input, from what was queued or what a reader thread sent.
@@ -242,7 +316,7 @@ impl Console {
 
     /// Stdin is readable (the engine reported the key given to [`Console::start`]): one read,
     /// which does not block, split into lines.
-    pub fn read_stdin(&mut self, net: &mut Net) {
+    fn read_stdin(&mut self, net: &mut Net) {
         let Some(direct) = self.direct.as_mut() else {
             return;
         };
@@ -272,7 +346,25 @@ impl Console {
         self.direct = None;
     }
 
-    /// Writes out what is buffered (the engine calls it before it blocks).
+    /// Writes out what is buffered, as far as stdout takes it (the engine calls it before it
+    /// waits), and watches stdout when it is full.
+    ///
+    /// # Errors
+    /// Writing to stdout failed.
+    pub fn idle(&mut self, net: &mut Net) -> io::Result<()> {
+        let was_blocked = self.printer.blocked();
+        self.printer.flush()?;
+        if was_blocked && !self.printer.blocked() {
+            // Input and reads held back while stdout was full are taken on the next turn:
+            // come round at once, as nothing else may ever wake the loop for them.
+            self.waker.wake();
+        }
+        self.watch_output(net);
+        Ok(())
+    }
+
+    /// Writes what the last turn rendered when the run is over (stdout took everything
+    /// before the run could end; see [`Console::take_outcome`]).
     ///
     /// # Errors
     /// Writing to stdout failed.

@@ -51,11 +51,16 @@ pub trait Handler {
     /// The nearest moment at which [`Handler::turn`] must run even if nothing else happens.
     fn deadline(&self) -> Option<Instant>;
 
-    /// The engine is about to block: write out buffered output.
+    /// Whether output is backed up (stdout is full): no connection is read until it clears,
+    /// so that what peers send waits in the kernel (backpressure) instead of in memory.
+    fn output_blocked(&self) -> bool;
+
+    /// The engine is about to block: write out buffered output (as far as it goes without
+    /// blocking; a source to wait on for the rest may be watched).
     ///
     /// # Errors
     /// Output could not be written; the loop ends with this error.
-    fn idle(&mut self) -> io::Result<()>;
+    fn idle(&mut self, net: &mut Net) -> io::Result<()>;
 
     /// `Some` ends the loop with that outcome.
     fn finished(&mut self) -> Option<Self::Outcome>;
@@ -68,14 +73,19 @@ pub struct Net {
     /// Connections to read before the next wait, readable or not: a handshake can leave
     /// whole frames in tungstenite's buffer that no readiness event will announce.
     unread: Vec<usize>,
-    /// Other sources (stdin, a listener), by key, and whether they are watched right now.
+    /// Other sources (stdin, a listener, a full stdout), by key, and whether they are
+    /// watched right now.
     watched: HashMap<usize, (Box<dyn AsSource>, bool)>,
+    /// No connection is read: the handler's output is backed up.
+    reads_paused: bool,
 }
 
 struct Slot {
     conn: Conn,
-    /// Whether writability is part of the registered interest.
-    writable: bool,
+    /// The registered interest (readable, writable); `None` while the socket is out of the
+    /// poller: reads are paused and nothing waits to be written. (A socket registered with
+    /// no interest would still report a hang-up, over and over, while nobody may read it.)
+    interest: Option<(bool, bool)>,
 }
 
 impl Net {
@@ -89,7 +99,7 @@ impl Net {
             key,
             Slot {
                 conn,
-                writable: false,
+                interest: Some((true, false)),
             },
         );
         self.unread.push(key);
@@ -124,6 +134,22 @@ impl Net {
         self.poller.add(source.source(), key, true, false)?;
         self.watched.insert(key, (source, true));
         Ok(())
+    }
+
+    /// Reports `source` to [`Handler::ready`] under `key` once it is writable (a full stdout
+    /// that may take more). [`Net::unwatch`] ends it.
+    ///
+    /// # Errors
+    /// The poller refused the source.
+    pub fn watch_writable(&mut self, source: Box<dyn AsSource>, key: usize) -> io::Result<()> {
+        self.poller.add(source.source(), key, false, true)?;
+        self.watched.insert(key, (source, true));
+        Ok(())
+    }
+
+    /// Whether `key` is a watched source.
+    pub fn is_watched(&self, key: usize) -> bool {
+        self.watched.contains_key(&key)
     }
 
     /// Stops or resumes reports for a watched source, for backpressure.
@@ -163,15 +189,24 @@ impl Net {
         failed
     }
 
-    /// Asks for writability exactly where output is backed up.
+    /// Asks for writability exactly where output is backed up, and for readability unless
+    /// reading is paused.
     fn update_interest(&mut self) -> io::Result<()> {
+        let readable = !self.reads_paused;
         for (&key, slot) in &mut self.conns {
-            let want = slot.conn.is_blocked();
-            if want != slot.writable {
-                self.poller
-                    .modify(slot.conn.socket().source(), key, true, want)?;
-                slot.writable = want;
+            let writable = slot.conn.is_blocked();
+            let want = (readable || writable).then_some((readable, writable));
+            if want == slot.interest {
+                continue;
             }
+            let source = slot.conn.socket().source();
+            match (slot.interest, want) {
+                (Some(_), Some((r, w))) => self.poller.modify(source, key, r, w)?,
+                (None, Some((r, w))) => self.poller.add(source, key, r, w)?,
+                (Some(_), None) => self.poller.delete(source),
+                (None, None) => {}
+            }
+            slot.interest = want;
         }
         Ok(())
     }
@@ -196,6 +231,7 @@ impl Engine {
                 conns: HashMap::new(),
                 unread: Vec::new(),
                 watched: HashMap::new(),
+                reads_paused: false,
             },
             waker,
             ready: Vec::new(),
@@ -227,21 +263,26 @@ impl Engine {
             if let Some(outcome) = handler.finished() {
                 return Ok(outcome);
             }
-            self.net.update_interest()?;
-
-            let timeout = if self.net.unread.is_empty() {
+            // Output is written before waiting, unless a connection still has whole frames
+            // buffered (then the wait is only a look and the loop comes straight back).
+            self.net.reads_paused = handler.output_blocked();
+            if self.net.unread.is_empty() || self.net.reads_paused {
+                handler.idle(&mut self.net)?;
+                self.net.reads_paused = handler.output_blocked();
+            }
+            let timeout = if self.net.unread.is_empty() || self.net.reads_paused {
                 handler
                     .deadline()
                     .map(|d| d.saturating_duration_since(Instant::now()))
             } else {
                 Some(Duration::ZERO)
             };
-            if timeout != Some(Duration::ZERO) {
-                handler.idle()?;
-            }
+            self.net.update_interest()?;
             let mut ready = std::mem::take(&mut self.ready);
             ready.clear();
-            ready.append(&mut self.net.unread);
+            if !self.net.reads_paused {
+                ready.append(&mut self.net.unread);
+            }
             match self.net.poller.wait(&mut ready, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -269,6 +310,13 @@ impl Engine {
 
     /// Delivers what connection `key` has, up to the read budget.
     fn drain<H: Handler>(&mut self, handler: &mut H, key: usize) {
+        if self.net.reads_paused || handler.output_blocked() {
+            // Reported before the pause took effect: read it once output clears.
+            if self.net.conns.contains_key(&key) {
+                self.net.unread.push(key);
+            }
+            return;
+        }
         let now = Instant::now();
         for _ in 0..READ_BUDGET {
             let Some(conn) = self.net.get(key) else {

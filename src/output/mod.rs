@@ -1,18 +1,22 @@
-//! The printer: picks the formatter for `--format`, owns buffered stdout (or the REPL's
-//! external printer), and decides when to flush.
+//! The printer: picks the formatter for `--format`, owns the one output buffer and stdout
+//! (or the REPL's external printer), and decides when to flush. It never blocks on a full
+//! stdout: what stdout does not take waits, and the caller reads no more until it clears.
 //!
 //! Formatters are pure functions of an [`Event`] and a [`View`]; only this module writes.
 
 mod human;
 mod jsonl;
 mod raw;
+mod stdout;
 
-use std::io::{self, Write};
+use std::io;
 use std::time::SystemTime;
 
 use crate::cli::{BinaryOutput, Format, Timestamps};
+use crate::engine::{AsSource, Waker};
 use crate::event::Event;
 use crate::term::TerminalGuard;
+use stdout::Stdout;
 
 /// How events are rendered, resolved once from the command line and the terminal.
 #[derive(Debug, Clone)]
@@ -39,8 +43,8 @@ pub struct OutputSettings {
 
 /// Where rendered bytes go.
 pub enum Sink {
-    /// Buffered stdout, for pipes and for terminals without a REPL.
-    Stdout(io::BufWriter<io::Stdout>),
+    /// stdout, for pipes, files and terminals without a REPL; never blocks the engine.
+    Stdout(Stdout),
     /// rustyline's external printer: lines appear above the prompt without clobbering it.
     /// The guard restores the terminal when the printer leaves the REPL or is dropped.
     Repl {
@@ -54,25 +58,29 @@ pub enum Sink {
 pub struct Printer {
     settings: OutputSettings,
     sink: Sink,
-    /// Bytes rendered since the last flush.
+    /// Bytes rendered and not yet written: the one buffer between the formatters and stdout.
     pending: Vec<u8>,
+    /// The last flush left output behind: stdout is full.
+    stalled: bool,
     scratch: String,
 }
 
+/// How much is rendered before it is written, even before the engine waits.
+const FLUSH_AT: usize = 64 * 1024;
+
 impl Printer {
-    /// A printer writing to buffered stdout.
-    pub fn stdout(settings: OutputSettings) -> Printer {
-        Printer::new(
-            settings,
-            Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout())),
-        )
+    /// A printer writing to stdout; `waker` wakes the engine when stdout, once full, has
+    /// taken what waited (where stdout is written by a thread).
+    pub fn stdout(settings: OutputSettings, waker: &Waker) -> Printer {
+        Printer::new(settings, Sink::Stdout(Stdout::open(waker)))
     }
 
     pub fn new(settings: OutputSettings, sink: Sink) -> Printer {
         Printer {
             settings,
             sink,
-            pending: Vec::with_capacity(64 * 1024),
+            pending: Vec::with_capacity(FLUSH_AT),
+            stalled: false,
             scratch: String::new(),
         }
     }
@@ -99,7 +107,7 @@ impl Printer {
             }
         }
         let direct_tty = self.settings.tty && matches!(self.sink, Sink::Stdout(_));
-        if direct_tty || self.pending.len() >= 64 * 1024 {
+        if !self.stalled && (direct_tty || self.pending.len() >= FLUSH_AT) {
             self.flush()?;
         }
         Ok(())
@@ -122,24 +130,37 @@ impl Printer {
     /// this thread rather than left in rustyline's queue when the process exits.
     pub fn leave_repl(&mut self) {
         if let Sink::Repl { .. } = self.sink {
-            let stdout = Sink::Stdout(io::BufWriter::with_capacity(64 * 1024, io::stdout()));
+            // The terminal, restored: plain writes.
+            let stdout = Sink::Stdout(Stdout::Direct(io::stdout()));
             // Dropping the old sink drops its terminal guard.
             self.sink = stdout;
         }
     }
 
-    /// Writes out everything rendered so far.
+    /// Writes out what was rendered, as far as stdout takes it without blocking; the rest
+    /// waits for the next flush (see [`Printer::blocked`]).
     ///
     /// # Errors
     /// Writing to stdout failed.
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::Stdout(out) => {
-                if !self.pending.is_empty() {
-                    out.write_all(&self.pending)?;
-                    self.pending.clear();
+                let mut written = 0;
+                let mut result = Ok(());
+                while written < self.pending.len() {
+                    match out.write(&self.pending[written..]) {
+                        Ok(0) => break,
+                        Ok(n) => written += n,
+                        Err(e) => {
+                            // Nothing more can be written: what waits is dropped with it.
+                            written = self.pending.len();
+                            result = Err(e);
+                        }
+                    }
                 }
-                out.flush()
+                self.pending.drain(..written);
+                self.stalled = !self.pending.is_empty();
+                result
             }
             Sink::Repl { printer, .. } => {
                 if self.pending.is_empty() {
@@ -150,6 +171,41 @@ impl Printer {
                 printer.print(text).map_err(io::Error::other)
             }
         }
+    }
+}
+
+impl Printer {
+    /// Whether stdout is full (its reader is slow or has stopped): the caller takes in
+    /// nothing more until a flush clears it.
+    pub fn blocked(&self) -> bool {
+        self.stalled
+    }
+
+    /// Bytes rendered and not yet written, including those a writer thread holds.
+    pub fn unwritten(&self) -> usize {
+        let in_flight = match &self.sink {
+            Sink::Stdout(out) => out.in_flight(),
+            Sink::Repl { .. } => 0,
+        };
+        self.pending.len() + in_flight
+    }
+
+    /// What to watch for writability while output waits; `None` where a writer thread
+    /// wakes the engine instead (it is asked to here).
+    pub fn when_writable(&self) -> Option<Box<dyn AsSource>> {
+        match &self.sink {
+            Sink::Stdout(out) => out.when_writable(),
+            Sink::Repl { .. } => None,
+        }
+    }
+
+    /// Drops what was not written (a writer thread may still finish its write); returns how
+    /// many bytes that was.
+    pub fn give_up(&mut self) -> usize {
+        let lost = self.unwritten();
+        self.pending.clear();
+        self.stalled = false;
+        lost
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
-use std::sync::mpsc::{self, Sender, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
@@ -57,7 +57,7 @@ impl Program {
         cmd: &str,
         id: u64,
         peer: &str,
-        events: Sender<ProgramEvent>,
+        events: SyncSender<ProgramEvent>,
         waker: Waker,
     ) -> std::io::Result<Program> {
         let mut command = tree::shell(cmd);

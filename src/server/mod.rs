@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,6 +40,9 @@ const LISTENER: usize = usize::MAX - 1;
 
 /// Each connection's read buffer (see where the configuration is made).
 const READ_BUFFER: usize = 2 * 1024;
+
+/// How many lines from `--exec` programs may wait for the loop before their readers wait.
+const PROGRAM_LINES: usize = 1024;
 
 /// How long accepting pauses when no file descriptor is left, unless a client leaves first.
 const STARVED_PAUSE: Duration = Duration::from_millis(250);
@@ -134,7 +137,8 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         pending: Mutex::new(BTreeMap::new()),
     });
     let (accepted_tx, accepted) = mpsc::channel();
-    let (program_tx, programs) = mpsc::channel();
+    // Bounded: a program that writes faster than its lines go out waits in its write.
+    let (program_tx, programs) = mpsc::sync_channel(PROGRAM_LINES);
     let mut server = Server {
         console,
         mode: s.mode.clone(),
@@ -295,7 +299,7 @@ struct Server {
     accepted: Receiver<Accepted>,
     accepted_tx: Sender<Accepted>,
     programs: Receiver<ProgramEvent>,
-    program_tx: Sender<ProgramEvent>,
+    program_tx: SyncSender<ProgramEvent>,
     waker: Waker,
     listener: Arc<TcpListener>,
     shared: Arc<Shared>,
@@ -732,10 +736,17 @@ impl Handler for Server {
                 net.pause(LISTENER, false);
             }
         }
-        while let Ok(event) = self.programs.try_recv() {
+        // Programs' lines and operator input wait while stdout is full (they are shown).
+        while !self.console.output_blocked() {
+            let Ok(event) = self.programs.try_recv() else {
+                break;
+            };
             self.program_event(net, event, now);
         }
-        while let Some(input) = self.console.next_input() {
+        while !self.console.output_blocked() {
+            let Some(input) = self.console.next_input() else {
+                break;
+            };
             match input {
                 Input::Command(cmd) => self.operator_command(net, cmd, now),
                 Input::Rejected(reason) => self.notice(&format!("wsx: {reason}")),
@@ -775,16 +786,27 @@ impl Handler for Server {
     fn ready(&mut self, net: &mut Net, key: usize) {
         if key == LISTENER {
             self.accept_all(net, Instant::now());
+        } else {
+            self.console.ready(net, key);
         }
     }
 
     fn deadline(&self) -> Option<Instant> {
         let starved = self.starved.as_ref().map(|s| s.until);
-        self.closing.values().copied().chain(starved).min()
+        self.closing
+            .values()
+            .copied()
+            .chain(starved)
+            .chain(self.console.deadline())
+            .min()
     }
 
-    fn idle(&mut self) -> std::io::Result<()> {
-        self.console.flush()
+    fn idle(&mut self, net: &mut Net) -> std::io::Result<()> {
+        self.console.idle(net)
+    }
+
+    fn output_blocked(&self) -> bool {
+        self.console.output_blocked()
     }
 
     fn finished(&mut self) -> Option<Result<ExitCode>> {

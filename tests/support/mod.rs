@@ -130,6 +130,54 @@ pub fn finish(mut child: Child, stdin: &[u8]) -> Run {
     }
 }
 
+/// Waits (bounded) for a child to exit and returns its status code; kills it and fails the
+/// test after [`PATIENCE`].
+pub fn wait_for_exit(child: &mut Child) -> Option<i32> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("waiting for wsx") {
+            return status.code();
+        }
+        if std::time::Instant::now() >= deadline {
+            kill(child.id());
+            panic!("wsx (pid {}) did not exit within {PATIENCE:?}", child.id());
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Runs a blocking step (a read from a child's pipe) for at most [`PATIENCE`]; past it, kills
+/// the child `pid` (which ends the read) and fails the test with `what`.
+pub fn within<T: Send + 'static>(
+    pid: u32,
+    what: &str,
+    step: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(step());
+    });
+    match rx.recv_timeout(PATIENCE) {
+        Ok(result) => result,
+        Err(_) => {
+            kill(pid);
+            panic!("{what}: nothing within {PATIENCE:?}");
+        }
+    }
+}
+
+/// Reads one line from a child's pipe, within [`PATIENCE`]; hands the reader back.
+pub fn read_line_within<R: std::io::BufRead + Send + 'static>(
+    pid: u32,
+    mut reader: R,
+) -> (R, String) {
+    within(pid, "waiting for a line", move || {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("reading a line");
+        (reader, line)
+    })
+}
+
 /// Kills a process by PID.
 pub fn kill(pid: u32) {
     #[cfg(unix)]
@@ -149,6 +197,23 @@ pub fn interrupt(pid: u32) {
     let _ = Command::new("kill")
         .args(["-INT", &pid.to_string()])
         .status();
+}
+
+/// Sends SIGTERM to a process.
+#[cfg(unix)]
+pub fn terminate(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// Waits until the pipe `reader` reads from holds nearly a full pipe's worth (64 KiB) that
+/// nobody has read: its writer now finds it full.
+#[cfg(target_os = "linux")]
+pub fn wait_until_full(reader: &impl std::os::fd::AsFd) {
+    eventually("the pipe to fill up", || {
+        rustix::io::ioctl_fionread(reader).is_ok_and(|n| n >= 60_000)
+    });
 }
 
 /// A port on 127.0.0.1 where nothing listens, and nothing will.
