@@ -57,6 +57,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('--ca', '--ca', [CompletionResultType]::ParameterName, 'Trust only the certificate authorities in FILE (PEM), instead of the system''s')
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Present this client certificate (PEM, with --key)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key for --cert (PEM)')
+            [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)')
             [CompletionResult]::new('-b', '-b', [CompletionResultType]::ParameterName, 'Send lines as binary frames instead of text')
             [CompletionResult]::new('--binary', '--binary', [CompletionResultType]::ParameterName, 'Send lines as binary frames instead of text')
             [CompletionResult]::new('--slash', '--slash', [CompletionResultType]::ParameterName, 'Interpret /commands in piped input too (always on in the REPL)')

@@ -75,7 +75,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__connect)
-            opts="-x -w -b -P -q -v -H -o -s -L -k -h --execute --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --header --origin --auth --subprotocol --count --max-message-size --proxy --location --max-redirects --reconnect --ping-interval --ping-timeout --connect-timeout --ca --insecure --cert --key --help"
+            opts="-x -w -b -P -q -v -H -o -s -L -k -h --execute --echo --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --binary-output --no-color --quiet --verbose --header --origin --auth --subprotocol --count --max-message-size --proxy --location --max-redirects --reconnect --ping-interval --ping-timeout --connect-timeout --ca --insecure --cert --key --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

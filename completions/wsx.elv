@@ -53,6 +53,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --ca 'Trust only the certificate authorities in FILE (PEM), instead of the system''s'
             cand --cert 'Present this client certificate (PEM, with --key)'
             cand --key 'The private key for --cert (PEM)'
+            cand --echo 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)'
             cand -b 'Send lines as binary frames instead of text'
             cand --binary 'Send lines as binary frames instead of text'
             cand --slash 'Interpret /commands in piped input too (always on in the REPL)'

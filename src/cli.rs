@@ -179,6 +179,11 @@ pub struct InputArgs {
     #[arg(short = 'x', long = "execute", value_name = "MSG")]
     pub execute: Vec<String>,
 
+    /// Send every received data message straight back: text as text, binary as binary, byte
+    /// for byte (with -w -1, until the server closes)
+    #[arg(long)]
+    pub echo: bool,
+
     /// After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never
     #[arg(short = 'w', long, value_name = "SECS", default_value = "1", allow_negative_numbers = true,
           value_parser = parse_wait)]

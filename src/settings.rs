@@ -47,6 +47,8 @@ pub struct ConnectSettings {
     /// Extra request headers: `-H`, then Origin, Authorization and Sec-WebSocket-Protocol.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub execute: Vec<String>,
+    /// `--echo`: every received data message is sent back as it came.
+    pub echo: bool,
     pub wait: Wait,
     pub count: Option<u64>,
     pub max_message_size: usize,
@@ -191,6 +193,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         url,
         headers,
         execute: input.execute,
+        echo: input.echo,
         wait: input.wait,
         count: net.count,
         max_message_size: net.max_message_size,

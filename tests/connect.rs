@@ -709,7 +709,7 @@ fn a_stopped_reader_holds_the_peer_back_and_ctrl_c_still_acts() {
     let cmd = connect(&peer.url(), &["-w", "-1", "--close-timeout", "1"]);
     let (child, stdout, _first) = first_line(cmd, Stdio::piped());
     // Nobody reads stdout from here on.
-    support::wait_until_full(stdout.get_ref());
+    support::wait_until_filling(stdout.get_ref());
     support::interrupt(child.id());
     // Within the close timeout, though stdout never drains; what it would not take is lost,
     // and the status says the run was interrupted.
@@ -733,7 +733,7 @@ fn output_held_back_by_a_slow_reader_arrives_whole_and_in_order() {
     let (peer, _sent) = flooding_peer(Some(total));
     let cmd = connect(&peer.url(), &["-w", "-1"]);
     let (child, stdout, first) = first_line(cmd, Stdio::piped());
-    support::wait_until_full(stdout.get_ref());
+    support::wait_until_filling(stdout.get_ref());
     let rest = support::within(child.id(), "reading the rest", move || {
         let mut rest = String::new();
         let mut stdout = stdout;
@@ -777,6 +777,53 @@ fn output_to_a_socket_arrives_whole_and_in_order() {
     for (i, line) in lines.iter().enumerate() {
         assert_eq!(line[..8], format!("{i:08}"), "line {i} in order");
     }
+}
+
+#[test]
+fn echo_sends_every_message_back_as_it_came() {
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame;
+    let big: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
+    let expected = big.clone();
+    let peer = Peer::ws(move |ws, seen| {
+        ws.send(Message::text("héllo")).unwrap();
+        ws.send(Message::binary(vec![0u8, 255, 10, 13])).unwrap();
+        ws.send(Message::binary(big)).unwrap();
+        // One text message in three fragments, split inside a UTF-8 sequence.
+        let parts: [(&[u8], OpCode, bool); 3] = [
+            (b"frag", OpCode::Data(Data::Text), false),
+            (b"ment\xc3", OpCode::Data(Data::Continue), false),
+            (b"\xa9d", OpCode::Data(Data::Continue), true),
+        ];
+        for (data, opcode, fin) in parts {
+            ws.write(Message::Frame(Frame::message(data.to_vec(), opcode, fin)))
+                .unwrap();
+        }
+        ws.flush().unwrap();
+        for _ in 0..4 {
+            record(ws, seen);
+        }
+        close_with(ws, 1000, "");
+        record_until_end(ws, seen);
+    });
+    let cmd = connect(
+        &peer.url(),
+        &["--echo", "-w", "-1", "--binary-output", "hex"],
+    );
+    let mut cmd = cmd;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = support::finish(cmd.spawn().unwrap(), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seen = peer.all();
+    assert_eq!(seen[0], text("héllo"));
+    assert_eq!(seen[1], Seen::Binary(vec![0, 255, 10, 13]));
+    assert_eq!(seen[2], Seen::Binary(expected), "1 MiB, byte for byte");
+    assert_eq!(seen[3], text("fragmentéd"));
+    // Received messages are still shown.
+    assert!(out.stdout_text().starts_with("héllo\n00 ff 0a 0d\n"));
+    assert!(out.stdout_text().ends_with("fragmentéd\n"));
 }
 
 #[test]

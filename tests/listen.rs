@@ -548,7 +548,7 @@ fn a_stdout_nobody_reads_leaves_the_server_responsive_to_sigterm() {
         let line = "f".repeat(1024);
         while client.send(Message::text(line.clone())).is_ok() {}
     });
-    support::wait_until_full(&stdout);
+    support::wait_until_filling(&stdout);
     support::terminate(child.id());
     let mut rest = String::new();
     let (tx, rx) = std::sync::mpsc::channel();

@@ -139,6 +139,8 @@ struct Session {
     away_reason: String,
     /// Lines that could not be sent (reported as they happened).
     rejected: usize,
+    /// `--echo`: received data messages go straight back.
+    echo: bool,
 }
 
 impl Session {
@@ -163,6 +165,7 @@ impl Session {
             backoff: FIRST_BACKOFF,
             away_reason: String::new(),
             rejected: 0,
+            echo: s.echo,
         }
     }
 
@@ -244,6 +247,22 @@ impl Session {
             return self.fail(net, e);
         }
         self.show(Dir::Out, kind);
+    }
+
+    /// `--echo`: sends a received data message back as it came (the same opcode, the same
+    /// bytes; tungstenite has already put fragments together). Returns the event to show once
+    /// the received one is.
+    fn echo_back(&mut self, net: &mut Net, msg: &Message) -> Option<Kind> {
+        let data = matches!(msg, Message::Text(_) | Message::Binary(_));
+        if !(self.echo && data && self.phase == Phase::Open && !self.console.is_finished()) {
+            return None;
+        }
+        let conn = net.get(CONN)?;
+        if let Err(e) = conn.send(msg.clone()) {
+            self.fail(net, e);
+            return None;
+        }
+        Kind::of(msg)
     }
 
     fn received(&mut self, net: &mut Net, kind: Kind, now: Instant) {
@@ -500,11 +519,18 @@ impl Handler for Session {
 
     fn incoming(&mut self, net: &mut Net, _key: usize, what: Incoming, now: Instant) {
         match what {
-            Incoming::Message(msg) => match Kind::of(&msg) {
-                Some(Kind::Close(info)) => self.closed_by_peer(info),
-                Some(kind) => self.received(net, kind, now),
-                None => {}
-            },
+            Incoming::Message(msg) => {
+                // Echoed before the message is handled, which may start the close (--count).
+                let echoed = self.echo_back(net, &msg);
+                match Kind::of(&msg) {
+                    Some(Kind::Close(info)) => self.closed_by_peer(info),
+                    Some(kind) => self.received(net, kind, now),
+                    None => {}
+                }
+                if let Some(kind) = echoed {
+                    self.show(Dir::Out, kind);
+                }
+            }
             Incoming::Idle => {}
             Incoming::Closed => {
                 net.remove(CONN);

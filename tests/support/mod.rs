@@ -207,12 +207,27 @@ pub fn terminate(pid: u32) {
         .status();
 }
 
-/// Waits until the pipe `reader` reads from holds nearly a full pipe's worth (64 KiB) that
-/// nobody has read: its writer now finds it full.
+/// Waits until the pipe `end` belongs to holds a good part of what it can (a quarter): its
+/// writer is running into a reader that stopped.
+///
+/// How much a full pipe holds depends on how it was written (a page takes a write only if
+/// the whole write fits), so this does not wait for "full": a writer that keeps writing gets
+/// there right after.
 #[cfg(target_os = "linux")]
-pub fn wait_until_full(reader: &impl std::os::fd::AsFd) {
+pub fn wait_until_filling(end: &impl std::os::fd::AsFd) {
+    let capacity = rustix::pipe::fcntl_getpipe_size(end).expect("F_GETPIPE_SZ");
     eventually("the pipe to fill up", || {
-        rustix::io::ioctl_fionread(reader).is_ok_and(|n| n >= 60_000)
+        rustix::io::ioctl_fionread(end).is_ok_and(|n| n as usize >= capacity / 4)
+    });
+}
+
+/// Waits until the pipe `end` belongs to is full, for a writer of large blocks (they fill
+/// every page but perhaps the last): its writer can put nothing more in.
+#[cfg(target_os = "linux")]
+pub fn wait_until_full(end: &impl std::os::fd::AsFd) {
+    let capacity = rustix::pipe::fcntl_getpipe_size(end).expect("F_GETPIPE_SZ");
+    eventually("the pipe to be full", || {
+        rustix::io::ioctl_fionread(end).is_ok_and(|n| n as usize + 4096 >= capacity)
     });
 }
 
