@@ -684,6 +684,7 @@ fn a_closed_stdout_is_not_an_error() {
 
 /// A peer that sends 1 KiB text messages as fast as wsx takes them, until the connection
 /// breaks (`total: None`) or `total` have gone (then it closes normally); counts what it sent.
+#[cfg(unix)] // its tests need a pipe's fill level or a Unix socket
 fn flooding_peer(total: Option<usize>) -> (Peer, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     let sent = std::sync::Arc::new(AtomicUsize::new(0));

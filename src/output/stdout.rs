@@ -38,7 +38,7 @@ impl Stdout {
                 |_| Stdout::Thread(Writer::spawn(waker.clone())),
                 Stdout::Nonblocking,
             ),
-            #[cfg(not(target_os = "linux"))]
+            #[cfg(all(unix, not(target_os = "linux")))]
             What::Pipe => Stdout::Thread(Writer::spawn(waker.clone())),
             What::Other => Stdout::Thread(Writer::spawn(waker.clone())),
         }
@@ -94,7 +94,8 @@ impl Stdout {
 enum What {
     /// A terminal, a regular file, `/dev/null`: writes complete at once.
     Immediate,
-    /// A pipe.
+    /// A pipe (on Windows, pipes count as `Other`).
+    #[cfg(unix)]
     Pipe,
     /// Anything else (a socket, or a Windows pipe or file).
     Other,
