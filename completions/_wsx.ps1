@@ -28,6 +28,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (of wsx, or of one command) to stdout, in roff')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -118,10 +119,16 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
             break
         }
+        'wsx;man' {
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help')
+            break
+        }
         'wsx;help' {
             [CompletionResult]::new('connect', 'connect', [CompletionResultType]::ParameterValue, 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)')
             [CompletionResult]::new('listen', 'listen', [CompletionResultType]::ParameterValue, 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client')
             [CompletionResult]::new('completions', 'completions', [CompletionResultType]::ParameterValue, 'Print a shell completion script to stdout')
+            [CompletionResult]::new('man', 'man', [CompletionResultType]::ParameterValue, 'Print the manual page (of wsx, or of one command) to stdout, in roff')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
@@ -132,6 +139,9 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             break
         }
         'wsx;help;completions' {
+            break
+        }
+        'wsx;help;man' {
             break
         }
         'wsx;help;help' {

@@ -28,6 +28,9 @@ _wsx() {
             wsx,listen)
                 cmd="wsx__subcmd__listen"
                 ;;
+            wsx,man)
+                cmd="wsx__subcmd__man"
+                ;;
             wsx__subcmd__help,completions)
                 cmd="wsx__subcmd__help__subcmd__completions"
                 ;;
@@ -40,6 +43,9 @@ _wsx() {
             wsx__subcmd__help,listen)
                 cmd="wsx__subcmd__help__subcmd__listen"
                 ;;
+            wsx__subcmd__help,man)
+                cmd="wsx__subcmd__help__subcmd__man"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _wsx() {
 
     case "${cmd}" in
         wsx)
-            opts="-h -V --help --version connect listen completions help"
+            opts="-h -V --help --version connect listen completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -189,7 +195,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__help)
-            opts="connect listen completions help"
+            opts="connect listen completions man help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -245,6 +251,20 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__help__subcmd__listen)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsx__subcmd__help__subcmd__man)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -329,6 +349,20 @@ _wsx() {
                     COMPREPLY=($(compgen -W "raw hex base64" -- "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        wsx__subcmd__man)
+            opts="-h --help connect listen completions man"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;

@@ -25,6 +25,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand connect 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
             cand listen 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client'
             cand completions 'Print a shell completion script to stdout'
+            cand man 'Print the manual page (of wsx, or of one command) to stdout, in roff'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsx;connect'= {
@@ -111,10 +112,15 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand -h 'Print help'
             cand --help 'Print help'
         }
+        &'wsx;man'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
         &'wsx;help'= {
             cand connect 'Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)'
             cand listen 'Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client'
             cand completions 'Print a shell completion script to stdout'
+            cand man 'Print the manual page (of wsx, or of one command) to stdout, in roff'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'wsx;help;connect'= {
@@ -122,6 +128,8 @@ set edit:completion:arg-completer[wsx] = {|@words|
         &'wsx;help;listen'= {
         }
         &'wsx;help;completions'= {
+        }
+        &'wsx;help;man'= {
         }
         &'wsx;help;help'= {
         }

@@ -1,5 +1,5 @@
-//! Wiring: resolve the command line, then hand over to the client or the completions. Owns no
-//! logic of its own.
+//! Wiring: resolve the command line, then hand over to the client, the server, the
+//! completions or the manual. Owns no logic of its own.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -22,6 +22,12 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Settings::Completions(shell) => {
             let mut out = std::io::stdout().lock();
             completions::generate(shell, &mut out);
+            out.flush().context("writing to stdout")?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Settings::Man(command) => {
+            let mut out = std::io::stdout().lock();
+            completions::man(command.as_deref(), &mut out)?;
             out.flush().context("writing to stdout")?;
             Ok(ExitCode::SUCCESS)
         }

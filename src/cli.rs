@@ -47,6 +47,12 @@ pub enum Action {
         #[arg(value_enum, value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
+    /// Print the manual page (of wsx, or of one command) to stdout, in roff
+    Man {
+        /// The command whose page to print (wsx-connect, wsx-listen, ...)
+        #[arg(value_parser = ["connect", "listen", "completions", "man"])]
+        command: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,8 @@ pub enum Settings {
     Connect(Box<ConnectSettings>),
     Listen(Box<ListenSettings>),
     Completions(clap_complete::Shell),
+    /// `wsx man [COMMAND]`.
+    Man(Option<String>),
 }
 
 /// The operator's side, the same for both roles: how input is read and output shown.
@@ -130,6 +132,7 @@ pub fn resolve(cli: Cli, facts: &Facts, utc_offset: i32) -> Settings {
         Action::Connect(args) => Settings::Connect(Box::new(connect(*args, facts, utc_offset))),
         Action::Listen(args) => Settings::Listen(Box::new(listen(*args, facts, utc_offset))),
         Action::Completions { shell } => Settings::Completions(shell),
+        Action::Man { command } => Settings::Man(command),
     }
 }
 
