@@ -46,9 +46,13 @@ hex\t'Lowercase hex pairs separated by spaces, one frame per line'
 base64\t'Standard base64, one frame per line'"
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s H -l header -d 'Add a request header (repeatable): -H \'Authorization: Bearer T\'' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s o -l origin -d 'Send this Origin header (as a browser page would)' -r
-complete -c wsx -n "__fish_wsx_using_subcommand connect" -l auth -d 'HTTP Basic credentials (also taken from user:pass@ in the URL)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s u -l auth -l user -d 'HTTP Basic credentials (also taken from user:pass@ in the URL)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s b -l cookie -d 'Send cookies, as curl does: \'NAME=VALUE; ...\', or a cookie file (Netscape format) to take the URL\'s cookies from (repeatable)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s A -l user-agent -d 'Send this User-Agent header' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s s -l subprotocol -d 'Offer a subprotocol (repeatable, in order of preference); the server\'s choice is shown' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l count -d 'Exit after N received data frames' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l until -d 'Exit 0 (after a clean close) as soon as a received text message matches REGEX' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -s m -l max-time -d 'A deadline for the whole run, connecting included: when it passes, close cleanly and exit 7 (curl\'s -m)' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-message-size -d 'Largest message accepted; a larger one closes the connection with 1009' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l proxy -d 'Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-redirects -d 'With -L: follow at most N redirects' -r
@@ -59,13 +63,14 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ca -d 'Trust only th
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l cert -d 'Present this client certificate (PEM, with --key)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l key -d 'The private key for --cert (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l echo -d 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)'
-complete -c wsx -n "__fish_wsx_using_subcommand connect" -s b -l binary -d 'Send lines as binary frames instead of text'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l binary -d 'Send lines as binary frames instead of text'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-history -d 'Do not read or write the REPL history file'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s P -l show-ping-pong -d 'Show ping and pong frames in human format (always shown in jsonl)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-color -d 'Never color the output (also: NO_COLOR set, or stdout not a terminal)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l compressed -d 'Accepted so that a pasted curl command line works; changes nothing'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s L -l location -d 'Follow 301, 302, 303, 307 and 308 redirects of the handshake'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l reconnect -d 'After a lost connection (not a clean close), connect again with growing pauses; the -x messages are sent again each time'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s k -l insecure -d 'Do not verify the server\'s certificate (a warning is printed)'
@@ -95,7 +100,7 @@ base64\t'Standard base64, one frame per line'"
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l echo -d 'Send every data frame back to its sender'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l chat -d 'Relay every data frame to all other clients'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l once -d 'Exit after the first client leaves'
-complete -c wsx -n "__fish_wsx_using_subcommand listen" -s b -l binary -d 'Send lines as binary frames instead of text'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l binary -d 'Send lines as binary frames instead of text'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l no-history -d 'Do not read or write the REPL history file'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -s P -l show-ping-pong -d 'Show ping and pong frames in human format (always shown in jsonl)'

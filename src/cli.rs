@@ -22,6 +22,7 @@ Exit status:
   5    connection lost: no Close frame (1006), protocol error, message too big (1009),
        no answer to our Close within --close-timeout
   6    the peer started a close with a code other than 1000/1001
+  7    timed out: --max-time passed
   130  interrupted: a second Ctrl-C / SIGINT while closing, or output lost to a full stdout
        after Ctrl-C / SIGTERM";
 
@@ -201,7 +202,7 @@ pub struct InputArgs {
 #[command(next_help_heading = "Input")]
 pub struct OperatorArgs {
     /// Send lines as binary frames instead of text
-    #[arg(short = 'b', long)]
+    #[arg(long)]
     pub binary: bool,
 
     /// Interpret /commands in piped input too (always on in the REPL)
@@ -263,8 +264,22 @@ pub struct NetArgs {
     pub origin: Option<HeaderValue>,
 
     /// HTTP Basic credentials (also taken from user:pass@ in the URL)
-    #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials)]
+    #[arg(short = 'u', long, visible_alias = "user", value_name = "USER:PASS",
+          value_parser = parse_credentials)]
     pub auth: Option<String>,
+
+    /// Send cookies, as curl does: 'NAME=VALUE; ...', or a cookie file (Netscape format) to
+    /// take the URL's cookies from (repeatable)
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE", value_parser = crate::cookies::parse)]
+    pub cookies: Vec<crate::cookies::CookieArg>,
+
+    /// Send this User-Agent header
+    #[arg(short = 'A', long, value_name = "NAME", value_parser = parse_header_value)]
+    pub user_agent: Option<HeaderValue>,
+
+    /// Accepted so that a pasted curl command line works; changes nothing
+    #[arg(long)]
+    pub compressed: bool,
 
     /// Offer a subprotocol (repeatable, in order of preference); the server's choice is shown
     #[arg(short = 's', long = "subprotocol", value_name = "NAME", value_parser = parse_token)]
@@ -273,6 +288,15 @@ pub struct NetArgs {
     /// Exit after N received data frames
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
+
+    /// Exit 0 (after a clean close) as soon as a received text message matches REGEX
+    #[arg(long, value_name = "REGEX", value_parser = parse_regex)]
+    pub until: Option<regex::Regex>,
+
+    /// A deadline for the whole run, connecting included: when it passes, close cleanly and
+    /// exit 7 (curl's -m)
+    #[arg(short = 'm', long, value_name = "SECS", value_parser = parse_positive_secs)]
+    pub max_time: Option<Duration>,
 
     /// Largest message accepted; a larger one closes the connection with 1009
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
@@ -436,6 +460,10 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid duration"))
+}
+
+fn parse_regex(s: &str) -> Result<regex::Regex, String> {
+    regex::Regex::new(s).map_err(|e| e.to_string())
 }
 
 fn parse_positive_secs(s: &str) -> Result<Duration, String> {

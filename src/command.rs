@@ -39,7 +39,7 @@ pub enum Command {
 pub struct LineMode {
     /// Interpret `/commands` (always in the REPL; `--slash` in a pipe).
     pub slash: bool,
-    /// Plain lines become binary frames (`-b`).
+    /// Plain lines become binary frames (`--binary`).
     pub binary: bool,
     /// `/to`, `/kick` and `/clients` are available (`wsx listen`).
     pub server: bool,
@@ -94,7 +94,7 @@ fn plain(line: &[u8], binary: bool) -> Result<Command, String> {
     match std::str::from_utf8(line) {
         Ok(text) => Ok(Command::Text(text.to_string())),
         Err(e) => Err(format!(
-            "not valid UTF-8 at byte {} (use -b/--binary to send raw bytes)",
+            "not valid UTF-8 at byte {} (use --binary to send raw bytes)",
             e.valid_up_to()
         )),
     }

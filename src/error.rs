@@ -20,6 +20,9 @@ pub enum Failure {
     /// The peer closed with a code other than 1000/1001 (exit 6).
     #[error("{0}")]
     PeerClosed(String),
+    /// `--max-time` passed (exit 7).
+    #[error("{0}")]
+    TimedOut(String),
     /// A second Ctrl-C or SIGINT while closing (exit 130).
     #[error("interrupted")]
     Interrupted,
@@ -33,6 +36,7 @@ impl Failure {
             Failure::Rejected(_) => 4,
             Failure::Lost(_) => 5,
             Failure::PeerClosed(_) => 6,
+            Failure::TimedOut(_) => 7,
             Failure::Interrupted => 130,
         }
     }
@@ -72,6 +76,10 @@ mod tests {
         assert_eq!(
             exit_code(&anyhow::Error::new(Failure::PeerClosed("x".into()))),
             6
+        );
+        assert_eq!(
+            exit_code(&anyhow::Error::new(Failure::TimedOut("x".into()))),
+            7
         );
         assert_eq!(exit_code(&anyhow::Error::new(Failure::Interrupted)), 130);
     }

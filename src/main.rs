@@ -9,6 +9,7 @@ mod client;
 mod command;
 mod completions;
 mod console;
+mod cookies;
 mod engine;
 mod error;
 mod event;

@@ -46,13 +46,20 @@ pub struct Console {
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
     pub url: Url,
-    /// Extra request headers: `-H`, then Origin, Authorization and Sec-WebSocket-Protocol.
+    /// Extra request headers: `-H`, then Origin, Authorization, Cookie, User-Agent and
+    /// Sec-WebSocket-Protocol.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `-H` headers left out because the handshake sets them (noted under `-v`).
+    pub dropped_headers: Vec<String>,
     pub execute: Vec<String>,
     /// `--echo`: every received data message is sent back as it came.
     pub echo: bool,
     pub wait: Wait,
     pub count: Option<u64>,
+    /// `--until`: a received text message that matches ends the run (exit 0).
+    pub until: Option<regex::Regex>,
+    /// `-m/--max-time`: the whole run's deadline (exit 7).
+    pub max_time: Option<Duration>,
     pub max_message_size: usize,
     pub connect_timeout: Option<Duration>,
     pub ping_interval: Option<Duration>,
@@ -188,19 +195,27 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         input,
         operator,
         output,
-        net,
+        mut net,
         tls,
     } = args;
-    let (url, headers) = request_headers(url, net.headers, net.origin, net.auth, &net.subprotocols);
+    let given = std::mem::take(&mut net.headers);
+    let (url, request) = request_headers(url, given, &net);
     ConnectSettings {
         url,
-        headers,
+        headers: request.headers,
+        dropped_headers: request.dropped,
         execute: input.execute,
         echo: input.echo,
         wait: input.wait,
         count: net.count,
+        until: net.until,
+        max_time: net.max_time,
         max_message_size: net.max_message_size,
-        connect_timeout: net.connect_timeout,
+        // Connecting is part of the run: --max-time bounds it too.
+        connect_timeout: match (net.connect_timeout, net.max_time) {
+            (Some(c), Some(m)) => Some(c.min(m)),
+            (c, m) => c.or(m),
+        },
         ping_interval: net.ping_interval,
         ping_timeout: net.ping_timeout,
         reconnect: net.reconnect,
@@ -218,34 +233,65 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
 
 /// The request headers of `connect`, and the URL without credentials (which go into a Basic
 /// Authorization header: `--auth` wins over `user:pass@` in the URL).
+/// Headers the WebSocket handshake sets itself: from `-H` they are dropped (with a note
+/// under `-v`), so that a browser's "Copy as cURL" pasted after `wsx connect` just works.
+const HANDSHAKE_HEADERS: [&str; 6] = [
+    "host",
+    "upgrade",
+    "connection",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-extensions",
+];
+
+/// The request's extra headers, and the names of the `-H` headers left out.
+struct RequestHeaders {
+    headers: Vec<(HeaderName, HeaderValue)>,
+    dropped: Vec<String>,
+}
+
+/// The URL without its credentials, and the request headers: `-H` (minus what the handshake
+/// owns), then `-o`, Basic auth (`--auth`, or credentials in the URL), `-b` cookies, `-A`,
+/// and the subprotocols.
 fn request_headers(
     mut url: Url,
-    mut headers: Vec<(HeaderName, HeaderValue)>,
-    origin: Option<HeaderValue>,
-    auth: Option<String>,
-    subprotocols: &[String],
-) -> (Url, Vec<(HeaderName, HeaderValue)>) {
+    given: Vec<(HeaderName, HeaderValue)>,
+    net: &crate::cli::NetArgs,
+) -> (Url, RequestHeaders) {
+    use tungstenite::http::header;
     let from_url = crate::target::credentials(&url);
     let _ = url.set_username("");
     let _ = url.set_password(None);
-    if let Some(origin) = origin {
-        headers.push((tungstenite::http::header::ORIGIN, origin));
+    let (dropped, mut headers): (Vec<_>, Vec<_>) = given
+        .into_iter()
+        .partition(|(name, _)| HANDSHAKE_HEADERS.contains(&name.as_str()));
+    let dropped = dropped.into_iter().map(|(n, _)| n.to_string()).collect();
+    if let Some(origin) = net.origin.clone() {
+        headers.push((header::ORIGIN, origin));
     }
-    if let Some(credentials) = auth.or(from_url) {
+    if let Some(credentials) = net.auth.clone().or(from_url) {
         let value = format!(
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(credentials)
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.push((tungstenite::http::header::AUTHORIZATION, value));
+            headers.push((header::AUTHORIZATION, value));
         }
     }
-    if !subprotocols.is_empty() {
-        if let Ok(value) = HeaderValue::from_str(&subprotocols.join(", ")) {
-            headers.push((tungstenite::http::header::SEC_WEBSOCKET_PROTOCOL, value));
+    if let Some(cookies) = crate::cookies::header(&net.cookies, &url) {
+        if let Ok(value) = HeaderValue::from_str(&cookies) {
+            headers.push((header::COOKIE, value));
         }
     }
-    (url, headers)
+    if let Some(agent) = net.user_agent.clone() {
+        headers.push((header::USER_AGENT, agent));
+    }
+    if !net.subprotocols.is_empty() {
+        if let Ok(value) = HeaderValue::from_str(&net.subprotocols.join(", ")) {
+            headers.push((header::SEC_WEBSOCKET_PROTOCOL, value));
+        }
+    }
+    (url, RequestHeaders { headers, dropped })
 }
 
 fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {

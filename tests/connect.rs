@@ -115,7 +115,10 @@ fn execute_messages_go_first() {
 fn binary_flag_sends_lines_as_binary_frames() {
     let peer = Peer::echo();
     let out = run(
-        connect(&peer.url(), &["-w", "0", "-b", "--binary-output", "hex"]),
+        connect(
+            &peer.url(),
+            &["-w", "0", "--binary", "--binary-output", "hex"],
+        ),
         b"hi\n\xff\x00\n",
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -825,6 +828,75 @@ fn echo_sends_every_message_back_as_it_came() {
     // Received messages are still shown.
     assert!(out.stdout_text().starts_with("héllo\n00 ff 0a 0d\n"));
     assert!(out.stdout_text().ends_with("fragmentéd\n"));
+}
+
+#[test]
+fn until_exits_0_at_the_first_matching_message_after_printing_it() {
+    // The issue's example: subscribe, wait for the snapshot, bounded by --max-time.
+    let peer = Peer::ws(|ws, seen| {
+        let subscribe = record(ws, seen);
+        assert_eq!(subscribe, Some(Message::text(r#"{"op":"subscribe"}"#)));
+        ws.send(Message::text(r#"{"type":"ack"}"#)).unwrap();
+        ws.send(Message::text(r#"{"type":"snapshot","n":1}"#))
+            .unwrap();
+        record_until_end(ws, seen);
+    });
+    let args = [
+        "-x",
+        r#"{"op":"subscribe"}"#,
+        "--until",
+        r#""type":"snapshot""#,
+        "--max-time",
+        "10",
+    ];
+    let mut cmd = connect(&peer.url(), &args);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = support::finish(cmd.spawn().unwrap(), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stdout_text(),
+        "{\"type\":\"ack\"}\n{\"type\":\"snapshot\",\"n\":1}\n"
+    );
+    assert_eq!(peer.all()[1], normal_close(), "a clean close");
+}
+
+#[test]
+fn max_time_closes_cleanly_and_exits_7() {
+    let peer = Peer::ws(|ws, seen| {
+        ws.send(Message::text("hello")).unwrap();
+        record_until_end(ws, seen);
+    });
+    let mut cmd = connect(&peer.url(), &["-w", "-1", "-m", "0.3"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = support::finish(cmd.spawn().unwrap(), b"");
+    assert_eq!(out.code, Some(7), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "hello\n");
+    assert_eq!(
+        out.stderr.trim_end(),
+        "wsx: timed out after 0.3s (--max-time)"
+    );
+    assert_eq!(peer.all()[..1], [normal_close()], "a clean close");
+}
+
+#[test]
+fn max_time_bounds_connecting_too() {
+    // A server that accepts the connection and never answers the handshake.
+    let peer = Peer::tcp(|mut tcp, _| {
+        let mut buf = [0; 1024];
+        while matches!(tcp.read(&mut buf), Ok(n) if n > 0) {}
+    });
+    let out = run(connect(&peer.url(), &["--max-time", "0.3"]), b"");
+    assert_eq!(out.code, Some(7), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("wsx: timed out after 0.3s (--max-time) connecting"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

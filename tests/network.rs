@@ -1065,3 +1065,159 @@ fn tls_sends_sni_and_offers_http_1_1_by_alpn() {
     assert_eq!(sni.as_deref(), Some("localhost"));
     assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
 }
+
+/// Splits a command line as a POSIX shell would for what browsers' "Copy as cURL" produces:
+/// single quotes, and a backslash at the end of a line.
+fn shell_words(line: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word: Option<String> = None;
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                word.get_or_insert_with(String::new);
+            }
+            '\\' if !quoted && chars.peek() == Some(&'\n') => {
+                chars.next();
+            }
+            c if c.is_whitespace() && !quoted => words.extend(word.take()),
+            c => word.get_or_insert_with(String::new).push(c),
+        }
+    }
+    words.extend(word);
+    words
+}
+
+/// Runs a browser's "Copy as cURL" command line with `curl` replaced by `wsx connect`, against
+/// a recording peer; returns wsx's run and the request headers the peer saw.
+fn pasted(command: &str, extra: &[&str]) -> (support::Run, Vec<(String, String)>) {
+    let (peer, headers) = recording_peer(None);
+    let command = command.replace("PORT", &peer.addr.port().to_string());
+    let words = shell_words(&command);
+    assert_eq!(words[0], "curl");
+    let mut cmd = wsx();
+    cmd.arg("connect")
+        .args(&words[1..])
+        .args(extra)
+        .args(["-w", "0"]);
+    let out = run(cmd, b"");
+    let seen = headers.recv_timeout(support::PATIENCE).unwrap();
+    (out, seen)
+}
+
+/// What every pasted command must give the server: its own headers, the browser's, and one
+/// fresh handshake.
+fn assert_browser_request(headers: &[(String, String)], pasted_key: &str) {
+    let count = |name: &str| headers.iter().filter(|(n, _)| n == name).count();
+    assert_eq!(header(headers, "origin"), Some("http://localhost:5173"));
+    assert_eq!(
+        header(headers, "cookie"),
+        Some("session=abc123; theme=dark")
+    );
+    assert!(header(headers, "user-agent")
+        .unwrap()
+        .starts_with("Mozilla/5.0"));
+    assert!(header(headers, "accept-language").is_some());
+    assert!(header(headers, "pragma").is_some());
+    for name in [
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "upgrade",
+        "connection",
+        "host",
+    ] {
+        assert_eq!(count(name), 1, "one {name}: {headers:?}");
+    }
+    assert_ne!(
+        header(headers, "sec-websocket-key"),
+        Some(pasted_key),
+        "a fresh key"
+    );
+    assert_eq!(
+        count("sec-websocket-extensions"),
+        0,
+        "no extension wsx cannot speak"
+    );
+}
+
+#[test]
+fn chromium_copy_as_curl_just_works() {
+    // Chromium's DevTools, Network panel, a WebSocket request, "Copy as cURL (bash)".
+    let command = r#"curl 'ws://127.0.0.1:PORT/chat?room=1' \
+  -H 'Upgrade: websocket' \
+  -H 'Origin: http://localhost:5173' \
+  -H 'Cache-Control: no-cache' \
+  -H 'Accept-Language: en-US,en;q=0.9' \
+  -H 'Pragma: no-cache' \
+  -H 'Connection: Upgrade' \
+  -H 'Sec-WebSocket-Key: yT2rD9xvd7GhnN0hO1FBdg==' \
+  -H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36' \
+  -H 'Sec-WebSocket-Version: 13' \
+  -H 'Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits' \
+  -b 'session=abc123; theme=dark' \
+  --compressed"#;
+    let (out, headers) = pasted(command, &["-v"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_browser_request(&headers, "yT2rD9xvd7GhnN0hO1FBdg==");
+    for name in [
+        "upgrade",
+        "connection",
+        "sec-websocket-key",
+        "sec-websocket-version",
+        "sec-websocket-extensions",
+    ] {
+        let note = format!("wsx: -H {name}: left out, the WebSocket handshake sets it");
+        assert!(out.stderr.contains(&note), "{note}: {}", out.stderr);
+    }
+}
+
+#[test]
+fn firefox_copy_as_curl_just_works() {
+    // Firefox's Network panel, a WebSocket request, "Copy as cURL (POSIX)".
+    let command = "curl 'ws://127.0.0.1:PORT/chat?room=1' -H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0' -H 'Accept: */*' -H 'Accept-Language: en-US,en;q=0.5' -H 'Accept-Encoding: gzip, deflate, br, zstd' -H 'Sec-WebSocket-Version: 13' -H 'Origin: http://localhost:5173' -H 'Sec-WebSocket-Extensions: permessage-deflate' -H 'Sec-WebSocket-Key: 8Bv3pWmQb0sQq2X5c4Yd1A==' -H 'Connection: keep-alive, Upgrade' -H 'Cookie: session=abc123; theme=dark' -H 'Sec-Fetch-Dest: empty' -H 'Sec-Fetch-Mode: websocket' -H 'Sec-Fetch-Site: same-origin' -H 'Pragma: no-cache' -H 'Cache-Control: no-cache' -H 'Upgrade: websocket'";
+    let (out, headers) = pasted(command, &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stderr, "", "the notes are for -v");
+    assert_browser_request(&headers, "8Bv3pWmQb0sQq2X5c4Yd1A==");
+    assert_eq!(header(&headers, "sec-fetch-mode"), Some("websocket"));
+}
+
+#[test]
+fn curl_user_agent_user_and_cookie_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let jar = write(
+        &dir,
+        "cookies.txt",
+        "# Netscape HTTP Cookie File\n127.0.0.1\tFALSE\t/\tFALSE\t0\tfrom_jar\tyes\nother.test\tFALSE\t/\tFALSE\t0\tnot\tsent\n",
+    );
+    let (peer, headers) = recording_peer(None);
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url(), "-w", "0"]).args([
+        "-A",
+        "wsx-test/1",
+        "-u",
+        "ann:pw",
+        "-b",
+        &jar,
+        "-b",
+        "inline=1",
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let headers = headers.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(header(&headers, "user-agent"), Some("wsx-test/1"));
+    assert_eq!(header(&headers, "authorization"), Some("Basic YW5uOnB3"));
+    assert_eq!(header(&headers, "cookie"), Some("from_jar=yes; inline=1"));
+
+    let mut cmd = wsx();
+    cmd.args(["connect", "ws://127.0.0.1:9/", "-b", "/no/such/jar"]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(2), "a usage error: {}", out.stderr);
+    assert!(
+        out.stderr.contains("cannot read cookie file /no/such/jar"),
+        "{}",
+        out.stderr
+    );
+}

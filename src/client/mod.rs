@@ -38,9 +38,25 @@ const STDIN: usize = 1;
 /// # Errors
 /// A [`Failure`] for each way of ending that has a status of its own, other errors for the rest.
 pub fn run(s: ConnectSettings) -> Result<ExitCode> {
+    let started = Instant::now();
     let dialer = Arc::new(Dialer::new(s));
     let s = dialer.settings();
-    let (ws, response) = dialer.dial()?;
+    if s.console.verbose {
+        for name in &s.dropped_headers {
+            crate::term::say(&format!(
+                "wsx: -H {name}: left out, the WebSocket handshake sets it"
+            ));
+        }
+    }
+    let (ws, response) = dialer.dial().map_err(|e| match s.max_time {
+        // Connecting took the whole --max-time (its timeouts are bounded by it).
+        Some(limit) if started.elapsed() >= limit => Failure::TimedOut(format!(
+            "timed out after {}s (--max-time) connecting: {e:#}",
+            limit.as_secs_f64()
+        ))
+        .into(),
+        _ => e,
+    })?;
     let subprotocol = chosen_subprotocol(&response);
 
     let mut engine = Engine::new().context("creating the poller")?;
@@ -51,7 +67,7 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     console.show(None, Dir::Out, opened(&s.url, subprotocol));
     console.start(engine.net(), Some(STDIN));
 
-    let mut session = Session::new(&dialer, console, engine.waker());
+    let mut session = Session::new(&dialer, console, engine.waker(), started);
     let outcome = engine.run(&mut session).context("waiting for events")?;
     session.console.flush().context("writing to stdout")?;
     outcome
@@ -141,10 +157,21 @@ struct Session {
     rejected: usize,
     /// `--echo`: received data messages go straight back.
     echo: bool,
+    /// `--until`: a received text message that matches ends the run cleanly.
+    until: Option<regex::Regex>,
+    /// `--max-time`: when the run ends, and the limit as given (for the message).
+    time_limit: Option<(Instant, Duration)>,
+    /// The time limit passed: the run ends with exit 7 however it closes.
+    timed_out: bool,
 }
 
 impl Session {
-    fn new(dialer: &Arc<Dialer>, mut console: Console, waker: crate::engine::Waker) -> Session {
+    fn new(
+        dialer: &Arc<Dialer>,
+        mut console: Console,
+        waker: crate::engine::Waker,
+        started: Instant,
+    ) -> Session {
         let s = dialer.settings();
         console.push_front(s.execute.iter().cloned().map(Command::Text));
         Session {
@@ -166,6 +193,9 @@ impl Session {
             away_reason: String::new(),
             rejected: 0,
             echo: s.echo,
+            until: s.until.clone(),
+            time_limit: s.max_time.map(|limit| (started + limit, limit)),
+            timed_out: false,
         }
     }
 
@@ -173,8 +203,34 @@ impl Session {
         self.console.show(None, dir, kind);
     }
 
+    /// Ends the run. Once `--max-time` has passed, every ending but an interrupt is "timed
+    /// out" (exit 7), however the close went.
     fn finish(&mut self, outcome: Result<ExitCode>) {
+        let outcome = match (self.timed_out, self.time_limit) {
+            (true, Some((_, limit))) if !is_interrupt(&outcome) => Err(Failure::TimedOut(format!(
+                "timed out after {}s (--max-time)",
+                limit.as_secs_f64()
+            ))
+            .into()),
+            _ => outcome,
+        };
         self.console.finish(outcome);
+    }
+
+    /// `--max-time`: once it passes, close cleanly (or stop waiting for a reconnection).
+    fn check_time_limit(&mut self, net: &mut Net, now: Instant) {
+        let Some((deadline, _)) = self.time_limit else {
+            return;
+        };
+        if self.timed_out || now < deadline || self.console.is_finished() {
+            return;
+        }
+        self.timed_out = true;
+        match self.phase {
+            Phase::Open => self.begin_close(net, 1000, "", now),
+            Phase::Closing { .. } => {}
+            Phase::Away { .. } | Phase::Dialing => self.finish(Ok(ExitCode::SUCCESS)),
+        }
     }
 
     fn finish_ok(&mut self) {
@@ -270,7 +326,14 @@ impl Session {
             if self.count_left == Some(0) {
                 return; // --count reached: what follows the Nth frame is not ours to print
             }
+            let matched = match (&self.until, &kind) {
+                (Some(re), Kind::Text(text)) => re.is_match(text),
+                _ => false,
+            };
             self.show(Dir::In, kind);
+            if matched {
+                return self.begin_close(net, 1000, "", now);
+            }
             if let (Some(_), Wait::After(d)) = (self.linger_until, self.wait) {
                 self.linger_until = Some(now + d);
             }
@@ -479,6 +542,7 @@ impl Handler for Session {
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
         self.check_interrupts(net, now);
+        self.check_time_limit(net, now);
         let open = |s: &Session| s.phase == Phase::Open && !s.console.is_finished();
         if let Phase::Away { retry_at } = self.phase {
             if now >= retry_at && !self.console.is_finished() {
@@ -559,8 +623,13 @@ impl Handler for Session {
                 .map(|p| p.sent + t)
                 .min()
         });
+        let time_limit = self
+            .time_limit
+            .filter(|_| !self.timed_out)
+            .map(|(deadline, _)| deadline);
         [
             self.linger_until,
+            time_limit,
             closing,
             ping_due,
             pong_due,
@@ -582,4 +651,11 @@ impl Handler for Session {
     fn finished(&mut self) -> Option<Result<ExitCode>> {
         self.console.take_outcome()
     }
+}
+
+/// Whether an outcome is the interrupt's (130), which a time limit does not override.
+fn is_interrupt(outcome: &Result<ExitCode>) -> bool {
+    outcome
+        .as_ref()
+        .is_err_and(|e| crate::error::exit_code(e) == Failure::Interrupted.code())
 }
