@@ -234,6 +234,11 @@ pub struct OutputArgs {
     #[arg(short = 'P', long)]
     pub show_ping_pong: bool,
 
+    /// In human format, indent JSON objects and arrays over several lines (they are always
+    /// syntax-coloured when colour is on)
+    #[arg(long)]
+    pub pretty: bool,
+
     /// How binary frames are written in raw format
     #[arg(long, value_enum, value_name = "ENCODING", default_value = "raw")]
     pub binary_output: BinaryOutput,

@@ -177,6 +177,7 @@ fn console(
             view: View {
                 timestamps: output.timestamps,
                 show_ping_pong: output.show_ping_pong,
+                pretty: output.pretty,
                 start: SystemTime::now(),
                 utc_offset,
             },
@@ -344,12 +345,14 @@ mod tests {
         stdout_tty: false,
         no_color_env: false,
         dumb: false,
+        force_color: false,
     };
     const TTY: Facts = Facts {
         stdin_tty: true,
         stdout_tty: true,
         no_color_env: false,
         dumb: false,
+        force_color: false,
     };
 
     #[test]

@@ -19,6 +19,8 @@ pub struct Facts {
     pub no_color_env: bool,
     /// `TERM=dumb`: a terminal that understands no escape sequences.
     pub dumb: bool,
+    /// `CLICOLOR_FORCE` is set to something other than `0`: colour even into a pipe.
+    pub force_color: bool,
 }
 
 impl Facts {
@@ -29,13 +31,17 @@ impl Facts {
             stdout_tty: std::io::stdout().is_terminal(),
             no_color_env: std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
             dumb: std::env::var_os("TERM").is_some_and(|v| v == "dumb"),
+            force_color: std::env::var_os("CLICOLOR_FORCE")
+                .is_some_and(|v| !v.is_empty() && v != "0"),
         }
     }
 
-    /// Whether output gets colors: never with `--no-color`, `NO_COLOR`, `TERM=dumb` or a
-    /// non-terminal stdout.
+    /// Whether output gets colors: never with `--no-color` or `NO_COLOR`; otherwise with
+    /// `CLICOLOR_FORCE`, or on a terminal that is not `TERM=dumb`.
     pub fn color(&self, no_color_flag: bool) -> bool {
-        !no_color_flag && !self.no_color_env && !self.dumb && self.stdout_tty
+        !no_color_flag
+            && !self.no_color_env
+            && (self.force_color || (!self.dumb && self.stdout_tty))
     }
 }
 
@@ -180,6 +186,7 @@ mod tests {
             stdout_tty: true,
             no_color_env: false,
             dumb: false,
+            force_color: false,
         };
         assert!(tty.color(false));
         assert!(!tty.color(true));
@@ -192,6 +199,19 @@ mod tests {
         assert!(!Facts {
             stdout_tty: false,
             ..tty
+        }
+        .color(false));
+        // CLICOLOR_FORCE colours a pipe; NO_COLOR and --no-color still win.
+        let forced = Facts {
+            stdout_tty: false,
+            force_color: true,
+            ..tty
+        };
+        assert!(forced.color(false));
+        assert!(!forced.color(true));
+        assert!(!Facts {
+            no_color_env: true,
+            ..forced
         }
         .color(false));
     }

@@ -900,6 +900,54 @@ fn max_time_bounds_connecting_too() {
 }
 
 #[test]
+fn json_is_coloured_and_pretty_printed_in_human_format() {
+    let json = r#"{"type":"snapshot","n":-1.5e3,"ok":true,"tags":["a\u001b"],"none":null}"#;
+    let peer = || {
+        Peer::ws(move |ws, seen| {
+            ws.send(Message::text(json)).unwrap();
+            ws.send(Message::text("[not json")).unwrap();
+            record_until_end(ws, seen);
+        })
+    };
+    let human = ["-w", "0", "--format", "human", "--timestamps", "none"];
+    // Colour forced on into a pipe: the exact bytes.
+    let p = peer();
+    let mut cmd = connect(&p.url(), &human);
+    cmd.env("CLICOLOR_FORCE", "1");
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let line = out.stdout_text().lines().nth(1).unwrap().to_string();
+    // Keys blue, strings green, numbers yellow, literals magenta.
+    let (k, s, n, l, r) = ("\x1b[34m", "\x1b[32m", "\x1b[33m", "\x1b[35m", "\x1b[0m");
+    let expected = format!(
+        "\x1b[1;32m<\x1b[0m {{{k}\"type\"{r}:{s}\"snapshot\"{r},{k}\"n\"{r}:{n}-1.5e3{r},{k}\"ok\"{r}:{l}true{r},{k}\"tags\"{r}:[{s}\"a\\u001b\"{r}],{k}\"none\"{r}:{l}null{r}}}"
+    );
+    assert_eq!(line, expected);
+    assert!(
+        out.stdout_text().contains("[not json\n"),
+        "{}",
+        out.stdout_text()
+    );
+
+    // --pretty, no colour: continuation lines under the payload column.
+    let p = peer();
+    let args = [&human[..], &["--pretty"]].concat();
+    let out = run(connect(&p.url(), &args), b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let expected = "< {\n    \"type\": \"snapshot\",\n    \"n\": -1.5e3,\n    \"ok\": true,\n    \"tags\": [\n      \"a\\u001b\"\n    ],\n    \"none\": null\n  }\n< [not json\n";
+    assert!(
+        out.stdout_text().contains(expected),
+        "{}",
+        out.stdout_text()
+    );
+
+    // raw output is the payload as it came.
+    let p = peer();
+    let out = run(connect(&p.url(), &["-w", "0", "--pretty"]), b"");
+    assert_eq!(out.stdout_text(), format!("{json}\n[not json\n"));
+}
+
+#[test]
 fn stdin_from_a_regular_file_is_read_to_the_end() {
     // A regular file cannot be polled: wsx reads it on a thread instead.
     let peer = Peer::echo();

@@ -19,11 +19,16 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
         return;
     }
     let start = out.len();
+    // The column where the payload starts, for --pretty's continuation lines.
+    let mut column = 2;
     if let Some(time) = render_time(ev.at, view) {
+        column += time.len() + 1;
         let _ = write!(out, "{} ", time.dimmed());
     }
     if let Some(id) = ev.client {
-        let _ = write!(out, "{} ", format!("#{id}").bold());
+        let id = format!("#{id}");
+        column += id.len() + 1;
+        let _ = write!(out, "{} ", id.bold());
     }
     match &ev.kind {
         Kind::Open { peer, subprotocol } => {
@@ -49,7 +54,7 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
                 Dir::Out => ">".blue().bold(),
             };
             let _ = write!(out, "{arrow} ");
-            body(kind, out);
+            body(kind, view.pretty.then_some(column), out);
         }
     }
     // An empty text frame still gets its own line; strip the trailing space it would leave.
@@ -68,9 +73,14 @@ fn hidden(ev: &Event, view: &View) -> bool {
     }
 }
 
-fn body(kind: &Kind, out: &mut String) {
+fn body(kind: &Kind, pretty: Option<usize>, out: &mut String) {
     match kind {
-        Kind::Text(text) => out.push_str(&escape(text)),
+        Kind::Text(text) => {
+            let color = colored::control::SHOULD_COLORIZE.should_colorize();
+            if !super::json::render(text, pretty, color, out) {
+                out.push_str(&escape(text));
+            }
+        }
         Kind::Binary(bytes) => {
             let _ = write!(out, "{} ", format!("[binary {} B]", bytes.len()).magenta());
             hex_preview(bytes, out);
@@ -151,6 +161,7 @@ mod tests {
         View {
             timestamps: ts,
             show_ping_pong: false,
+            pretty: false,
             start: SystemTime::UNIX_EPOCH,
             utc_offset: 0,
         }

@@ -93,6 +93,7 @@ mod tests {
         let view = View {
             timestamps: ts,
             show_ping_pong: false,
+            pretty: false,
             start: SystemTime::UNIX_EPOCH,
             utc_offset: 3600,
         };

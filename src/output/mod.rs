@@ -5,6 +5,7 @@
 //! Formatters are pure functions of an [`Event`] and a [`View`]; only this module writes.
 
 mod human;
+mod json;
 mod jsonl;
 mod raw;
 mod stdout;
@@ -23,6 +24,8 @@ use stdout::Stdout;
 pub struct View {
     pub timestamps: Timestamps,
     pub show_ping_pong: bool,
+    /// `--pretty`: JSON payloads over several lines.
+    pub pretty: bool,
     /// When wsx started, for `--timestamps elapsed`.
     pub start: SystemTime,
     /// The local zone's offset from UTC in seconds, read once before any thread starts.
