@@ -32,6 +32,12 @@ pub enum Command {
     },
     /// Server: list the connected clients.
     Clients,
+    /// Send a file as one message: text when it is valid UTF-8 and `binary` is not set,
+    /// binary otherwise. The console reads it (see [`load_file`]); it never reaches a session.
+    File {
+        path: std::path::PathBuf,
+        binary: bool,
+    },
 }
 
 /// How lines without a slash command are sent.
@@ -51,6 +57,7 @@ pub const HELP: &str = "\
 /pong [text]              send an unsolicited pong
 /close [code [reason]]    start the close handshake (default 1000)
 /binary <hex>, /bin <hex> send a binary frame, e.g. /bin 68 65 6c 6c 6f
+/file [-b] <path>         send a file as one message (text if UTF-8, else binary; -b: binary)
 /help                     show this list
 /quit                     close normally and exit
 //text                    send \"/text\" (a leading // escapes the slash)";
@@ -129,12 +136,41 @@ fn parse_slash(body: &str, server: bool) -> Result<Command, String> {
         "pong" => control_payload(rest).map(Command::Pong),
         "close" => parse_close(rest),
         "binary" | "bin" => parse_hex(rest).map(Command::Binary),
+        "file" => {
+            let (binary, path) = match rest.strip_prefix("-b ") {
+                Some(path) => (true, path),
+                None => (false, rest),
+            };
+            let path = path.trim();
+            if path.is_empty() {
+                return Err("/file needs a path: /file [-b] PATH".into());
+            }
+            Ok(Command::File {
+                path: path.into(),
+                binary,
+            })
+        }
         "help" => Ok(Command::Help),
         "quit" => Ok(Command::Quit),
         _ => Err(format!(
             "unknown command /{name} (type /help; start a line with // to send a leading /)"
         )),
     }
+}
+
+/// Reads the file of a `/file` command into the message it sends.
+///
+/// # Errors
+/// The file cannot be read, with the reason in one line.
+pub fn load_file(path: &std::path::Path, binary: bool) -> Result<Command, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("/file {}: {e}", path.display()))?;
+    if binary {
+        return Ok(Command::Binary(bytes));
+    }
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => Command::Text(text),
+        Err(e) => Command::Binary(e.into_bytes()),
+    })
 }
 
 fn parse_id(text: &str) -> Result<u64, String> {
@@ -221,6 +257,26 @@ mod tests {
 
     fn p(line: &str, mode: LineMode) -> Result<Command, String> {
         parse(line.as_bytes(), mode)
+    }
+
+    #[test]
+    fn file_takes_a_path_and_an_optional_dash_b() {
+        let file = |line: &str| parse(line.as_bytes(), REPL);
+        assert_eq!(
+            file("/file notes/a b.txt"),
+            Ok(Command::File {
+                path: "notes/a b.txt".into(),
+                binary: false
+            })
+        );
+        assert_eq!(
+            file("/file -b x.bin"),
+            Ok(Command::File {
+                path: "x.bin".into(),
+                binary: true
+            })
+        );
+        assert!(file("/file").unwrap_err().contains("needs a path"));
     }
 
     #[test]

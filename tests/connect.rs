@@ -948,6 +948,42 @@ fn json_is_coloured_and_pretty_printed_in_human_format() {
 }
 
 #[test]
+fn file_sends_a_file_as_one_message_in_a_pipe_with_slash() {
+    let dir = tempfile::tempdir().unwrap();
+    let words = dir.path().join("text.txt");
+    std::fs::write(&words, "two\nlines\n").unwrap();
+    let bytes = dir.path().join("bytes.bin");
+    std::fs::write(&bytes, [0u8, 0xff, 0x10]).unwrap();
+    let peer = Peer::echo();
+    let input = format!(
+        "/file {}\n/file {}\n/file -b {}\n/file {}/missing\nafter\n",
+        words.display(),
+        bytes.display(),
+        words.display(),
+        dir.path().display()
+    );
+    let args = ["-w", "0", "--slash", "--binary-output", "hex"];
+    let out = run(connect(&peer.url(), &args), input.as_bytes());
+    assert_eq!(
+        peer.all()[..4],
+        [
+            text("two\nlines\n"),
+            Seen::Binary(vec![0, 0xff, 0x10]),
+            Seen::Binary(b"two\nlines\n".to_vec()),
+            text("after"),
+        ]
+    );
+    // A file that cannot be read is not sent, is reported, and makes the run a failure.
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(out.stderr.contains("missing: "), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 input line was not sent"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn stdin_from_a_regular_file_is_read_to_the_end() {
     // A regular file cannot be polled: wsx reads it on a thread instead.
     let peer = Peer::echo();

@@ -395,3 +395,27 @@ fn the_server_repl_broadcasts_shows_clients_and_shuts_down_on_ctrl_d() {
     }
     ends_with(&mut pty, 0);
 }
+
+#[test]
+fn alt_enter_makes_one_message_of_several_lines_and_file_sends_a_file() {
+    let home = support::temp_home();
+    let file = home.path().join("payload.json");
+    std::fs::write(&file, "{\n  \"from\": \"a file\"\n}\n").unwrap();
+    let peer = Peer::echo();
+    let mut pty = repl(&peer.url(), "", home.path());
+    prompt(&mut pty);
+    // Alt+Enter is ESC then CR in a terminal.
+    pty.send("first line\x1b\rsecond line\r").unwrap();
+    pty.expect("< first line\\nsecond line").unwrap();
+    pty.send_line(format!("/file {}", file.display())).unwrap();
+    pty.expect("< {").unwrap();
+    pty.send("\x04").unwrap(); // Ctrl-D
+    ends_with(&mut pty, 0);
+    assert_eq!(
+        peer.all()[..2],
+        [
+            Seen::Text("first line\nsecond line".into()),
+            Seen::Text("{\n  \"from\": \"a file\"\n}\n".into()),
+        ]
+    );
+}

@@ -296,7 +296,12 @@ impl Session {
             Command::Close { code, reason } => return self.begin_close(net, code, &reason, now),
             Command::Quit => return self.begin_close(net, 1000, "", now),
             // Server commands never parse in a client (`LineMode::server` is false).
-            Command::Help | Command::To { .. } | Command::Kick { .. } | Command::Clients => return,
+            // A /file arrives read, as Text or Binary (see `Console::next_input`).
+            Command::Help
+            | Command::To { .. }
+            | Command::Kick { .. }
+            | Command::Clients
+            | Command::File { .. } => return,
         };
         let Some(conn) = net.get(CONN) else { return };
         if let Err(e) = conn.send(msg) {

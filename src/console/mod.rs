@@ -278,11 +278,20 @@ impl Console {
         }
     }
 
-    /// The next input, from what was queued or what a reader thread sent.
+    /// The next input, from what was queued or what a reader thread sent. A `/file` is read
+    /// here and handed out as the message it sends (or as a rejected line).
     pub fn next_input(&mut self) -> Option<Input> {
         loop {
             if let Some(input) = self.queued.pop_front() {
-                return Some(input);
+                return Some(match input {
+                    Input::Command(Command::File { path, binary }) => {
+                        match crate::command::load_file(&path, binary) {
+                            Ok(cmd) => Input::Command(cmd),
+                            Err(reason) => Input::Rejected(reason),
+                        }
+                    }
+                    input => input,
+                });
             }
             match self.input.try_recv() {
                 Ok(batch) => self.queued.extend(batch),

@@ -18,8 +18,8 @@ use anyhow::{Context, Result};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
 use rustyline::{
-    Cmd, ConditionalEventHandler, Config, Editor, Event, EventContext, EventHandler, KeyEvent,
-    Movement, RepeatCount,
+    Cmd, ConditionalEventHandler, Config, Editor, Event, EventContext, EventHandler, KeyCode,
+    KeyEvent, Modifiers, Movement, RepeatCount,
 };
 
 use unicode_width::UnicodeWidthStr;
@@ -68,6 +68,11 @@ impl Repl {
         editor.bind_sequence(
             KeyEvent::ctrl('C'),
             EventHandler::Conditional(Box::new(CtrlC)),
+        );
+        // Alt+Enter starts a new line in the same message; Enter sends it whole.
+        editor.bind_sequence(
+            KeyEvent(KeyCode::Enter, Modifiers::ALT),
+            EventHandler::Simple(Cmd::Newline),
         );
         if let Some(path) = &history {
             // A missing file is a first run; an unreadable one only costs the old entries.
@@ -151,8 +156,19 @@ impl Repl {
         let Some((cols, _)) = self.editor.dimensions() else {
             return;
         };
-        let width = PROMPT.len() + UnicodeWidthStr::width(line);
-        let rows = width.div_ceil(usize::from(cols.max(1))).max(1);
+        // A message typed over several lines (Alt+Enter) takes rows for each; only the first
+        // has the prompt.
+        let cols = usize::from(cols.max(1));
+        let rows: usize = line
+            .split('\n')
+            .enumerate()
+            .map(|(i, part)| {
+                let prompt = if i == 0 { PROMPT.len() } else { 0 };
+                (prompt + UnicodeWidthStr::width(part))
+                    .div_ceil(cols)
+                    .max(1)
+            })
+            .sum();
         let mut out = std::io::stdout().lock();
         let _ = write!(out, "\x1b[{rows}A\r\x1b[J");
         let _ = out.flush();

@@ -640,7 +640,8 @@ impl Server {
                 let listing = self.hub.listing();
                 self.notice(&listing);
             }
-            Command::Help => {}
+            // The console has read the file into a Text or Binary already.
+            Command::Help | Command::File { .. } => {}
         }
     }
 
