@@ -307,7 +307,8 @@ pub struct NetArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
-    /// Connect through this HTTP proxy (CONNECT): http://[user:pass@]host:port
+    /// Connect through this proxy: http://[user:pass@]host[:port] (CONNECT), or
+    /// socks5://, socks5h:// (the proxy resolves the name) [user:pass@]host[:port]
     /// [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]
     #[arg(long, value_name = "URL", value_parser = parse_proxy_url)]
     pub proxy: Option<Url>,
@@ -444,13 +445,7 @@ fn parse_proxy_url(s: &str) -> Result<Url, String> {
         format!("http://{s}")
     };
     let url = Url::parse(&text).map_err(|e| format!("{e}"))?;
-    if url.scheme() != "http" {
-        return Err(format!(
-            "only http:// proxies are supported, not {}://",
-            url.scheme()
-        ));
-    }
-    Ok(url)
+    crate::proxy::check(url)
 }
 
 fn parse_credentials(s: &str) -> Result<String, String> {

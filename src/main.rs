@@ -18,6 +18,7 @@ mod output;
 mod proxy;
 mod server;
 mod settings;
+mod socks;
 mod target;
 mod term;
 mod tls;

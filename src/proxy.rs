@@ -1,5 +1,5 @@
-//! HTTP CONNECT proxies for `wsx connect`: which proxy a URL goes through (`--proxy`, or the
-//! environment as curl reads it), and opening the tunnel.
+//! Proxies for `wsx connect`: which proxy a URL goes through (`--proxy`, or the environment
+//! as curl reads it), and opening the tunnel: HTTP CONNECT, or SOCKS5 (see [`crate::socks`]).
 //!
 //! `choose` is pure; `tunnel` talks to the proxy on a blocking socket with timeouts.
 
@@ -54,10 +54,14 @@ pub fn choose(
     check(proxy).map(Some)
 }
 
-fn check(proxy: Url) -> Result<Url, String> {
-    if proxy.scheme() != "http" {
+/// Checks a proxy URL: a scheme wsx speaks, and a host.
+///
+/// # Errors
+/// Another scheme, or no host.
+pub fn check(proxy: Url) -> Result<Url, String> {
+    if !matches!(proxy.scheme(), "http" | "socks5" | "socks5h") {
         return Err(format!(
-            "only http:// proxies are supported, not {}://",
+            "{}:// proxies are not supported (http://, socks5:// and socks5h:// are)",
             proxy.scheme()
         ));
     }
@@ -83,12 +87,34 @@ fn bypassed(host: &str, no_proxy: &str) -> bool {
         })
 }
 
+/// The port of a proxy URL: the one given, else 1080 for SOCKS and 80 for HTTP.
+pub fn port(proxy: &Url) -> u16 {
+    match proxy.scheme() {
+        "socks5" | "socks5h" => proxy.port().unwrap_or(1080),
+        _ => proxy.port_or_known_default().unwrap_or(80),
+    }
+}
+
 /// Asks the proxy on `tcp` to open a tunnel to `host:port`.
 ///
 /// # Errors
-/// The proxy answered with anything but 200 (its status line is in the message), closed the
-/// connection, or did not answer in time.
+/// The proxy refused (an HTTP proxy's status line, or a SOCKS5 reason, is in the message),
+/// closed the connection, or did not answer in time.
 pub fn tunnel(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Result<(), String> {
+    match proxy.scheme() {
+        "socks5" | "socks5h" => {
+            let credentials = crate::target::credentials(proxy).and_then(|c| {
+                c.split_once(':')
+                    .map(|(u, p)| (u.to_string(), p.to_string()))
+            });
+            crate::socks::connect(tcp, host, port, credentials, proxy.scheme() == "socks5h")
+        }
+        _ => http_connect(tcp, proxy, host, port),
+    }
+}
+
+/// HTTP CONNECT.
+fn http_connect(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Result<(), String> {
     let authority = format!("{host}:{port}");
     let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
     if let Some(credentials) = crate::target::credentials(proxy) {
@@ -158,8 +184,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(got.unwrap().as_str(), "http://p:3128/");
-        let socks = Url::parse("socks5://p:1080").unwrap();
-        assert!(choose(&target, Some(&socks), env(&[])).is_err());
+        let socks = Url::parse("socks5h://p:1080").unwrap();
+        assert!(choose(&target, Some(&socks), env(&[])).is_ok());
+        let other = Url::parse("socks4://p:1080").unwrap();
+        assert!(choose(&target, Some(&other), env(&[])).is_err());
     }
 
     #[test]
@@ -183,6 +211,19 @@ mod tests {
             Some("http://c:3/")
         );
         assert_eq!(chosen("ws://h/", &[]), None);
+        assert_eq!(
+            chosen("wss://h/", &[("all_proxy", "socks5h://s:9050")]).as_deref(),
+            Some("socks5h://s:9050")
+        );
+    }
+
+    #[test]
+    fn default_ports() {
+        let port = |u: &str| super::port(&Url::parse(u).unwrap());
+        assert_eq!(port("http://p"), 80);
+        assert_eq!(port("http://p:3128"), 3128);
+        assert_eq!(port("socks5://p"), 1080);
+        assert_eq!(port("socks5h://p:9050"), 9050);
     }
 
     #[test]

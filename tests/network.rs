@@ -1221,3 +1221,171 @@ fn curl_user_agent_user_and_cookie_file() {
         out.stderr
     );
 }
+
+/// A SOCKS5 proxy for one connection (RFC 1928, with RFC 1929 authentication when
+/// `required` is set). It reports the address it was asked for (`domain:port` or `ip:port`),
+/// answers with `reply` (0 is success), and then relays bytes both ways.
+fn socks5_proxy(
+    required: Option<(&'static str, &'static str)>,
+    reply: u8,
+) -> (u16, mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut client, _) = listener.accept().unwrap();
+        client.set_read_timeout(Some(support::PATIENCE)).unwrap();
+        let mut head = [0u8; 2];
+        client.read_exact(&mut head).unwrap();
+        let mut methods = vec![0u8; usize::from(head[1])];
+        client.read_exact(&mut methods).unwrap();
+        if let Some((user, pass)) = required {
+            if !methods.contains(&2) {
+                client.write_all(&[5, 0xff]).unwrap();
+                return;
+            }
+            client.write_all(&[5, 2]).unwrap();
+            let mut version_len = [0u8; 2];
+            client.read_exact(&mut version_len).unwrap();
+            let mut given_user = vec![0u8; usize::from(version_len[1])];
+            client.read_exact(&mut given_user).unwrap();
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len).unwrap();
+            let mut given_pass = vec![0u8; usize::from(len[0])];
+            client.read_exact(&mut given_pass).unwrap();
+            let ok = given_user == user.as_bytes() && given_pass == pass.as_bytes();
+            client.write_all(&[1, if ok { 0 } else { 1 }]).unwrap();
+            if !ok {
+                let _ = tx.send("refused credentials".to_string());
+                return;
+            }
+        } else {
+            client.write_all(&[5, 0]).unwrap();
+        }
+        let mut request = [0u8; 4];
+        client.read_exact(&mut request).unwrap();
+        let host = match request[3] {
+            1 => {
+                let mut ip = [0u8; 4];
+                client.read_exact(&mut ip).unwrap();
+                std::net::Ipv4Addr::from(ip).to_string()
+            }
+            3 => {
+                let mut len = [0u8; 1];
+                client.read_exact(&mut len).unwrap();
+                let mut name = vec![0u8; usize::from(len[0])];
+                client.read_exact(&mut name).unwrap();
+                String::from_utf8(name).unwrap()
+            }
+            other => panic!("address type {other}"),
+        };
+        let mut port = [0u8; 2];
+        client.read_exact(&mut port).unwrap();
+        let port = u16::from_be_bytes(port);
+        let _ = tx.send(format!("{host}:{port}"));
+        if reply != 0 {
+            client
+                .write_all(&[5, reply, 0, 1, 0, 0, 0, 0, 0, 0])
+                .unwrap();
+            return;
+        }
+        let target = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
+        client.set_read_timeout(None).unwrap();
+        let (mut c2, mut t2) = (client.try_clone().unwrap(), target.try_clone().unwrap());
+        let (mut client, mut target) = (client, target);
+        std::thread::spawn(move || {
+            let _ = std::io::copy(&mut c2, &mut t2);
+            let _ = t2.shutdown(std::net::Shutdown::Write);
+        });
+        let _ = std::io::copy(&mut target, &mut client);
+        let _ = client.shutdown(std::net::Shutdown::Write);
+    });
+    (port, rx)
+}
+
+#[test]
+fn socks5h_lets_the_proxy_resolve_the_name() {
+    let peer = Peer::echo();
+    let (proxy, asked) = socks5_proxy(None, 0);
+    let url = format!("ws://localhost:{}/", peer.addr.port());
+    let out = connect_with(&url, &["--proxy", &format!("socks5h://127.0.0.1:{proxy}")]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secure\n");
+    let asked = asked.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(
+        asked,
+        format!("localhost:{}", peer.addr.port()),
+        "the name, unresolved"
+    );
+}
+
+#[test]
+fn socks5_resolves_here_and_logs_in() {
+    let peer = Peer::echo();
+    let (proxy, asked) = socks5_proxy(Some(("ann", "p:ss")), 0);
+    let url = format!("ws://localhost:{}/", peer.addr.port());
+    let proxy = format!("socks5://ann:p%3Ass@127.0.0.1:{proxy}");
+    let out = connect_with(&url, &["--proxy", &proxy]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let asked = asked.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(
+        asked,
+        format!("127.0.0.1:{}", peer.addr.port()),
+        "an address"
+    );
+}
+
+#[test]
+fn socks5_failures_are_in_words_and_exit_3() {
+    let (proxy, _asked) = socks5_proxy(None, 5);
+    let out = connect_with(
+        "ws://127.0.0.1:9/",
+        &["--proxy", &format!("socks5h://127.0.0.1:{proxy}")],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("the SOCKS5 proxy could not connect to 127.0.0.1:9: connection refused"),
+        "{}",
+        out.stderr
+    );
+
+    let (proxy, _asked) = socks5_proxy(Some(("ann", "right")), 0);
+    let out = connect_with(
+        "ws://127.0.0.1:9/",
+        &["--proxy", &format!("socks5://ann:wrong@127.0.0.1:{proxy}")],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("refused the user name and password"),
+        "{}",
+        out.stderr
+    );
+
+    let (proxy, _asked) = socks5_proxy(Some(("ann", "right")), 0);
+    let out = connect_with(
+        "ws://127.0.0.1:9/",
+        &["--proxy", &format!("socks5://127.0.0.1:{proxy}")],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("requires authentication"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn socks5_from_all_proxy_as_curl_reads_it() {
+    let peer = Peer::echo();
+    let (proxy, asked) = socks5_proxy(None, 0);
+    let mut cmd = wsx();
+    cmd.args(["connect", &peer.url(), "-w", "0"])
+        .env("all_proxy", format!("socks5h://127.0.0.1:{proxy}"));
+    let out = run(cmd, b"via socks\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "via socks\n");
+    assert!(asked.recv_timeout(support::PATIENCE).is_ok());
+}

@@ -152,13 +152,13 @@ fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
     let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
         .map_err(Failure::Connect)?;
     let mut tcp = match &proxy {
-        None => open_tcp(url, url, s.connect_timeout)?,
+        None => open_tcp(url, port, url, s.connect_timeout)?,
         Some(proxy) => {
             // Named in errors without its credentials, with its port (80 when none is given).
             let mut shown = proxy.clone();
             let _ = shown.set_password(None);
             let _ = shown.set_username("");
-            open_tcp(proxy, &shown, s.connect_timeout)?
+            open_tcp(proxy, proxy::port(proxy), &shown, s.connect_timeout)?
         }
     };
     tcp.set_read_timeout(Some(timeout))?;
@@ -233,13 +233,11 @@ fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
     }
 }
 
-/// Resolves `url`'s host and connects to the first address that answers, on its port or its
-/// scheme's default one.
+/// Resolves `url`'s host and connects to the first address that answers, on `port`.
 ///
 /// # Errors
 /// [`Failure::Connect`] naming `shown` (the URL, or the proxy without its credentials).
-fn open_tcp(url: &Url, shown: &Url, timeout: Option<Duration>) -> Result<TcpStream> {
-    let port = url.port_or_known_default().unwrap_or(80);
+fn open_tcp(url: &Url, port: u16, shown: &Url, timeout: Option<Duration>) -> Result<TcpStream> {
     let shown = match shown.port() {
         Some(_) => shown.to_string(),
         None => format!("{shown} (port {port})"),
