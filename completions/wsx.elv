@@ -55,6 +55,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand -m 'A deadline for the whole run, connecting included: when it passes, close cleanly and exit 7 (curl''s -m)'
             cand --max-time 'A deadline for the whole run, connecting included: when it passes, close cleanly and exit 7 (curl''s -m)'
             cand --max-message-size 'Largest message accepted; a larger one closes the connection with 1009'
+            cand --unix-socket 'Connect to this Unix domain socket instead (curl''s flag); the URL still gives the request''s host and path'
             cand --proxy 'Connect through this proxy: http://[user:pass@]host[:port] (CONNECT), or socks5://, socks5h:// (the proxy resolves the name) [user:pass@]host[:port] [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]'
             cand --max-redirects 'With -L: follow at most N redirects'
             cand --ping-interval 'Send a ping every SECS (pongs are shown with -P)'

@@ -54,6 +54,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l count -d 'Exit after
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l until -d 'Exit 0 (after a clean close) as soon as a received text message matches REGEX' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s m -l max-time -d 'A deadline for the whole run, connecting included: when it passes, close cleanly and exit 7 (curl\'s -m)' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-message-size -d 'Largest message accepted; a larger one closes the connection with 1009' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l unix-socket -d 'Connect to this Unix domain socket instead (curl\'s flag); the URL still gives the request\'s host and path' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l proxy -d 'Connect through this proxy: http://[user:pass@]host[:port] (CONNECT), or socks5://, socks5h:// (the proxy resolves the name) [user:pass@]host[:port] [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l max-redirects -d 'With -L: follow at most N redirects' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ping-interval -d 'Send a ping every SECS (pongs are shown with -P)' -r

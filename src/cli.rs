@@ -307,6 +307,11 @@ pub struct NetArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
+    /// Connect to this Unix domain socket instead (curl's flag); the URL still gives the
+    /// request's host and path
+    #[arg(long, value_name = "PATH", conflicts_with = "proxy")]
+    pub unix_socket: Option<std::path::PathBuf>,
+
     /// Connect through this proxy: http://[user:pass@]host[:port] (CONNECT), or
     /// socks5://, socks5h:// (the proxy resolves the name) [user:pass@]host[:port]
     /// [default: from https_proxy / http_proxy / all_proxy, minus no_proxy, as curl reads them]

@@ -66,6 +66,8 @@ pub struct ConnectSettings {
     pub ping_timeout: Option<Duration>,
     /// `--reconnect`: dial again after a lost connection.
     pub reconnect: bool,
+    /// `--unix-socket`: connect there instead of to the URL's host and port.
+    pub unix_socket: Option<std::path::PathBuf>,
     /// `--proxy`; without it the environment is consulted when dialing.
     pub proxy: Option<Url>,
     /// `-L`: follow redirects of the handshake, at most `max_redirects` of them.
@@ -220,6 +222,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         ping_interval: net.ping_interval,
         ping_timeout: net.ping_timeout,
         reconnect: net.reconnect,
+        unix_socket: net.unix_socket.clone(),
         proxy: net.proxy,
         follow_redirects: net.location,
         max_redirects: net.max_redirects,

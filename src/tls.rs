@@ -2,7 +2,6 @@
 //!
 //! Built only when a URL needs it, so a plain `ws://` run pays nothing for TLS.
 
-use std::net::TcpStream;
 use std::sync::Arc;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
 
-use crate::engine::Socket;
+use crate::engine::{Socket, Transport};
 
 /// How `wsx connect` trusts servers and identifies itself.
 #[derive(Debug, Clone, Default)]
@@ -144,9 +143,9 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
 pub fn handshake(
     config: Arc<ClientConfig>,
     host: &str,
-    tcp: TcpStream,
+    transport: Transport,
 ) -> Result<StreamOwned<ClientConnection, Socket>> {
-    let mut sock = Socket::new(tcp);
+    let mut sock = Socket::new(transport);
     let server_name = ServerName::try_from(host.to_string())
         .with_context(|| format!("'{host}' is not a valid TLS server name"))?;
     let mut conn = ClientConnection::new(config, server_name).context("setting up TLS")?;

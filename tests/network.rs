@@ -1389,3 +1389,54 @@ fn socks5_from_all_proxy_as_curl_reads_it() {
     assert_eq!(out.stdout_text(), "via socks\n");
     assert!(asked.recv_timeout(support::PATIENCE).is_ok());
 }
+
+#[cfg(unix)]
+#[test]
+#[allow(clippy::result_large_err)] // tungstenite's callback returns its error response by value
+fn unix_socket_connects_there_with_the_urls_host_and_path() {
+    // Like Docker's attach endpoint: the socket is the server, the URL names the request.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("engine.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let (tx, rx) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(support::PATIENCE)).unwrap();
+        let mut ws = tungstenite::accept_hdr(stream, |req: &Request, resp: Response| {
+            let host = req
+                .headers()
+                .get("host")
+                .map(|h| h.to_str().unwrap().to_string());
+            let _ = tx.send((req.uri().to_string(), host));
+            Ok(resp)
+        })
+        .unwrap();
+        while let Ok(msg) = ws.read() {
+            if msg.is_text() {
+                ws.send(msg).unwrap();
+            }
+        }
+    });
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        "ws://localhost/containers/abc/attach/ws?stream=1",
+        "--unix-socket",
+    ])
+    .arg(&path)
+    .args(["-w", "0"]);
+    let out = run(cmd, b"over a unix socket\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "over a unix socket\n");
+    let (uri, host) = rx.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(uri, "/containers/abc/attach/ws?stream=1");
+    assert_eq!(host.as_deref(), Some("localhost"));
+    server.join().unwrap();
+
+    let mut cmd = wsx();
+    cmd.args(["connect", "ws://localhost/", "--unix-socket"])
+        .arg(dir.path().join("nothing.sock"));
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(out.stderr.contains("nothing.sock"), "{}", out.stderr);
+}

@@ -15,7 +15,7 @@ use tungstenite::protocol::WebSocketConfig;
 use tungstenite::{Error as WsError, WebSocket};
 use url::Url;
 
-use crate::engine::{Socket, Stream};
+use crate::engine::{Socket, Stream, Transport};
 use crate::error::Failure;
 use crate::settings::ConnectSettings;
 use crate::{proxy, tls};
@@ -149,31 +149,37 @@ fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
     } else {
         None
     };
-    let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
-        .map_err(Failure::Connect)?;
-    let mut tcp = match &proxy {
-        None => open_tcp(url, port, url, s.connect_timeout)?,
-        Some(proxy) => {
-            // Named in errors without its credentials, with its port (80 when none is given).
-            let mut shown = proxy.clone();
-            let _ = shown.set_password(None);
-            let _ = shown.set_username("");
-            open_tcp(proxy, proxy::port(proxy), &shown, s.connect_timeout)?
+    let transport = match &s.unix_socket {
+        Some(path) => open_unix(path, timeout)?,
+        None => {
+            let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
+                .map_err(Failure::Connect)?;
+            let mut tcp = match &proxy {
+                None => open_tcp(url, port, url, s.connect_timeout)?,
+                Some(proxy) => {
+                    // Named in errors without its credentials, with its port.
+                    let mut shown = proxy.clone();
+                    let _ = shown.set_password(None);
+                    let _ = shown.set_username("");
+                    open_tcp(proxy, proxy::port(proxy), &shown, s.connect_timeout)?
+                }
+            };
+            tcp.set_read_timeout(Some(timeout))?;
+            tcp.set_write_timeout(Some(timeout))?;
+            tcp.set_nodelay(true)?;
+            if let Some(proxy) = &proxy {
+                proxy::tunnel(&mut tcp, proxy, &host, port).map_err(Failure::Connect)?;
+            }
+            Transport::from(tcp)
         }
     };
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
-    tcp.set_nodelay(true)?;
-    if let Some(proxy) = &proxy {
-        proxy::tunnel(&mut tcp, proxy, &host, port).map_err(Failure::Connect)?;
-    }
 
     let stream = if let Some(config) = tls_config {
-        let tls = tls::handshake(config, &host, tcp)
+        let tls = tls::handshake(config, &host, transport)
             .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
         Stream::Tls(Box::new(tls))
     } else {
-        Stream::Plain(Socket::new(tcp))
+        Stream::Plain(Socket::new(transport))
     };
 
     let request = build_request(s, url)?;
@@ -250,6 +256,29 @@ fn open_tcp(url: &Url, port: u16, shown: &Url, timeout: Option<Duration>) -> Res
     })?;
     connect_any(&addrs, timeout)
         .map_err(|e| Failure::Connect(format!("could not connect to {shown}: {e}")).into())
+}
+
+/// `--unix-socket PATH`: the connection goes to a Unix domain socket; the URL still gives the
+/// request's host and path.
+///
+/// # Errors
+/// [`Failure::Connect`] naming the path; on Windows, always (not supported there).
+#[cfg(unix)]
+fn open_unix(path: &std::path::Path, timeout: Duration) -> Result<Transport> {
+    let unix = std::os::unix::net::UnixStream::connect(path)
+        .map_err(|e| Failure::Connect(format!("could not connect to {}: {e}", path.display())))?;
+    let transport = Transport::from(unix);
+    transport.set_timeouts(Some(timeout))?;
+    Ok(transport)
+}
+
+#[cfg(not(unix))]
+fn open_unix(path: &std::path::Path, _timeout: Duration) -> Result<Transport> {
+    Err(Failure::Connect(format!(
+        "could not connect to {}: --unix-socket is not supported on this platform",
+        path.display()
+    ))
+    .into())
 }
 
 /// Tries each address in turn, as curl does, and reports the last failure.

@@ -5,18 +5,123 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
+use std::time::Duration;
 
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message, WebSocket};
 
-/// A TCP socket that, once non-blocking, skips the system call that would only say "empty".
+/// The connection under the bytes: TCP, or a Unix domain socket (`--unix-socket`).
+pub enum Transport {
+    Tcp(TcpStream),
+    #[cfg(unix)]
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Transport {
+    /// Sets both the read and the write timeout (`None`: block as long as it takes).
+    ///
+    /// # Errors
+    /// The socket refused the option.
+    pub fn set_timeouts(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => {
+                t.set_read_timeout(timeout)?;
+                t.set_write_timeout(timeout)
+            }
+            #[cfg(unix)]
+            Transport::Unix(u) => {
+                u.set_read_timeout(timeout)?;
+                u.set_write_timeout(timeout)
+            }
+        }
+    }
+
+    fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.set_nonblocking(true),
+            #[cfg(unix)]
+            Transport::Unix(u) => u.set_nonblocking(true),
+        }
+    }
+
+    /// Every frame is a message the peer is waiting for: never hold it back (Nagle). Unix
+    /// sockets have nothing to turn off.
+    ///
+    /// # Errors
+    /// The socket refused the option.
+    pub fn set_nodelay(&self) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.set_nodelay(true),
+            #[cfg(unix)]
+            Transport::Unix(_) => Ok(()),
+        }
+    }
+}
+
+impl From<TcpStream> for Transport {
+    fn from(tcp: TcpStream) -> Transport {
+        Transport::Tcp(tcp)
+    }
+}
+
+#[cfg(unix)]
+impl From<std::os::unix::net::UnixStream> for Transport {
+    fn from(unix: std::os::unix::net::UnixStream) -> Transport {
+        Transport::Unix(unix)
+    }
+}
+
+impl Read for Transport {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(t) => t.read(buf),
+            #[cfg(unix)]
+            Transport::Unix(u) => u.read(buf),
+        }
+    }
+}
+
+impl Write for Transport {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Tcp(t) => t.write(buf),
+            #[cfg(unix)]
+            Transport::Unix(u) => u.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for Transport {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        match self {
+            Transport::Tcp(t) => t.as_fd(),
+            Transport::Unix(u) => u.as_fd(),
+        }
+    }
+}
+
+#[cfg(windows)]
+impl std::os::windows::io::AsSocket for Transport {
+    fn as_socket(&self) -> std::os::windows::io::BorrowedSocket<'_> {
+        match self {
+            Transport::Tcp(t) => t.as_socket(),
+        }
+    }
+}
+
+/// A socket that, once non-blocking, skips the system call that would only say "empty".
 ///
 /// A read that returns less than asked for emptied the kernel's receive queue, so the next
 /// read would fail with `WouldBlock`; this answers that at once instead. It is safe because
 /// the engine polls level-triggered: bytes that arrive meanwhile make the next wait return.
 /// On a line-by-line round trip this removes one of the seven system calls.
 pub struct Socket {
-    tcp: TcpStream,
+    io: Transport,
     nonblocking: bool,
     drained: bool,
     /// Bytes the kernel accepted since the connection's last complete flush.
@@ -24,9 +129,9 @@ pub struct Socket {
 }
 
 impl Socket {
-    pub fn new(tcp: TcpStream) -> Socket {
+    pub fn new(io: impl Into<Transport>) -> Socket {
         Socket {
-            tcp,
+            io: io.into(),
             nonblocking: false,
             drained: false,
             written: 0,
@@ -34,7 +139,7 @@ impl Socket {
     }
 
     fn set_nonblocking(&mut self) -> io::Result<()> {
-        self.tcp.set_nonblocking(true)?;
+        self.io.set_nonblocking()?;
         self.nonblocking = true;
         Ok(())
     }
@@ -45,7 +150,7 @@ impl Read for Socket {
         if std::mem::take(&mut self.drained) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = self.tcp.read(buf)?;
+        let n = self.io.read(buf)?;
         self.drained = self.nonblocking && n > 0 && n < buf.len();
         Ok(n)
     }
@@ -53,17 +158,17 @@ impl Read for Socket {
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.tcp.write(buf)?;
+        let n = self.io.write(buf)?;
         self.written += n as u64;
         Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.tcp.flush()
+        self.io.flush()
     }
 }
 
-/// The byte stream under a WebSocket: plain TCP or TLS over TCP.
+/// The byte stream under a WebSocket: plain, or TLS over the socket.
 pub enum Stream {
     Plain(Socket),
     Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
@@ -87,9 +192,9 @@ impl Stream {
         }
     }
 
-    /// The TCP socket underneath, for readiness registration and socket options.
-    pub fn tcp(&self) -> &TcpStream {
-        &self.socket().tcp
+    /// The socket underneath, for readiness registration and socket options.
+    pub fn transport(&self) -> &Transport {
+        &self.socket().io
     }
 }
 
@@ -157,11 +262,9 @@ impl Conn {
     /// The socket options could not be set.
     pub fn new(mut ws: WebSocket<Stream>) -> io::Result<Conn> {
         ws.get_mut().socket_mut().set_nonblocking()?;
-        let tcp = ws.get_ref().tcp();
-        tcp.set_read_timeout(None)?;
-        tcp.set_write_timeout(None)?;
-        // Every frame is a message the peer is waiting for: never hold it back (Nagle).
-        tcp.set_nodelay(true)?;
+        let io = ws.get_ref().transport();
+        io.set_timeouts(None)?;
+        io.set_nodelay()?;
         Ok(Conn {
             ws,
             blocked: false,
@@ -170,9 +273,9 @@ impl Conn {
         })
     }
 
-    /// The TCP socket, for the poller.
-    pub fn socket(&self) -> &TcpStream {
-        self.ws.get_ref().tcp()
+    /// The socket, for the poller.
+    pub fn socket(&self) -> &Transport {
+        self.ws.get_ref().transport()
     }
 
     /// Whether output is backed up: the caller should stop queueing frames until a flush

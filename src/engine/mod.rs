@@ -16,7 +16,7 @@ use poll::Poller;
 
 pub use poll::AsSource;
 
-pub use conn::{failure, Conn, Incoming, Socket, Stream};
+pub use conn::{failure, Conn, Incoming, Socket, Stream, Transport};
 
 /// How many messages one connection may deliver per turn before others get a go.
 const READ_BUDGET: usize = 256;

@@ -26,7 +26,9 @@ use tungstenite::{Error as WsError, Message, WebSocket};
 
 use crate::command::Command;
 use crate::console::{Console, Input};
-use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Socket, Stream, Waker};
+use crate::engine::{
+    failure, Conn, Engine, Handler, Incoming, Net, Socket, Stream, Transport, Waker,
+};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 use crate::settings::{ListenSettings, Mode};
@@ -195,14 +197,13 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
     };
-    let set_timeouts = |tcp: &TcpStream| -> Result<(), String> {
+    let set_timeouts = |io: &Transport| -> Result<(), String> {
         let left = remaining().ok_or_else(timed_out)?;
-        tcp.set_read_timeout(Some(left))
-            .and_then(|()| tcp.set_write_timeout(Some(left)))
-            .map_err(|e| e.to_string())
+        io.set_timeouts(Some(left)).map_err(|e| e.to_string())
     };
+    let tcp = Transport::from(tcp);
     set_timeouts(&tcp)?;
-    let _ = tcp.set_nodelay(true);
+    let _ = tcp.set_nodelay();
     let io_error = |e: std::io::Error| match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => timed_out(),
         _ => e.to_string(),
@@ -224,7 +225,7 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
 
     let mut buf = Vec::with_capacity(1024);
     let (head, len) = loop {
-        set_timeouts(stream.tcp())?;
+        set_timeouts(stream.transport())?;
         let mut chunk = [0u8; 4096];
         let n = stream.read(&mut chunk).map_err(io_error)?;
         if n == 0 {
