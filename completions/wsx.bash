@@ -319,7 +319,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__listen)
-            opts="-s -P -q -v -h --echo --chat --exec --tls-cert --tls-key --subprotocol --origin --auth --max-clients --once --max-message-size --max-backlog --max-handshakes --handshake-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --help"
+            opts="-s -H -P -q -v -h --echo --chat --exec --tls-cert --tls-key --tls-ca --pass-auth --subprotocol --origin --auth --header --path --static --max-clients --once --max-message-size --max-backlog --max-handshakes --handshake-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -337,6 +337,10 @@ _wsx() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --tls-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --subprotocol)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -350,6 +354,22 @@ _wsx() {
                     return 0
                     ;;
                 --auth)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -H)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --path)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --static)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -80,9 +80,13 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print 
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout lines out as frames' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-key -d 'The private key for --tls-cert (PEM)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-ca -d 'Mutual TLS: require a client certificate signed by an authority in FILE (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -s s -l subprotocol -d 'Subprotocols to offer, in order of preference; the first the client also wants is chosen' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l origin -d 'Allow browsers from ORIGIN only (repeatable); others get 403, requests without Origin pass' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l auth -d 'Require HTTP Basic authentication with these credentials; others get 401' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -s H -l header -d 'Add a header to every 101 answer (repeatable): -H \'X-Server: mock\'' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l path -d 'Accept upgrades only on PATH (repeatable; the query string aside); others get 404' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l static -d 'Answer plain HTTP GET and HEAD requests (not upgrades) with the files in DIR, on the same port: index.html for a folder, 404 for what is missing, nothing outside DIR' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-clients -d 'Serve at most N clients at once; others get 503' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-message-size -d 'Largest message accepted; a larger one closes that client with 1009' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-backlog -d 'Close a client with 1008 once more than BYTES of earlier messages still wait for it (it stopped reading); one large message alone never counts' -r
@@ -101,6 +105,7 @@ hex\t'Lowercase hex pairs separated by spaces, one frame per line'
 base64\t'Standard base64, one frame per line'"
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l echo -d 'Send every data frame back to its sender'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l chat -d 'Relay every data frame to all other clients'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l pass-auth -d 'Give --exec programs the Authorization header too (HTTP_AUTHORIZATION)'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l once -d 'Exit after the first client leaves'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l binary -d 'Send lines as binary frames instead of text'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'

@@ -140,6 +140,14 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
+    /// Mutual TLS: require a client certificate signed by an authority in FILE (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_ca: Option<PathBuf>,
+
+    /// Give --exec programs the Authorization header too (HTTP_AUTHORIZATION)
+    #[arg(long, requires = "exec")]
+    pub pass_auth: bool,
+
     /// Subprotocols to offer, in order of preference; the first the client also wants is chosen
     #[arg(short = 's', long = "subprotocol", value_name = "NAME")]
     pub subprotocols: Vec<String>,
@@ -151,6 +159,19 @@ pub struct ServeArgs {
     /// Require HTTP Basic authentication with these credentials; others get 401
     #[arg(long, value_name = "USER:PASS", value_parser = parse_credentials)]
     pub auth: Option<String>,
+
+    /// Add a header to every 101 answer (repeatable): -H 'X-Server: mock'
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+
+    /// Accept upgrades only on PATH (repeatable; the query string aside); others get 404
+    #[arg(long = "path", value_name = "PATH", value_parser = parse_path)]
+    pub paths: Vec<String>,
+
+    /// Answer plain HTTP GET and HEAD requests (not upgrades) with the files in DIR, on the
+    /// same port: index.html for a folder, 404 for what is missing, nothing outside DIR
+    #[arg(long = "static", value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
 
     /// Serve at most N clients at once; others get 503
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
@@ -418,6 +439,14 @@ fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
         .map_err(|e| format!("'{s}' is not PORT or HOST:PORT ({e})"))?
         .next()
         .ok_or_else(|| format!("'{s}' has no address"))
+}
+
+fn parse_path(s: &str) -> Result<String, String> {
+    if s.starts_with('/') {
+        Ok(s.to_string())
+    } else {
+        Err(format!("'{s}' does not start with /"))
+    }
 }
 
 fn parse_header(s: &str) -> Result<(HeaderName, HeaderValue), String> {

@@ -43,6 +43,8 @@ pub enum Kind {
         /// The URL (client) or the peer address (server).
         peer: String,
         subprotocol: Option<String>,
+        /// Server, mutual TLS: the subject of the client's certificate.
+        subject: Option<String>,
     },
     /// The connection is gone; `reason` says why when it ended badly.
     Disconnected {

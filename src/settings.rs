@@ -99,9 +99,15 @@ pub struct Policy {
     pub credentials: Option<String>,
     /// Most clients served at once.
     pub max_clients: Option<u64>,
+    /// `--path`: the only paths that upgrade; empty allows every path.
+    pub paths: Vec<String>,
+    /// `-H`: extra headers of every 101 answer.
+    pub headers: Vec<(String, String)>,
 }
 
+#[cfg(test)]
 impl Policy {
+    /// A policy with no other rule than the subprotocols and these checks.
     pub fn new(
         subprotocols: Vec<String>,
         origins: Vec<String>,
@@ -113,6 +119,8 @@ impl Policy {
             origins,
             credentials: credentials.map(str::to_string),
             max_clients,
+            paths: Vec::new(),
+            headers: Vec::new(),
         }
     }
 }
@@ -122,6 +130,12 @@ impl Policy {
 pub struct ListenSettings {
     pub addr: SocketAddr,
     pub mode: Mode,
+    /// `--static`: plain HTTP requests are answered from this folder.
+    pub static_dir: Option<PathBuf>,
+    /// `--tls-ca`: clients must present a certificate signed by these authorities.
+    pub tls_ca: Option<PathBuf>,
+    /// `--pass-auth`: `--exec` programs see the Authorization header.
+    pub pass_auth: bool,
     /// Certificate chain and key files for wss://.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub policy: Policy,
@@ -315,12 +329,26 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
         addr,
         mode,
         tls: serve.tls_cert.zip(serve.tls_key),
-        policy: Policy::new(
-            serve.subprotocols,
-            serve.origins,
-            serve.auth.as_deref(),
-            serve.max_clients,
-        ),
+        tls_ca: serve.tls_ca,
+        pass_auth: serve.pass_auth,
+        policy: Policy {
+            subprotocols: serve.subprotocols,
+            origins: serve.origins,
+            credentials: serve.auth,
+            max_clients: serve.max_clients,
+            paths: serve.paths,
+            headers: serve
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        },
+        static_dir: serve.static_dir,
         once: serve.once,
         max_message_size: serve.max_message_size,
         max_backlog: serve.max_backlog,

@@ -181,15 +181,43 @@ fn explain(err: &std::io::Error, host: &str) -> String {
 ///
 /// # Errors
 /// A file cannot be read, holds no certificate or key, or the key does not match.
-pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>> {
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+) -> Result<Arc<ServerConfig>> {
     let (certs, key) = (read_certs(cert)?, read_key(key)?);
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("setting up TLS")?
-        .with_no_client_auth()
+        .context("setting up TLS")?;
+    let builder = match client_ca {
+        // Mutual TLS: a client must present a certificate signed by one of these.
+        Some(ca) => {
+            let mut roots = RootCertStore::empty();
+            let (added, _) = roots.add_parsable_certificates(read_certs(ca)?);
+            if added == 0 {
+                anyhow::bail!("{} holds no usable CA certificate", ca.display());
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .context("setting up client certificate verification")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
         .with_single_cert(certs, key)
         .context("the TLS certificate and key do not go together")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// The subject of a client's certificate (`CN=alice, O=example`), from its DER bytes.
+pub fn subject(cert: &CertificateDer<'_>) -> Option<String> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.subject().to_string())
 }

@@ -795,3 +795,205 @@ fn verbose_prints_each_request_with_credentials_redacted() {
     let line = server.expect_stderr("> authorization:");
     assert!(line.ends_with("[redacted]"), "{line}");
 }
+
+// wsx listen as a mock backend: --static, CGI variables, -H, --path, mutual TLS.
+
+/// Sends a raw HTTP request to the server and returns the whole answer.
+fn http(port: u16, request: &str) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn static_serves_the_page_on_the_websocket_port() {
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(site.path().join("index.html"), "<h1>chat</h1>").unwrap();
+    std::fs::create_dir(site.path().join("js")).unwrap();
+    std::fs::write(site.path().join("js").join("app.js"), "let x = 1;").unwrap();
+    let secret = site.path().parent().unwrap().join("wsx-static-secret.txt");
+    std::fs::write(&secret, "outside").unwrap();
+    let server = Server::start(&["--echo", "--static", site.path().to_str().unwrap()]);
+    let get = |path: &str| {
+        http(
+            server.port,
+            &format!("GET {path} HTTP/1.1\r\nHost: h\r\n\r\n"),
+        )
+    };
+
+    let page = get("/");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n"), "{page}");
+    assert!(
+        page.contains("Content-Type: text/html; charset=utf-8\r\n"),
+        "{page}"
+    );
+    assert!(page.ends_with("\r\n\r\n<h1>chat</h1>"), "{page}");
+    let script = get("/js/app.js?v=2");
+    assert!(script.contains("Content-Type: text/javascript"), "{script}");
+    assert!(script.contains("Content-Length: 10\r\n"), "{script}");
+    assert!(get("/missing.css").starts_with("HTTP/1.1 404 Not Found\r\n"));
+    for escape in [
+        "/../wsx-static-secret.txt",
+        "/%2e%2e/wsx-static-secret.txt",
+        "/js/../../wsx-static-secret.txt",
+    ] {
+        let answer = get(escape);
+        assert!(answer.starts_with("HTTP/1.1 404"), "{escape}: {answer}");
+        assert!(!answer.contains("outside"), "{escape}");
+    }
+    let head = http(server.port, "HEAD / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(
+        head.contains("Content-Length: 13\r\n") && head.ends_with("\r\n\r\n"),
+        "{head}"
+    );
+    let post = http(
+        server.port,
+        "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    // The WebSocket endpoint is the same port.
+    let mut ws = server.client();
+    text(&mut ws, "still a websocket server");
+    assert_eq!(next_text(&mut ws), "still a websocket server");
+    let _ = std::fs::remove_file(secret);
+}
+
+#[test]
+fn without_static_a_plain_request_still_gets_426() {
+    let server = Server::start(&[]);
+    let answer = http(server.port, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert!(
+        answer.starts_with("HTTP/1.1 426 Upgrade Required\r\n"),
+        "{answer}"
+    );
+}
+
+#[test]
+fn headers_join_every_101_and_path_limits_the_endpoints() {
+    let server = Server::start(&[
+        "--echo",
+        "-H",
+        "X-Mock: yes",
+        "--path",
+        "/ws",
+        "--path",
+        "/chat",
+    ]);
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    let url = server.url.trim_end_matches('/').to_string();
+    let (_, response) = tungstenite::client(format!("{url}/ws?room=1"), tcp).unwrap();
+    assert_eq!(response.headers().get("x-mock").unwrap(), "yes");
+    let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    match tungstenite::client(format!("{url}/other"), tcp) {
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            assert_eq!(r.status(), 404);
+        }
+        other => panic!("expected 404, got {:?}", other.map(|(_, r)| r.status())),
+    }
+}
+
+#[cfg(unix)] // sh syntax
+#[test]
+fn exec_programs_get_the_request_as_cgi_variables() {
+    let script = r#"echo "$REMOTE_ADDR|$PATH_INFO|$QUERY_STRING|$SERVER_PORT|$HTTP_X_TOKEN|${HTTP_AUTHORIZATION:-none}|$WSX_CLIENT_ID""#;
+    for (extra, auth) in [(&[][..], "none"), (&["--pass-auth"][..], "Basic YTpi")] {
+        let args = [&["--exec", script][..], extra].concat();
+        let server = Server::start(&args);
+        let url = server.url.trim_end_matches('/').to_string();
+        let mut request = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "{url}/room/7?user=ann"
+        ))
+        .unwrap();
+        request
+            .headers_mut()
+            .insert("X-Token", "t-1".parse().unwrap());
+        request
+            .headers_mut()
+            .insert("Authorization", "Basic YTpi".parse().unwrap());
+        let tcp = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        let (mut ws, _) = tungstenite::client(request, tcp).unwrap();
+        let port = server.port;
+        assert_eq!(
+            next_text(&mut ws),
+            format!("127.0.0.1|/room/7|user=ann|{port}|t-1|{auth}|1")
+        );
+    }
+}
+
+#[test]
+fn mutual_tls_requires_a_client_certificate_and_shows_its_subject() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, contents: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, contents).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let (cert, key, ca) = (
+        file("cert.pem", &pki.server_cert_pem),
+        file("key.pem", &pki.server_key_pem),
+        file("ca.pem", &pki.ca_pem),
+    );
+    let (client_cert, client_key) = (
+        file("client.pem", &pki.client_cert_pem),
+        file("client-key.pem", &pki.client_key_pem),
+    );
+    // The program sees the subject (and HTTPS), then echoes.
+    let program = if cfg!(windows) {
+        "echo %TLS_CLIENT_SUBJECT%^|%HTTPS% & more"
+    } else {
+        r#"echo "$TLS_CLIENT_SUBJECT|$HTTPS"; cat"#
+    };
+    let mut server = Server::start(&[
+        "--tls-cert",
+        &cert,
+        "--tls-key",
+        &key,
+        "--tls-ca",
+        &ca,
+        "--exec",
+        program,
+    ]);
+    let url = server.url.replace("127.0.0.1", "localhost");
+    let mut cmd = support::wsx();
+    cmd.args([
+        "connect",
+        &url,
+        "--ca",
+        &ca,
+        "--cert",
+        &client_cert,
+        "--key",
+        &client_key,
+        "--count",
+        "2",
+    ]);
+    let out = support::run(cmd, b"with a certificate\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let line = server.expect_stdout("#1 connected");
+    assert!(line.contains("(certificate CN="), "{line}");
+    let subject = line
+        .split("(certificate ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(')');
+    let lines: Vec<String> = out
+        .stdout_text()
+        .lines()
+        .map(|l| l.trim_end().to_string())
+        .collect();
+    assert_eq!(lines[0], format!("{subject}|on"), "{lines:?}");
+
+    // Without one, the TLS handshake fails, in one line on each side.
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &url, "--ca", &ca, "-w", "0"]);
+    let out = support::run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let why = server.expect_stderr("TLS handshake failed");
+    assert_eq!(why.lines().count(), 1);
+}

@@ -78,6 +78,7 @@ fn opened(url: &Url, subprotocol: Option<String>) -> Kind {
     Kind::Open {
         peer: url.to_string(),
         subprotocol,
+        subject: None,
     }
 }
 

@@ -31,13 +31,20 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
         let _ = write!(out, "{} ", id.bold());
     }
     match &ev.kind {
-        Kind::Open { peer, subprotocol } => {
+        Kind::Open {
+            peer,
+            subprotocol,
+            subject,
+        } => {
             let mut line = match ev.dir {
                 Dir::Out => format!("connected to {}", escape(peer)),
                 Dir::In => format!("connected from {}", escape(peer)),
             };
             if let Some(p) = subprotocol {
                 let _ = write!(line, " (subprotocol {})", escape(p));
+            }
+            if let Some(subject) = subject {
+                let _ = write!(line, " (certificate {})", escape(subject));
             }
             let _ = write!(out, "{}", line.dimmed());
         }
@@ -267,6 +274,7 @@ mod tests {
         let open = Kind::Open {
             peer: "ws://h/".into(),
             subprotocol: Some("chat".into()),
+            subject: None,
         };
         assert_eq!(
             line(open, Dir::Out, None, &v),

@@ -50,11 +50,18 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
             obj.insert("code".into(), json!(info.code));
             obj.insert("reason".into(), json!(info.reason));
         }
-        Kind::Open { peer, subprotocol } => {
+        Kind::Open {
+            peer,
+            subprotocol,
+            subject,
+        } => {
             obj.insert("type".into(), json!("open"));
             obj.insert("subprotocol".into(), json!(subprotocol));
             let key = if ev.client.is_some() { "peer" } else { "url" };
             obj.insert(key.into(), json!(peer));
+            if let Some(subject) = subject {
+                obj.insert("subject".into(), json!(subject));
+            }
         }
         // An end without a Close frame is reported as RFC 6455's 1006 (abnormal closure).
         Kind::Disconnected { reason } => match reason {
@@ -161,7 +168,8 @@ mod tests {
             line(
                 Kind::Open {
                     peer: "ws://h/".into(),
-                    subprotocol: None
+                    subprotocol: None,
+                    subject: None,
                 },
                 Dir::Out,
                 none,

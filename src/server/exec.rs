@@ -48,8 +48,8 @@ pub enum Refused {
 }
 
 impl Program {
-    /// Starts `sh -c cmd` (`cmd /C cmd` on Windows) for client `id`. `WSX_CLIENT_ID` and
-    /// `WSX_PEER` are set for it.
+    /// Starts `sh -c cmd` (`cmd /C cmd` on Windows) for client `id`, with `env` (the request,
+    /// CGI-style) and `WSX_CLIENT_ID` and `WSX_PEER` set for it.
     ///
     /// # Errors
     /// The shell could not be started.
@@ -57,11 +57,13 @@ impl Program {
         cmd: &str,
         id: u64,
         peer: &str,
+        env: &[(String, String)],
         events: SyncSender<ProgramEvent>,
         waker: Waker,
     ) -> std::io::Result<Program> {
         let mut command = tree::shell(cmd);
         command
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .env("WSX_CLIENT_ID", id.to_string())
             .env("WSX_PEER", peer)
             .stdin(Stdio::piped())

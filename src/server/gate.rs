@@ -43,6 +43,15 @@ impl Head {
         out
     }
 
+    /// Whether this is a WebSocket upgrade request (a GET with `Upgrade: websocket`), as
+    /// opposed to a plain HTTP request.
+    pub fn is_upgrade(&self) -> bool {
+        self.method == "GET"
+            && self
+                .tokens("upgrade")
+                .any(|t| t.eq_ignore_ascii_case("websocket"))
+    }
+
     /// The comma-separated tokens of every occurrence of a header, trimmed.
     fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -52,6 +61,56 @@ impl Head {
             .map(str::trim)
             .filter(|t| !t.is_empty())
     }
+}
+
+/// What the handshake knows besides the request, for [`cgi_env`].
+pub struct Connection<'a> {
+    pub peer: std::net::SocketAddr,
+    pub server_port: u16,
+    pub tls: bool,
+    /// The subject of the client's certificate, under mutual TLS.
+    pub subject: Option<&'a str>,
+    /// `--pass-auth`: include the Authorization header.
+    pub pass_auth: bool,
+}
+
+/// The CGI-style environment of an `--exec` program, as websocketd sets it: the connection,
+/// the request line, and one `HTTP_*` variable per request header (Authorization only with
+/// `--pass-auth`; repeated headers joined with ", ").
+pub fn cgi_env(head: &Head, conn: &Connection<'_>) -> Vec<(String, String)> {
+    let (path, query) = head.path.split_once('?').unwrap_or((&head.path, ""));
+    let mut env = vec![
+        ("REMOTE_ADDR".to_string(), conn.peer.ip().to_string()),
+        ("REMOTE_PORT".to_string(), conn.peer.port().to_string()),
+        ("REQUEST_METHOD".to_string(), head.method.clone()),
+        ("REQUEST_URI".to_string(), head.path.clone()),
+        ("PATH_INFO".to_string(), path.to_string()),
+        ("QUERY_STRING".to_string(), query.to_string()),
+        ("SERVER_PORT".to_string(), conn.server_port.to_string()),
+        ("SERVER_PROTOCOL".to_string(), "HTTP/1.1".to_string()),
+    ];
+    if conn.tls {
+        env.push(("HTTPS".to_string(), "on".to_string()));
+    }
+    if let Some(subject) = conn.subject {
+        env.push(("TLS_CLIENT_SUBJECT".to_string(), subject.to_string()));
+    }
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for (name, value) in &head.headers {
+        if name.eq_ignore_ascii_case("authorization") && !conn.pass_auth {
+            continue;
+        }
+        let var = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+        match headers.iter_mut().find(|(n, _)| *n == var) {
+            Some((_, joined)) => {
+                joined.push_str(", ");
+                joined.push_str(value);
+            }
+            None => headers.push((var, value.clone())),
+        }
+    }
+    env.extend(headers);
+    env
 }
 
 /// The largest request head accepted.
@@ -91,10 +150,11 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Upgrade, answering with this `Sec-WebSocket-Accept` and subprotocol.
+    /// Upgrade, answering with this `Sec-WebSocket-Accept`, subprotocol and extra headers.
     Accept {
         accept_key: String,
         subprotocol: Option<String>,
+        headers: Vec<(String, String)>,
     },
     /// Refuse with an HTTP status; `why` is the one-line reason for the log.
     Reject {
@@ -117,10 +177,7 @@ fn reject(status: u16, why: impl Into<String>) -> Decision {
 
 /// Decides on a request. `clients` is how many clients are connected now.
 pub fn decide(head: &Head, policy: &Policy, clients: u64) -> Decision {
-    let upgrade = head
-        .tokens("upgrade")
-        .any(|t| t.eq_ignore_ascii_case("websocket"));
-    if head.method != "GET" || !upgrade {
+    if !head.is_upgrade() {
         let mut decision = reject(
             426,
             "this is a WebSocket endpoint: connect with a WebSocket client",
@@ -131,6 +188,10 @@ pub fn decide(head: &Head, policy: &Policy, clients: u64) -> Decision {
             *why = format!("not a WebSocket request ({} {})", head.method, head.path);
         }
         return decision;
+    }
+    let path = head.path.split('?').next().unwrap_or_default();
+    if !policy.paths.is_empty() && !policy.paths.iter().any(|p| p == path) {
+        return reject(404, format!("no WebSocket endpoint at {path}"));
     }
     if !head
         .tokens("connection")
@@ -186,6 +247,7 @@ pub fn decide(head: &Head, policy: &Policy, clients: u64) -> Decision {
     Decision::Accept {
         accept_key: tungstenite::handshake::derive_accept_key(key.as_bytes()),
         subprotocol,
+        headers: policy.headers.clone(),
     }
 }
 
@@ -214,12 +276,16 @@ pub fn response(decision: &Decision) -> Vec<u8> {
         Decision::Accept {
             accept_key,
             subprotocol,
+            headers,
         } => {
             let mut out = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept_key}\r\n"
             );
             if let Some(p) = subprotocol {
                 out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+            }
+            for (name, value) in headers {
+                out.push_str(&format!("{name}: {value}\r\n"));
             }
             out.push_str("\r\n");
             out.into_bytes()
@@ -281,12 +347,63 @@ mod tests {
             d,
             Decision::Accept {
                 accept_key: expected.into(),
-                subprotocol: None
+                subprotocol: None,
+                headers: vec![],
             }
         );
         let bytes = String::from_utf8(response(&d)).unwrap();
         assert!(bytes.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(bytes.contains(&format!("Sec-WebSocket-Accept: {expected}\r\n")));
+    }
+
+    #[test]
+    fn paths_limit_where_upgrades_happen_and_headers_join_the_101() {
+        let policy = Policy {
+            paths: vec!["/ws".into(), "/chat".into()],
+            headers: vec![("X-Server".into(), "mock".into())],
+            ..Policy::default()
+        };
+        let at = |path: &str| {
+            let text = format!(
+                "GET {path} HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {KEY}\r\n\r\n"
+            );
+            decide(&parse_head(text.as_bytes()).unwrap().unwrap().0, &policy, 0)
+        };
+        assert!(matches!(at("/other"), Decision::Reject { status: 404, .. }));
+        let d = at("/ws?token=1");
+        assert!(matches!(d, Decision::Accept { .. }));
+        let bytes = String::from_utf8(response(&d)).unwrap();
+        assert!(bytes.contains("X-Server: mock\r\n"), "{bytes}");
+    }
+
+    #[test]
+    fn the_cgi_environment_has_the_request_and_its_headers() {
+        let text = "GET /chat/room?user=ann&x=1 HTTP/1.1\r\nHost: h:8080\r\nX-Trace-Id: t1\r\nAccept: a\r\nAccept: b\r\nAuthorization: Basic c2VjcmV0\r\n\r\n";
+        let head = parse_head(text.as_bytes()).unwrap().unwrap().0;
+        let mut conn = Connection {
+            peer: "10.1.2.3:5555".parse().unwrap(),
+            server_port: 8080,
+            tls: true,
+            subject: Some("CN=ann"),
+            pass_auth: false,
+        };
+        let env = cgi_env(&head, &conn);
+        let get = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(get("REMOTE_ADDR"), Some("10.1.2.3"));
+        assert_eq!(get("REMOTE_PORT"), Some("5555"));
+        assert_eq!(get("REQUEST_URI"), Some("/chat/room?user=ann&x=1"));
+        assert_eq!(get("PATH_INFO"), Some("/chat/room"));
+        assert_eq!(get("QUERY_STRING"), Some("user=ann&x=1"));
+        assert_eq!(get("SERVER_PORT"), Some("8080"));
+        assert_eq!(get("HTTPS"), Some("on"));
+        assert_eq!(get("TLS_CLIENT_SUBJECT"), Some("CN=ann"));
+        assert_eq!(get("HTTP_HOST"), Some("h:8080"));
+        assert_eq!(get("HTTP_X_TRACE_ID"), Some("t1"));
+        assert_eq!(get("HTTP_ACCEPT"), Some("a, b"));
+        assert_eq!(get("HTTP_AUTHORIZATION"), None, "only with --pass-auth");
+        conn.pass_auth = true;
+        let env = cgi_env(&head, &conn);
+        assert!(env.contains(&("HTTP_AUTHORIZATION".into(), "Basic c2VjcmV0".into())));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! WebSockets join the engine, which moves every frame; [`hub`] decides where frames go.
 
 mod exec;
+mod files;
 pub mod gate;
 mod hub;
 mod limits;
@@ -71,17 +72,37 @@ struct Shared {
     /// Handshakes in progress, oldest first: a handle on each socket, to drop the oldest when
     /// `--max-handshakes` are pending and another connection arrives.
     pending: Mutex<BTreeMap<u64, TcpStream>>,
+    /// `--static`: plain HTTP requests are answered from this folder.
+    static_dir: Option<std::path::PathBuf>,
+    /// `--exec`: each client's program gets the request as CGI-style variables.
+    cgi: bool,
+    /// `--pass-auth`: those variables include the Authorization header.
+    pass_auth: bool,
+    /// The port the server listens on (`SERVER_PORT`).
+    server_port: u16,
 }
 
 /// Handshake threads run little code (TLS and an HTTP head): a small stack keeps thousands of
 /// them cheap.
 const HANDSHAKE_STACK: usize = 256 * 1024;
 
+/// How a connection's first request went.
+enum Handshake {
+    /// It upgraded: a new client.
+    Upgraded(Box<Accepted>),
+    /// A plain HTTP request, answered from `--static` (status and path, for `-v`).
+    Served(u16, String),
+}
+
 /// A client whose handshake succeeded.
 struct Accepted {
     ws: WebSocket<Stream>,
     peer: SocketAddr,
     subprotocol: Option<String>,
+    /// The subject of the client's certificate, under mutual TLS.
+    subject: Option<String>,
+    /// The CGI-style variables for its `--exec` program (empty without `--exec`).
+    env: Vec<(String, String)>,
 }
 
 /// Binds, serves until shut down, and returns the exit status.
@@ -90,7 +111,7 @@ struct Accepted {
 /// The address cannot be bound, the TLS files cannot be used, or the terminal cannot be set up.
 pub fn run(s: ListenSettings) -> Result<ExitCode> {
     let tls = match &s.tls {
-        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        Some((cert, key)) => Some(tls::server_config(cert, key, s.tls_ca.as_deref())?),
         None => None,
     };
     let open_files = limits::raise_open_files();
@@ -137,6 +158,10 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         quiet: s.console.quiet,
         verbose: s.console.verbose,
         pending: Mutex::new(BTreeMap::new()),
+        static_dir: s.static_dir.clone(),
+        cgi: matches!(s.mode, Mode::Exec(_)),
+        pass_auth: s.pass_auth,
+        server_port: local.port(),
     });
     let (accepted_tx, accepted) = mpsc::channel();
     // Bounded: a program that writes faster than its lines go out waits in its write.
@@ -184,7 +209,7 @@ impl Shared {
 }
 
 /// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
-fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accepted, String> {
+fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Handshake, String> {
     let deadline = Instant::now() + shared.timeout;
     let timed_out = || {
         format!(
@@ -209,6 +234,7 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
         _ => e.to_string(),
     };
 
+    let mut subject = None;
     let mut stream = match &shared.tls {
         Some(config) => {
             let mut conn =
@@ -218,6 +244,10 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
                 conn.complete_io(&mut sock)
                     .map_err(|e| format!("TLS handshake failed: {}", io_error(e)))?;
             }
+            subject = conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(tls::subject);
             Stream::TlsServer(Box::new(rustls::StreamOwned::new(conn, sock)))
         }
         None => Stream::Plain(Socket::new(tcp)),
@@ -244,6 +274,10 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
         let text = head.describe().replace('\n', &format!("\n{peer} > "));
         crate::term::say(&format!("{peer} > {text}"));
     }
+    if let (Some(dir), false) = (&shared.static_dir, head.is_upgrade()) {
+        let status = files::respond(dir, &head, &mut stream).map_err(io_error)?;
+        return Ok(Handshake::Served(status, head.path));
+    }
     let mut decision = gate::decide(
         &head,
         &shared.policy,
@@ -269,13 +303,27 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Accept
         shared.admitted.fetch_sub(1, Ordering::SeqCst);
         return Err(io_error(e));
     }
+    let env = if shared.cgi {
+        let conn = gate::Connection {
+            peer,
+            server_port: shared.server_port,
+            tls: shared.tls.is_some(),
+            subject: subject.as_deref(),
+            pass_auth: shared.pass_auth,
+        };
+        gate::cgi_env(&head, &conn)
+    } else {
+        Vec::new()
+    };
     let tail = buf[len..].to_vec();
     let ws = WebSocket::from_partially_read(stream, tail, Role::Server, Some(shared.config));
-    Ok(Accepted {
+    Ok(Handshake::Upgraded(Box::new(Accepted {
         ws,
         peer,
         subprotocol,
-    })
+        subject,
+        env,
+    })))
 }
 
 /// Writes a refusal and returns the reason to log.
@@ -441,6 +489,8 @@ impl Server {
             ws,
             peer,
             subprotocol,
+            subject,
+            env,
         } = accepted;
         if self.shutdown {
             self.shared.admitted.fetch_sub(1, Ordering::SeqCst);
@@ -460,6 +510,7 @@ impl Server {
             Kind::Open {
                 peer: peer.to_string(),
                 subprotocol,
+                subject,
             },
         );
         if let Mode::Exec(cmd) = &self.mode {
@@ -467,6 +518,7 @@ impl Server {
                 cmd,
                 id,
                 &peer.to_string(),
+                &env,
                 self.program_tx.clone(),
                 self.waker.clone(),
             );
@@ -508,11 +560,16 @@ impl Server {
                                 shared.lock_pending().remove(&token);
                             }
                             match result {
-                                Ok(accepted) => {
-                                    if tx.send(accepted).is_ok() {
+                                Ok(Handshake::Upgraded(accepted)) => {
+                                    if tx.send(*accepted).is_ok() {
                                         waker.wake();
                                     }
                                 }
+                                Ok(Handshake::Served(status, path)) if shared.verbose => {
+                                    let path = crate::term::escape(&path);
+                                    crate::term::say(&format!("{peer} < {status} {path}"));
+                                }
+                                Ok(Handshake::Served(..)) => {}
                                 Err(why) if !shared.quiet => {
                                     crate::term::say(&format!("wsx: {peer}: {why}"))
                                 }

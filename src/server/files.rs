@@ -1,0 +1,196 @@
+//! `wsx listen --static DIR`: plain HTTP GET and HEAD requests (not upgrades) answered with
+//! the files in DIR, on the WebSocket port, so that a page and its socket come from one
+//! origin.
+//!
+//! A request never leaves DIR: `..` and `.` segments, backslashes and NUL bytes are refused,
+//! and a path that resolves (through a symbolic link) outside DIR is answered 404.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+
+use super::gate::Head;
+
+/// Answers `head` from `dir` on `out`; returns the status, for the log.
+///
+/// # Errors
+/// Writing to the client failed.
+pub fn respond(dir: &Path, head: &Head, out: &mut impl Write) -> io::Result<u16> {
+    if head.method != "GET" && head.method != "HEAD" {
+        write_head(
+            out,
+            405,
+            "text/plain; charset=utf-8",
+            19,
+            &[("Allow", "GET, HEAD")],
+        )?;
+        out.write_all(b"method not allowed\n")?;
+        return Ok(405);
+    }
+    let Some((path, mut file, len)) = resolve(dir, &head.path).and_then(|path| {
+        let file = File::open(&path).ok()?;
+        let len = file.metadata().ok()?.len();
+        Some((path, file, len))
+    }) else {
+        let body = b"not found\n";
+        write_head(
+            out,
+            404,
+            "text/plain; charset=utf-8",
+            body.len() as u64,
+            &[],
+        )?;
+        if head.method == "GET" {
+            out.write_all(body)?;
+        }
+        return Ok(404);
+    };
+    write_head(out, 200, content_type(&path), len, &[])?;
+    if head.method == "GET" {
+        io::copy(&mut file, out)?;
+    }
+    out.flush()?;
+    Ok(200)
+}
+
+fn write_head(
+    out: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    len: u64,
+    extra: &[(&str, &str)],
+) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        404 => "Not Found",
+        _ => "Method Not Allowed",
+    };
+    let mut text = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\nConnection: close\r\n"
+    );
+    for (name, value) in extra {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    out.write_all(text.as_bytes())
+}
+
+/// The file a request path names inside `dir` (`index.html` for a folder), or `None` when
+/// it is missing or would be outside `dir`.
+fn resolve(dir: &Path, request_path: &str) -> Option<PathBuf> {
+    let path = request_path.split(['?', '#']).next().unwrap_or_default();
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let mut file = dir.to_path_buf();
+    for segment in decoded.split('/').filter(|s| !s.is_empty()) {
+        if segment.contains(['\\', '\0']) {
+            return None;
+        }
+        // Only plain names: no `..`, no `.`, no drive or root (`C:` on Windows).
+        let mut parts = Path::new(segment).components();
+        match (parts.next(), parts.next()) {
+            (Some(Component::Normal(name)), None) => file.push(name),
+            _ => return None,
+        }
+    }
+    if file.is_dir() {
+        file.push("index.html");
+    }
+    // Symbolic links may point anywhere: what counts is where the file really is.
+    let real = file.canonicalize().ok()?;
+    let root = dir.canonicalize().ok()?;
+    (real.starts_with(&root) && real.is_file()).then_some(real)
+}
+
+/// The Content-Type for a file, by its extension.
+fn content_type(path: &Path) -> &'static str {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "json" | "map" => "application/json",
+        "txt" | "md" => "text/plain; charset=utf-8",
+        "xml" => "application/xml",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "avif" => "image/avif",
+        "ico" => "image/x-icon",
+        "wasm" => "application/wasm",
+        "woff" => "font/woff",
+        "woff2" => "font/woff2",
+        "ttf" => "font/ttf",
+        "otf" => "font/otf",
+        "pdf" => "application/pdf",
+        "mp3" => "audio/mpeg",
+        "mp4" => "video/mp4",
+        "webm" => "video/webm",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("index.html"), "<h1>home</h1>").unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub").join("index.html"), "sub").unwrap();
+        std::fs::write(dir.path().join("sub").join("a b.js"), "js").unwrap();
+        dir
+    }
+
+    #[test]
+    fn paths_resolve_inside_the_folder_only() {
+        let dir = site();
+        let root = dir.path().canonicalize().unwrap();
+        let at = |p: &str| resolve(dir.path(), p);
+        assert_eq!(at("/"), Some(root.join("index.html")));
+        assert_eq!(at("/sub/"), Some(root.join("sub").join("index.html")));
+        assert_eq!(at("/sub"), Some(root.join("sub").join("index.html")));
+        assert_eq!(
+            at("/sub/a%20b.js?v=1"),
+            Some(root.join("sub").join("a b.js"))
+        );
+        assert_eq!(at("/missing"), None);
+        assert_eq!(at("/../etc/passwd"), None);
+        assert_eq!(at("/sub/../index.html"), None);
+        assert_eq!(at("/%2e%2e/etc/passwd"), None);
+        assert_eq!(at("/sub%2f..%2f..%2fetc"), None);
+        assert_eq!(at("/a\\..\\b"), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_link_out_of_the_folder_is_not_followed() {
+        let dir = site();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "no").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("leak")).unwrap();
+        assert_eq!(resolve(dir.path(), "/leak"), None);
+    }
+
+    #[test]
+    fn content_types_by_extension() {
+        assert_eq!(
+            content_type(Path::new("a.HTML")),
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(
+            content_type(Path::new("a.js")),
+            "text/javascript; charset=utf-8"
+        );
+        assert_eq!(content_type(Path::new("a.wasm")), "application/wasm");
+        assert_eq!(content_type(Path::new("a")), "application/octet-stream");
+    }
+}
