@@ -1,8 +1,12 @@
-// Opens a page in headless Chromium (Debian's, through playwright-core) and prints every
-// "wsx-page: ..." console line of it on stdout, until the page reports its WebSocket closed
-// or 60 s pass. Run by peers.py, which reads those lines.
+// Opens a page in headless Chromium (Debian's, through playwright-core). Run by peers.py,
+// which reads what it prints.
 //
 //   node browser.js URL
+//       prints every "wsx-page: ..." console line of the page, until it reports its
+//       WebSocket closed or 60 s pass
+//   node browser.js URL --type TEXT --expect TEXT
+//       a chat page (#msg, #log): once its socket is open, types TEXT and Enter, then waits
+//       until the log shows a line equal to the second TEXT and prints "got TEXT"
 'use strict';
 const { chromium } = require('playwright-core');
 
@@ -33,7 +37,22 @@ const { chromium } = require('playwright-core');
     }
   });
   await page.goto(process.argv[2]);
-  await Promise.race([done, new Promise((r) => setTimeout(r, 60000))]);
+  const [flag, typed, flag2, expected] = process.argv.slice(3);
+  if (flag === '--type' && flag2 === '--expect') {
+    await page.waitForFunction(() => typeof ws !== 'undefined' && ws.readyState === 1, null, {
+      timeout: 30000,
+    });
+    await page.fill('#msg', typed);
+    await page.press('#msg', 'Enter');
+    await page.waitForFunction(
+      (want) => [...document.querySelectorAll('#log li')].some((li) => li.textContent === want),
+      expected,
+      { timeout: 30000 },
+    );
+    console.log(`got ${expected}`);
+  } else {
+    await Promise.race([done, new Promise((r) => setTimeout(r, 60000))]);
+  }
   await browser.close();
 })().catch((e) => {
   console.log('failed: ' + e);

@@ -423,6 +423,33 @@ def chromium():
                 chromium.stop()
 
 
+@scenario
+def chromium_chat_room():
+    """The README's first browser example: `wsx listen --static DIR --chat`, the page from wsx
+    itself, chatting with a `wsx connect` in a shell."""
+    with Listen("--static", os.path.join(HERE, "chat"), "--chat") as wsx:
+        shell = Process([WSX, "connect", f"ws://127.0.0.1:{wsx.port}/", "-w", "-1"])
+        try:
+            wsx.expect(wsx.out, r"#1 connected")
+            page = f"http://127.0.0.1:{wsx.port}/"
+            with tempfile.TemporaryDirectory() as home:
+                chromium = Process(
+                    ["node", os.path.join(HERE, "browser.js"), page, "--type",
+                     "hello from the browser", "--expect", "hello from the shell"],
+                    env=dict(os.environ, NODE_PATH=NODE_PATH, HOME=home))
+                try:
+                    line = shell.expect(shell.out, r"hello from the browser")
+                    check("Chromium, on the page wsx served, -> wsx connect through --chat",
+                          line == "hello from the browser", line)
+                    shell.type("hello from the shell")
+                    got = chromium.expect(chromium.out, r"^got ")
+                    check("wsx connect -> Chromium through --chat", got.endswith("shell"), got)
+                finally:
+                    chromium.stop()
+        finally:
+            shell.stop()
+
+
 def main():
     global WSX, NODE_PATH
     WSX, NODE_PATH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -431,6 +458,7 @@ def main():
     python_client()
     node_client()
     chromium()
+    chromium_chat_room()
     failed = results.count(False)
     print(f"interop: {len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed or not results else 0)
