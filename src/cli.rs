@@ -102,8 +102,8 @@ pub struct TlsArgs {
 #[derive(Debug, Args)]
 pub struct ListenArgs {
     /// Where to listen: PORT (on 127.0.0.1), HOST:PORT, 0.0.0.0:PORT or [::]:PORT; 0 picks a port
-    #[arg(value_name = "[HOST:]PORT", value_parser = parse_listen_addr)]
-    pub addr: SocketAddr,
+    #[arg(value_name = "[HOST:]PORT | unix:PATH", value_parser = parse_listen_addr)]
+    pub addr: crate::server::ListenAddr,
 
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -428,16 +428,24 @@ fn parse_ws_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn parse_listen_addr(s: &str) -> Result<SocketAddr, String> {
+fn parse_listen_addr(s: &str) -> Result<crate::server::ListenAddr, String> {
+    use crate::server::ListenAddr;
+    if let Some(path) = s.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("unix: needs a path, as in unix:/tmp/wsx.sock".into());
+        }
+        return Ok(ListenAddr::Unix(path.into()));
+    }
     if let Ok(port) = s.parse::<u16>() {
-        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        return Ok(ListenAddr::Tcp(SocketAddr::from(([127, 0, 0, 1], port))));
     }
     if let Ok(addr) = s.parse::<SocketAddr>() {
-        return Ok(addr);
+        return Ok(ListenAddr::Tcp(addr));
     }
     s.to_socket_addrs()
-        .map_err(|e| format!("'{s}' is not PORT or HOST:PORT ({e})"))?
+        .map_err(|e| format!("'{s}' is not PORT, HOST:PORT or unix:PATH ({e})"))?
         .next()
+        .map(ListenAddr::Tcp)
         .ok_or_else(|| format!("'{s}' has no address"))
 }
 
@@ -554,16 +562,17 @@ mod tests {
 
     #[test]
     fn listen_addresses() {
+        use crate::server::ListenAddr;
+        let tcp = |a: &str| Ok(ListenAddr::Tcp(a.parse().unwrap()));
+        assert_eq!(parse_listen_addr("8080"), tcp("127.0.0.1:8080"));
+        assert_eq!(parse_listen_addr("0"), tcp("127.0.0.1:0"));
+        assert_eq!(parse_listen_addr("0.0.0.0:9"), tcp("0.0.0.0:9"));
+        assert_eq!(parse_listen_addr("[::]:9"), tcp("[::]:9"));
         assert_eq!(
-            parse_listen_addr("8080"),
-            Ok("127.0.0.1:8080".parse().unwrap())
+            parse_listen_addr("unix:/run/a.sock"),
+            Ok(ListenAddr::Unix("/run/a.sock".into()))
         );
-        assert_eq!(parse_listen_addr("0"), Ok("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(
-            parse_listen_addr("0.0.0.0:9"),
-            Ok("0.0.0.0:9".parse().unwrap())
-        );
-        assert_eq!(parse_listen_addr("[::]:9"), Ok("[::]:9".parse().unwrap()));
+        assert!(parse_listen_addr("unix:").is_err());
         assert!(parse_listen_addr("nope").is_err());
         assert!(parse_credentials("user").is_err());
         assert_eq!(parse_credentials("u:p:q"), Ok("u:p:q".into()));

@@ -2,7 +2,6 @@
 //!
 //! Terminal facts come in as values, so every decision here is testable.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
@@ -128,7 +127,7 @@ impl Policy {
 /// `wsx listen`, resolved.
 #[derive(Debug, Clone)]
 pub struct ListenSettings {
-    pub addr: SocketAddr,
+    pub addr: crate::server::ListenAddr,
     pub mode: Mode,
     /// `--static`: plain HTTP requests are answered from this folder.
     pub static_dir: Option<PathBuf>,

@@ -997,3 +997,64 @@ fn mutual_tls_requires_a_client_certificate_and_shows_its_subject() {
     let why = server.expect_stderr("TLS handshake failed");
     assert_eq!(why.lines().count(), 1);
 }
+
+#[cfg(unix)]
+#[test]
+fn listens_on_a_unix_socket_and_removes_it_at_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("wsx.sock");
+    let addr = format!("unix:{}", path.display());
+    // A socket file left by a server that is gone is replaced.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let mut cmd = support::wsx();
+    cmd.args([
+        "listen",
+        &addr,
+        "--echo",
+        "--format",
+        "human",
+        "--timestamps",
+        "none",
+    ])
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (stderr, ready) = support::read_line_within(child.id(), stderr);
+    assert_eq!(
+        ready.trim_end(),
+        format!("listening on ws+unix:{}", path.display())
+    );
+
+    // A second server on the same path is refused while the first one lives.
+    let mut second = support::wsx();
+    second.args(["listen", &addr]);
+    let out = support::run(second, b"");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("another server listens on"),
+        "{}",
+        out.stderr
+    );
+
+    let mut client = support::wsx();
+    client
+        .args(["connect", "ws://localhost/chat", "--unix-socket"])
+        .arg(&path)
+        .args(["-w", "0"]);
+    let out = support::run(client, b"through a unix socket\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "through a unix socket\n");
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let (_stdout, line) = support::read_line_within(child.id(), stdout);
+    assert_eq!(
+        line.trim_end(),
+        "#1 connected from a local process (unix socket)"
+    );
+
+    support::interrupt(child.id());
+    assert_eq!(support::wait_for_exit(&mut child), Some(0));
+    assert!(!path.exists(), "the socket file is removed at exit");
+    drop(stderr);
+}

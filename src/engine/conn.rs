@@ -36,6 +36,27 @@ impl Transport {
         }
     }
 
+    /// Another handle on the same socket.
+    ///
+    /// # Errors
+    /// Out of file descriptors.
+    pub fn try_clone(&self) -> io::Result<Transport> {
+        Ok(match self {
+            Transport::Tcp(t) => Transport::Tcp(t.try_clone()?),
+            #[cfg(unix)]
+            Transport::Unix(u) => Transport::Unix(u.try_clone()?),
+        })
+    }
+
+    /// Shuts both directions down: whoever blocks reading it wakes up with an error.
+    pub fn shutdown(&self) {
+        let _ = match self {
+            Transport::Tcp(t) => t.shutdown(std::net::Shutdown::Both),
+            #[cfg(unix)]
+            Transport::Unix(u) => u.shutdown(std::net::Shutdown::Both),
+        };
+    }
+
     fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             Transport::Tcp(t) => t.set_nonblocking(true),

@@ -65,8 +65,9 @@ impl Head {
 
 /// What the handshake knows besides the request, for [`cgi_env`].
 pub struct Connection<'a> {
-    pub peer: std::net::SocketAddr,
-    pub server_port: u16,
+    pub peer: super::listener::Peer,
+    /// The TCP port listened on; `None` on a Unix socket.
+    pub server_port: Option<u16>,
     pub tls: bool,
     /// The subject of the client's certificate, under mutual TLS.
     pub subject: Option<&'a str>,
@@ -79,16 +80,22 @@ pub struct Connection<'a> {
 /// `--pass-auth`; repeated headers joined with ", ").
 pub fn cgi_env(head: &Head, conn: &Connection<'_>) -> Vec<(String, String)> {
     let (path, query) = head.path.split_once('?').unwrap_or((&head.path, ""));
-    let mut env = vec![
-        ("REMOTE_ADDR".to_string(), conn.peer.ip().to_string()),
-        ("REMOTE_PORT".to_string(), conn.peer.port().to_string()),
+    let mut env = Vec::new();
+    // A Unix socket's peer has no address, and the server no port.
+    if let super::listener::Peer::Tcp(addr) = conn.peer {
+        env.push(("REMOTE_ADDR".to_string(), addr.ip().to_string()));
+        env.push(("REMOTE_PORT".to_string(), addr.port().to_string()));
+    }
+    env.extend([
         ("REQUEST_METHOD".to_string(), head.method.clone()),
         ("REQUEST_URI".to_string(), head.path.clone()),
         ("PATH_INFO".to_string(), path.to_string()),
         ("QUERY_STRING".to_string(), query.to_string()),
-        ("SERVER_PORT".to_string(), conn.server_port.to_string()),
         ("SERVER_PROTOCOL".to_string(), "HTTP/1.1".to_string()),
-    ];
+    ]);
+    if let Some(port) = conn.server_port {
+        env.push(("SERVER_PORT".to_string(), port.to_string()));
+    }
     if conn.tls {
         env.push(("HTTPS".to_string(), "on".to_string()));
     }
@@ -381,8 +388,8 @@ mod tests {
         let text = "GET /chat/room?user=ann&x=1 HTTP/1.1\r\nHost: h:8080\r\nX-Trace-Id: t1\r\nAccept: a\r\nAccept: b\r\nAuthorization: Basic c2VjcmV0\r\n\r\n";
         let head = parse_head(text.as_bytes()).unwrap().unwrap().0;
         let mut conn = Connection {
-            peer: "10.1.2.3:5555".parse().unwrap(),
-            server_port: 8080,
+            peer: super::super::listener::Peer::Tcp("10.1.2.3:5555".parse().unwrap()),
+            server_port: Some(8080),
             tls: true,
             subject: Some("CN=ann"),
             pass_auth: false,

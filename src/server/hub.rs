@@ -3,8 +3,8 @@
 //!
 //! Pure bookkeeping: no sockets here. The server applies the decisions to the engine.
 
+use super::listener::Peer;
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::exec::Program;
@@ -12,7 +12,7 @@ use crate::settings::Mode;
 
 /// One connected client.
 pub struct Client {
-    pub peer: SocketAddr,
+    pub peer: Peer,
     pub subprotocol: Option<String>,
     /// Its program, with `--exec`.
     pub program: Option<Program>,
@@ -40,7 +40,7 @@ pub struct Hub {
 
 impl Hub {
     /// Registers a client and returns its id.
-    pub fn add(&mut self, peer: SocketAddr, subprotocol: Option<String>) -> u64 {
+    pub fn add(&mut self, peer: Peer, subprotocol: Option<String>) -> u64 {
         self.last_id += 1;
         let client = Client {
             peer,
@@ -112,7 +112,8 @@ mod tests {
     fn hub(n: usize) -> Hub {
         let mut hub = Hub::default();
         for i in 0..n {
-            hub.add(format!("127.0.0.1:{}", 5000 + i).parse().unwrap(), None);
+            let addr = format!("127.0.0.1:{}", 5000 + i).parse().unwrap();
+            hub.add(Peer::Tcp(addr), None);
         }
         hub
     }
@@ -123,7 +124,10 @@ mod tests {
         assert_eq!(hub.ids(), [1, 2]);
         hub.remove(2);
         assert_eq!(
-            hub.add("127.0.0.1:1".parse().unwrap(), Some("chat".into())),
+            hub.add(
+                Peer::Tcp("127.0.0.1:1".parse().unwrap()),
+                Some("chat".into())
+            ),
             3
         );
         assert_eq!(

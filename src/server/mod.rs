@@ -9,10 +9,12 @@ mod files;
 pub mod gate;
 mod hub;
 mod limits;
+mod listener;
 
+pub use listener::ListenAddr;
+use listener::{Listener, Peer};
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -71,15 +73,15 @@ struct Shared {
     verbose: bool,
     /// Handshakes in progress, oldest first: a handle on each socket, to drop the oldest when
     /// `--max-handshakes` are pending and another connection arrives.
-    pending: Mutex<BTreeMap<u64, TcpStream>>,
+    pending: Mutex<BTreeMap<u64, Transport>>,
     /// `--static`: plain HTTP requests are answered from this folder.
     static_dir: Option<std::path::PathBuf>,
     /// `--exec`: each client's program gets the request as CGI-style variables.
     cgi: bool,
     /// `--pass-auth`: those variables include the Authorization header.
     pass_auth: bool,
-    /// The port the server listens on (`SERVER_PORT`).
-    server_port: u16,
+    /// The port the server listens on (`SERVER_PORT`; none on a Unix socket).
+    server_port: Option<u16>,
 }
 
 /// Handshake threads run little code (TLS and an HTTP head): a small stack keeps thousands of
@@ -97,7 +99,7 @@ enum Handshake {
 /// A client whose handshake succeeded.
 struct Accepted {
     ws: WebSocket<Stream>,
-    peer: SocketAddr,
+    peer: Peer,
     subprotocol: Option<String>,
     /// The subject of the client's certificate, under mutual TLS.
     subject: Option<String>,
@@ -116,21 +118,20 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
     };
     let open_files = limits::raise_open_files();
     let listener =
-        TcpListener::bind(s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
-    listener
-        .set_nonblocking(true)
-        .context("setting up the listener")?;
-    let local = listener.local_addr().context("reading the bound address")?;
+        Listener::bind(&s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
+    let url = listener
+        .url(tls.is_some())
+        .context("reading the bound address")?;
+    let server_port = listener.port();
     let listener = Arc::new(listener);
 
     let mut engine = Engine::new().context("creating the poller")?;
     let waker = engine.waker();
     engine.net().watch(Box::new(listener.clone()), LISTENER)?;
 
-    let scheme = if tls.is_some() { "wss" } else { "ws" };
     if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
-        crate::term::say(&format!("listening on {scheme}://{local}"));
+        crate::term::say(&format!("listening on {url}"));
     }
     // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
     let mut console = Console::new(&s.console, waker.clone())?;
@@ -161,7 +162,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
         static_dir: s.static_dir.clone(),
         cgi: matches!(s.mode, Mode::Exec(_)),
         pass_auth: s.pass_auth,
-        server_port: local.port(),
+        server_port,
     });
     let (accepted_tx, accepted) = mpsc::channel();
     // Bounded: a program that writes faster than its lines go out waits in its write.
@@ -201,7 +202,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
 }
 
 impl Shared {
-    fn lock_pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, TcpStream>> {
+    fn lock_pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Transport>> {
         // A handshake thread never panics while holding it; if one did, the map is still
         // consistent (every change is a single insert or remove).
         self.pending.lock().unwrap_or_else(|e| e.into_inner())
@@ -209,7 +210,7 @@ impl Shared {
 }
 
 /// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
-fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Handshake, String> {
+fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<Handshake, String> {
     let deadline = Instant::now() + shared.timeout;
     let timed_out = || {
         format!(
@@ -226,7 +227,6 @@ fn handshake(tcp: TcpStream, peer: SocketAddr, shared: &Shared) -> Result<Handsh
         let left = remaining().ok_or_else(timed_out)?;
         io.set_timeouts(Some(left)).map_err(|e| e.to_string())
     };
-    let tcp = Transport::from(tcp);
     set_timeouts(&tcp)?;
     let _ = tcp.set_nodelay();
     let io_error = |e: std::io::Error| match e.kind() {
@@ -350,7 +350,7 @@ struct Server {
     programs: Receiver<ProgramEvent>,
     program_tx: SyncSender<ProgramEvent>,
     waker: Waker,
-    listener: Arc<TcpListener>,
+    listener: Arc<Listener>,
     shared: Arc<Shared>,
     hub: Hub,
     /// Connections we closed (or that closed), waiting for the close handshake, by deadline.
@@ -540,12 +540,7 @@ impl Server {
         loop {
             match self.listener.accept() {
                 Ok((tcp, peer)) => {
-                    // The handshake runs blocking, with timeouts. On Windows, macOS and the
-                    // BSDs an accepted socket inherits the listener's non-blocking mode.
-                    if let Err(e) = tcp.set_nonblocking(false) {
-                        self.notice(&format!("wsx: {peer}: setting up the socket: {e}"));
-                        continue;
-                    }
+                    // The handshake runs blocking, with timeouts (`accept` made it so).
                     // Without a descriptor for the handle, the handshake runs unregistered.
                     let token = self.make_room(&tcp);
                     let shared = self.shared.clone();
@@ -622,14 +617,14 @@ impl Server {
     /// progress, the oldest is dropped to make room (a client that sends half a request cannot
     /// keep others out for long). Returns the handshake's key, or `None` when no handle could
     /// be made (out of descriptors).
-    fn make_room(&mut self, tcp: &TcpStream) -> Option<u64> {
+    fn make_room(&mut self, tcp: &Transport) -> Option<u64> {
         let handle = tcp.try_clone().ok()?;
         let mut pending = self.shared.lock_pending();
         let mut dropped = 0;
         while pending.len() as u64 >= self.max_handshakes {
             if let Some((_, oldest)) = pending.pop_first() {
                 // Its thread's read fails at once, and it ends.
-                let _ = oldest.shutdown(std::net::Shutdown::Both);
+                oldest.shutdown();
                 dropped += 1;
             }
         }
