@@ -29,8 +29,10 @@ pub struct Event {
 /// The payload of an [`Event`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
-    Text(String),
-    Binary(Vec<u8>),
+    /// Text and binary payloads share tungstenite's buffers: no copy between the socket, the
+    /// formatters and the frame that goes out.
+    Text(tungstenite::Utf8Bytes),
+    Binary(tungstenite::Bytes),
     Ping(Vec<u8>),
     /// A pong; `rtt` is set when it answers a ping we sent.
     Pong {
@@ -56,8 +58,8 @@ impl Kind {
     /// What a received message shows as (`None` for a raw frame, which reading never yields).
     pub fn of(msg: &Message) -> Option<Kind> {
         Some(match msg {
-            Message::Text(t) => Kind::Text(t.as_str().to_string()),
-            Message::Binary(b) => Kind::Binary(b.to_vec()),
+            Message::Text(t) => Kind::Text(t.clone()),
+            Message::Binary(b) => Kind::Binary(b.clone()),
             Message::Ping(p) => Kind::Ping(p.to_vec()),
             Message::Pong(p) => Kind::Pong {
                 data: p.to_vec(),

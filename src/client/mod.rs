@@ -280,8 +280,15 @@ impl Session {
 
     fn command(&mut self, net: &mut Net, cmd: Command, now: Instant) {
         let (msg, kind) = match cmd {
-            Command::Text(t) => (Message::text(t.clone()), Kind::Text(t)),
-            Command::Binary(b) => (Message::binary(b.clone()), Kind::Binary(b)),
+            // One buffer for the frame and the event: no copy of the payload.
+            Command::Text(t) => {
+                let t = tungstenite::Utf8Bytes::from(t);
+                (Message::Text(t.clone()), Kind::Text(t))
+            }
+            Command::Binary(b) => {
+                let b = tungstenite::Bytes::from(b);
+                (Message::Binary(b.clone()), Kind::Binary(b))
+            }
             Command::Ping(p) => {
                 self.pings.push_back(Ping {
                     payload: p.clone(),

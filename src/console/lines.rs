@@ -47,7 +47,7 @@ impl Splitter {
     /// Turns every complete line in `bytes` into an [`Input`]; keeps the rest for later.
     pub fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Input>) {
         let mut rest = bytes;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
             rest = &tail[1..];
             if self.partial.is_empty() {

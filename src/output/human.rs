@@ -215,7 +215,7 @@ mod tests {
         );
         assert_eq!(
             line(
-                Kind::Text(String::new()),
+                Kind::Text("".into()),
                 Dir::In,
                 None,
                 &view(Timestamps::None)
@@ -235,10 +235,10 @@ mod tests {
     fn binary_is_a_hex_preview() {
         let v = view(Timestamps::None);
         assert_eq!(
-            line(Kind::Binary(b"hello".to_vec()), Dir::In, None, &v),
+            line(Kind::Binary(b"hello".to_vec().into()), Dir::In, None, &v),
             "< [binary 5 B] 68 65 6c 6c 6f\n"
         );
-        let long = line(Kind::Binary(vec![0xab; 40]), Dir::In, None, &v);
+        let long = line(Kind::Binary(vec![0xab; 40].into()), Dir::In, None, &v);
         assert!(long.starts_with("< [binary 40 B] ab ab"), "{long}");
         assert!(long.ends_with(" ab … (+8 B)\n"), "{long}");
     }

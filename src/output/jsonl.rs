@@ -28,7 +28,7 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
     match &ev.kind {
         Kind::Text(t) => {
             obj.insert("type".into(), json!("text"));
-            obj.insert("data".into(), json!(t));
+            obj.insert("data".into(), json!(t.as_str()));
         }
         Kind::Binary(b) => {
             obj.insert("type".into(), json!("binary"));
@@ -127,7 +127,7 @@ mod tests {
         );
         assert_eq!(
             line(
-                Kind::Binary(vec![0, 255]),
+                Kind::Binary(vec![0, 255].into()),
                 Dir::Out,
                 Timestamps::None,
                 Some(2)

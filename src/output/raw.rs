@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn binary_encodings() {
-        let bin = || Kind::Binary(vec![0, 0xff, 0x10]);
+        let bin = || Kind::Binary(vec![0, 0xff, 0x10].into());
         assert_eq!(
             out(bin(), Dir::In, BinaryOutput::Raw, false),
             vec![0, 0xff, 0x10]

@@ -648,11 +648,13 @@ impl Server {
     fn operator_command(&mut self, net: &mut Net, cmd: Command, now: Instant) {
         match cmd {
             Command::Text(t) => {
-                self.broadcast(net, &Message::text(t.clone()), now);
+                let t = tungstenite::Utf8Bytes::from(t);
+                self.broadcast(net, &Message::Text(t.clone()), now);
                 self.show(None, Dir::Out, Kind::Text(t));
             }
             Command::Binary(b) => {
-                self.broadcast(net, &Message::binary(b.clone()), now);
+                let b = tungstenite::Bytes::from(b);
+                self.broadcast(net, &Message::Binary(b.clone()), now);
                 self.show(None, Dir::Out, Kind::Binary(b));
             }
             Command::Ping(p) => {
@@ -676,7 +678,8 @@ impl Server {
             Command::Quit => self.begin_shutdown(net, now),
             Command::To { id, text } => {
                 if self.hub.contains(id) {
-                    self.send(net, id, Message::text(text.clone()), now);
+                    let text = tungstenite::Utf8Bytes::from(text);
+                    self.send(net, id, Message::Text(text.clone()), now);
                     self.show(Some(id), Dir::Out, Kind::Text(text));
                 } else {
                     self.notice(&format!("wsx: no client #{id} (see /clients)"));
@@ -754,7 +757,8 @@ impl Server {
         match event {
             ProgramEvent::Line(id, text) => {
                 if self.hub.contains(id) {
-                    self.send(net, id, Message::text(text.clone()), now);
+                    let text = tungstenite::Utf8Bytes::from(text);
+                    self.send(net, id, Message::Text(text.clone()), now);
                     self.show(Some(id), Dir::Out, Kind::Text(text));
                 }
             }
