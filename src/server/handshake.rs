@@ -1,0 +1,201 @@
+//! One connection's start, on a short-lived thread of its own: TLS for `wss://`, then the
+//! HTTP request, which becomes a WebSocket (the policy is in [`super::gate`]) or, with
+//! `--static`, a plain HTTP answer. Blocking, bounded by `--handshake-timeout`.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tungstenite::protocol::{Role, WebSocketConfig};
+use tungstenite::WebSocket;
+
+use super::files;
+use super::gate::{self, Decision};
+use super::listener::Peer;
+use crate::engine::{Socket, Stream, Transport};
+use crate::tls;
+
+/// What every handshake thread needs.
+pub(super) struct Shared {
+    pub(super) policy: crate::settings::Policy,
+    pub(super) tls: Option<Arc<rustls::ServerConfig>>,
+    pub(super) timeout: Duration,
+    pub(super) config: WebSocketConfig,
+    /// Clients admitted and not yet gone, for `--max-clients`.
+    pub(super) admitted: AtomicU64,
+    pub(super) quiet: bool,
+    /// `-v`: print each request's head on stderr.
+    pub(super) verbose: bool,
+    /// Handshakes in progress, oldest first: a handle on each socket, to drop the oldest when
+    /// `--max-handshakes` are pending and another connection arrives.
+    pub(super) pending: Mutex<BTreeMap<u64, Transport>>,
+    /// `--static`: plain HTTP requests are answered from this folder.
+    pub(super) static_dir: Option<std::path::PathBuf>,
+    /// `--exec`: each client's program gets the request as CGI-style variables.
+    pub(super) cgi: bool,
+    /// `--pass-auth`: those variables include the Authorization header.
+    pub(super) pass_auth: bool,
+    /// The port the server listens on (`SERVER_PORT`; none on a Unix socket).
+    pub(super) server_port: Option<u16>,
+}
+
+/// Handshake threads run little code (TLS and an HTTP head): a small stack keeps thousands of
+/// them cheap.
+pub(super) const HANDSHAKE_STACK: usize = 256 * 1024;
+
+/// How a connection's first request went.
+pub(super) enum Handshake {
+    /// It upgraded: a new client.
+    Upgraded(Box<Accepted>),
+    /// A plain HTTP request, answered from `--static` (status and path, for `-v`).
+    Served(u16, String),
+}
+
+/// A client whose handshake succeeded.
+pub(super) struct Accepted {
+    pub(super) ws: WebSocket<Stream>,
+    pub(super) peer: Peer,
+    pub(super) subprotocol: Option<String>,
+    /// The subject of the client's certificate, under mutual TLS.
+    pub(super) subject: Option<String>,
+    /// The CGI-style variables for its `--exec` program (empty without `--exec`).
+    pub(super) env: Vec<(String, String)>,
+}
+
+impl Shared {
+    pub(super) fn lock_pending(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Transport>> {
+        // A handshake thread never panics while holding it; if one did, the map is still
+        // consistent (every change is a single insert or remove).
+        self.pending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
+pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<Handshake, String> {
+    let deadline = Instant::now() + shared.timeout;
+    let timed_out = || {
+        format!(
+            "no complete handshake within {}s",
+            shared.timeout.as_secs_f64()
+        )
+    };
+    let remaining = || {
+        deadline
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    };
+    let set_timeouts = |io: &Transport| -> Result<(), String> {
+        let left = remaining().ok_or_else(timed_out)?;
+        io.set_timeouts(Some(left)).map_err(|e| e.to_string())
+    };
+    set_timeouts(&tcp)?;
+    let _ = tcp.set_nodelay();
+    let io_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => timed_out(),
+        _ => e.to_string(),
+    };
+
+    let mut subject = None;
+    let mut stream = match &shared.tls {
+        Some(config) => {
+            let mut conn =
+                rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
+            let mut sock = Socket::new(tcp);
+            while conn.is_handshaking() {
+                conn.complete_io(&mut sock)
+                    .map_err(|e| format!("TLS handshake failed: {}", io_error(e)))?;
+            }
+            subject = conn
+                .peer_certificates()
+                .and_then(|chain| chain.first())
+                .and_then(tls::subject);
+            Stream::TlsServer(Box::new(rustls::StreamOwned::new(conn, sock)))
+        }
+        None => Stream::Plain(Socket::new(tcp)),
+    };
+
+    let mut buf = Vec::with_capacity(1024);
+    let (head, len) = loop {
+        set_timeouts(stream.transport())?;
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).map_err(io_error)?;
+        if n == 0 {
+            return Err("closed the connection during the handshake".into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        match gate::parse_head(&buf) {
+            Ok(Some(parsed)) => break parsed,
+            Ok(None) if buf.len() < gate::MAX_HEAD => continue,
+            Ok(None) => return Err(answer(&mut stream, gate::too_large())),
+            Err(e) => return Err(e),
+        }
+    };
+
+    if shared.verbose {
+        let text = head.describe().replace('\n', &format!("\n{peer} > "));
+        crate::term::say(&format!("{peer} > {text}"));
+    }
+    if let (Some(dir), false) = (&shared.static_dir, head.is_upgrade()) {
+        let status = files::respond(dir, &head, &mut stream).map_err(io_error)?;
+        return Ok(Handshake::Served(status, head.path));
+    }
+    let mut decision = gate::decide(
+        &head,
+        &shared.policy,
+        shared.admitted.load(Ordering::SeqCst),
+    );
+    if let (Decision::Accept { .. }, Some(max)) = (&decision, shared.policy.max_clients) {
+        // Reserve the place; two handshakes finishing together must not both take the last.
+        if shared.admitted.fetch_add(1, Ordering::SeqCst) >= max {
+            shared.admitted.fetch_sub(1, Ordering::SeqCst);
+            decision = gate::decide(&head, &shared.policy, max);
+        }
+    } else if matches!(decision, Decision::Accept { .. }) {
+        shared.admitted.fetch_add(1, Ordering::SeqCst);
+    }
+    let Decision::Accept { subprotocol, .. } = &decision else {
+        return Err(answer(&mut stream, decision));
+    };
+    let subprotocol = subprotocol.clone();
+    if let Err(e) = stream
+        .write_all(&gate::response(&decision))
+        .and_then(|()| stream.flush())
+    {
+        shared.admitted.fetch_sub(1, Ordering::SeqCst);
+        return Err(io_error(e));
+    }
+    let env = if shared.cgi {
+        let conn = gate::Connection {
+            peer,
+            server_port: shared.server_port,
+            tls: shared.tls.is_some(),
+            subject: subject.as_deref(),
+            pass_auth: shared.pass_auth,
+        };
+        gate::cgi_env(&head, &conn)
+    } else {
+        Vec::new()
+    };
+    let tail = buf[len..].to_vec();
+    let ws = WebSocket::from_partially_read(stream, tail, Role::Server, Some(shared.config));
+    Ok(Handshake::Upgraded(Box::new(Accepted {
+        ws,
+        peer,
+        subprotocol,
+        subject,
+        env,
+    })))
+}
+
+/// Writes a refusal and returns the reason to log.
+fn answer(stream: &mut Stream, decision: Decision) -> String {
+    let _ = stream
+        .write_all(&gate::response(&decision))
+        .and_then(|()| stream.flush());
+    match decision {
+        Decision::Reject { status, why, .. } => format!("{why} ({status})"),
+        Decision::Accept { .. } => String::new(),
+    }
+}
