@@ -909,7 +909,8 @@ fn json_is_coloured_and_pretty_printed_in_human_format() {
             record_until_end(ws, seen);
         })
     };
-    let human = ["-w", "0", "--format", "human", "--timestamps", "none"];
+    // --count 2: both messages arrive before the close, whatever the timing.
+    let human = ["--count", "2", "--format", "human", "--timestamps", "none"];
     // Colour forced on into a pipe: the exact bytes.
     let p = peer();
     let mut cmd = connect(&p.url(), &human);
@@ -943,7 +944,7 @@ fn json_is_coloured_and_pretty_printed_in_human_format() {
 
     // raw output is the payload as it came.
     let p = peer();
-    let out = run(connect(&p.url(), &["-w", "0", "--pretty"]), b"");
+    let out = run(connect(&p.url(), &["--count", "2", "--pretty"]), b"");
     assert_eq!(out.stdout_text(), format!("{json}\n[not json\n"));
 }
 
