@@ -50,7 +50,8 @@ fn main() {
 
     let mut misses = 0;
     misses += pipe_throughput(server, websocat.as_ref());
-    misses += round_trip(websocat.as_ref());
+    misses += round_trip(websocat.as_ref(), true);
+    misses += round_trip(websocat.as_ref(), false);
     misses += startup(server, websocat.as_ref());
     misses += idle(server);
     misses += server_benches(websocat.as_ref());
@@ -190,8 +191,8 @@ fn pipe_throughput(server: SocketAddr, websocat: Option<&PathBuf>) -> usize {
         "wsx connect -w 0",
         format!("{:.3} s", wsx.as_secs_f64()),
         Some((
-            ratio <= 2.0 && complete,
-            format!("{ratio:.2}x bare, target <= 2x; all echoes in order: {complete}"),
+            ratio <= 1.2 && complete,
+            format!("{ratio:.2}x bare, target <= 1.2x; all echoes in order: {complete}"),
         )),
     );
     if let Some(websocat) = websocat {
@@ -235,13 +236,26 @@ fn bare_pipe(server: SocketAddr) -> Duration {
     start.elapsed()
 }
 
-fn round_trip(websocat: Option<&PathBuf>) -> usize {
-    println!(
-        "round trip: one line in, its echo out, {ROUND_TRIPS} times, pinned to CPU 0 (taskset)"
-    );
+/// The round trip of one line, wsx beside a bare tungstenite loop, a blocking stdin relay (the
+/// floor of any client between a pipe and a socket) and websocat: pinned to one CPU (taskset),
+/// or where the scheduler puts each process. wsx's target is websocat's figure, when websocat
+/// is installed.
+fn round_trip(websocat: Option<&PathBuf>, pinned: bool) -> usize {
+    let how = if pinned {
+        "pinned to CPU 0 (taskset)"
+    } else {
+        "unpinned"
+    };
+    println!("round trip: one line in, its echo out, {ROUND_TRIPS} times, {how}");
     let me = std::env::current_exe().expect("current exe");
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "0"]).arg(me).arg("--round-trip-child");
+    let mut cmd = if pinned {
+        let mut cmd = Command::new("taskset");
+        cmd.args(["-c", "0"]).arg(me);
+        cmd
+    } else {
+        Command::new(me)
+    };
+    cmd.arg("--round-trip-child");
     if let Some(w) = websocat {
         cmd.env("WSX_BENCH_WEBSOCAT", w);
     }
@@ -252,7 +266,7 @@ fn round_trip(websocat: Option<&PathBuf>) -> usize {
             return 0;
         }
         Err(e) => {
-            println!("  skipped: taskset: {e}");
+            println!("  skipped: {e}");
             return 0;
         }
     };
@@ -275,26 +289,30 @@ fn round_trip(websocat: Option<&PathBuf>) -> usize {
             floor / bare
         );
     }
-    let ratio = wsx / bare;
-    let vs_floor = floor
-        .map(|f| format!("; {:.2}x the floor", wsx / f))
-        .unwrap_or_default();
-    let misses = report(
-        "wsx connect p50",
-        format!("{wsx:.1} µs"),
-        Some((
-            ratio <= 1.5,
-            format!("{ratio:.2}x bare, target <= 1.5x{vs_floor}"),
-        )),
-    );
-    if let Some(w) = p50("websocat ") {
+    let websocat = p50("websocat ");
+    if let Some(w) = websocat {
         report("websocat -t p50", format!("{w:.1} µs"), None);
     }
+    let vs_floor = floor
+        .map(|f| format!("{:.2}x the floor, ", wsx / f))
+        .unwrap_or_default();
+    let verdict = match websocat {
+        Some(w) => Some((
+            wsx <= w,
+            format!("{vs_floor}{:.2}x websocat, target <= websocat", wsx / w),
+        )),
+        None => {
+            println!("  (no websocat: the target, websocat's figure, is not checked)");
+            None
+        }
+    };
+    let misses = report("wsx connect p50", format!("{wsx:.1} µs"), verdict);
     println!();
     misses
 }
 
-/// Runs pinned to one CPU (the parent uses taskset): prints `NAME P50_MICROS` lines.
+/// Runs the round trips (pinned to one CPU or not, as the parent started it): prints
+/// `NAME P50_MICROS` lines.
 ///
 /// The clients stay connected and take turns in blocks, so a slow patch of the machine
 /// affects them all alike.
@@ -781,7 +799,7 @@ fn server_benches(websocat: Option<&PathBuf>) -> usize {
     misses += report(
         "wsx listen --echo",
         secs(wsx),
-        Some((ratio <= 2.0, format!("{ratio:.2}x reference, target <= 2x"))),
+        Some((ratio <= 1.2, format!("{ratio:.2}x reference, target <= 1.2x"))),
     );
     if let Some(w) = websocat {
         let (child, addr) = websocat_listen(w, "mirror:");

@@ -82,7 +82,7 @@ pub fn cgi_env(head: &Head, conn: &Connection<'_>) -> Vec<(String, String)> {
     let (path, query) = head.path.split_once('?').unwrap_or((&head.path, ""));
     let mut env = Vec::new();
     // A Unix socket's peer has no address, and the server no port.
-    if let super::listener::Peer::Tcp(addr) = conn.peer {
+    if let Some(addr) = conn.peer.addr() {
         env.push(("REMOTE_ADDR".to_string(), addr.ip().to_string()));
         env.push(("REMOTE_PORT".to_string(), addr.port().to_string()));
     }

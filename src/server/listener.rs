@@ -32,13 +32,26 @@ impl fmt::Display for ListenAddr {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Peer {
     Tcp(SocketAddr),
+    #[cfg(unix)]
     Unix,
+}
+
+impl Peer {
+    /// The peer's address; `None` for a process on a Unix socket.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        match self {
+            Peer::Tcp(addr) => Some(*addr),
+            #[cfg(unix)]
+            Peer::Unix => None,
+        }
+    }
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Tcp(addr) => write!(f, "{addr}"),
+            #[cfg(unix)]
             Peer::Unix => f.write_str("a local process (unix socket)"),
         }
     }
