@@ -799,7 +799,10 @@ fn server_benches(websocat: Option<&PathBuf>) -> usize {
     misses += report(
         "wsx listen --echo",
         secs(wsx),
-        Some((ratio <= 1.2, format!("{ratio:.2}x reference, target <= 1.2x"))),
+        Some((
+            ratio <= 1.2,
+            format!("{ratio:.2}x reference, target <= 1.2x"),
+        )),
     );
     if let Some(w) = websocat {
         let (child, addr) = websocat_listen(w, "mirror:");
