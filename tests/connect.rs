@@ -20,6 +20,14 @@ fn text(s: &str) -> Seen {
     Seen::Text(s.into())
 }
 
+/// Runs `cmd` with stdin at its end from the start (`/dev/null`) and collects its output.
+fn without_stdin(mut cmd: std::process::Command) -> support::Run {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    support::finish(cmd.spawn().expect("spawning wsx"), b"")
+}
+
 fn normal_close() -> Seen {
     Seen::Close(1000, String::new())
 }
@@ -814,11 +822,7 @@ fn echo_sends_every_message_back_as_it_came() {
         &peer.url(),
         &["--echo", "-w", "-1", "--binary-output", "hex"],
     );
-    let mut cmd = cmd;
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = support::finish(cmd.spawn().unwrap(), b"");
+    let out = without_stdin(cmd);
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     let seen = peer.all();
     assert_eq!(seen[0], text("héllo"));
@@ -849,11 +853,7 @@ fn until_exits_0_at_the_first_matching_message_after_printing_it() {
         "--max-time",
         "10",
     ];
-    let mut cmd = connect(&peer.url(), &args);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = support::finish(cmd.spawn().unwrap(), b"");
+    let out = without_stdin(connect(&peer.url(), &args));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(
         out.stdout_text(),
@@ -868,11 +868,7 @@ fn max_time_closes_cleanly_and_exits_7() {
         ws.send(Message::text("hello")).unwrap();
         record_until_end(ws, seen);
     });
-    let mut cmd = connect(&peer.url(), &["-w", "-1", "-m", "0.3"]);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = support::finish(cmd.spawn().unwrap(), b"");
+    let out = without_stdin(connect(&peer.url(), &["-w", "-1", "-m", "0.3"]));
     assert_eq!(out.code, Some(7), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "hello\n");
     assert_eq!(
@@ -1005,11 +1001,7 @@ fn stdin_from_a_regular_file_is_read_to_the_end() {
 #[test]
 fn stdin_from_dev_null_sends_only_the_execute_messages() {
     let peer = Peer::echo();
-    let mut cmd = connect(&peer.url(), &["-w", "0", "-x", "only"]);
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = support::finish(cmd.spawn().unwrap(), b"");
+    let out = without_stdin(connect(&peer.url(), &["-w", "0", "-x", "only"]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout_text(), "only\n");
     assert_eq!(peer.all()[..2], [text("only"), normal_close()]);

@@ -646,15 +646,7 @@ fn connect_proxy_on(
                 client
                     .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     .unwrap();
-                client.set_read_timeout(None).unwrap();
-                let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
-                let (mut c1, mut u1) = (client, upstream);
-                std::thread::spawn(move || {
-                    let _ = std::io::copy(&mut u2, &mut c2);
-                    let _ = c2.shutdown(std::net::Shutdown::Write);
-                });
-                let _ = std::io::copy(&mut c1, &mut u1);
-                let _ = u1.shutdown(std::net::Shutdown::Write);
+                relay(client, upstream);
             });
         }
     });
@@ -1292,17 +1284,22 @@ fn socks5_proxy(
         }
         let target = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
         client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0]).unwrap();
-        client.set_read_timeout(None).unwrap();
-        let (mut c2, mut t2) = (client.try_clone().unwrap(), target.try_clone().unwrap());
-        let (mut client, mut target) = (client, target);
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut c2, &mut t2);
-            let _ = t2.shutdown(std::net::Shutdown::Write);
-        });
-        let _ = std::io::copy(&mut target, &mut client);
-        let _ = client.shutdown(std::net::Shutdown::Write);
+        relay(client, target);
     });
     (port, rx)
+}
+
+/// A proxy's tunnel: copies bytes both ways until each side ends, passing each end on.
+fn relay(client: std::net::TcpStream, upstream: std::net::TcpStream) {
+    client.set_read_timeout(None).unwrap();
+    let (mut c2, mut u2) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+    let (mut c1, mut u1) = (client, upstream);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut u2, &mut c2);
+        let _ = c2.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut c1, &mut u1);
+    let _ = u1.shutdown(std::net::Shutdown::Write);
 }
 
 #[test]
