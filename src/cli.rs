@@ -185,6 +185,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
     pub max_message_size: usize,
 
+    /// Decline permessage-deflate (accepted by default when a client offers it)
+    #[arg(long)]
+    pub no_compression: bool,
+
     /// Close a client with 1008 once more than BYTES of earlier messages still wait for it
     /// (it stopped reading); one large message alone never counts
     #[arg(long, value_name = "BYTES", default_value_t = 8 << 20)]
@@ -303,9 +307,13 @@ pub struct NetArgs {
     #[arg(short = 'A', long, value_name = "NAME", value_parser = parse_header_value)]
     pub user_agent: Option<HeaderValue>,
 
-    /// Accepted so that a pasted curl command line works; changes nothing
+    /// Accepted so that a pasted curl command line works (compression is offered anyway)
     #[arg(long)]
     pub compressed: bool,
+
+    /// Do not offer permessage-deflate (offered by default, as browsers do)
+    #[arg(long)]
+    pub no_compression: bool,
 
     /// Offer a subprotocol (repeatable, in order of preference); the server's choice is shown
     #[arg(short = 's', long = "subprotocol", value_name = "NAME", value_parser = parse_token)]

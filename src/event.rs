@@ -24,6 +24,8 @@ pub struct Event {
     pub client: Option<u64>,
     pub dir: Dir,
     pub kind: Kind,
+    /// A data message that went or came compressed (permessage-deflate): its size on the wire.
+    pub wire: Option<usize>,
 }
 
 /// The payload of an [`Event`].
@@ -45,6 +47,8 @@ pub enum Kind {
         /// The URL (client) or the peer address (server).
         peer: String,
         subprotocol: Option<String>,
+        /// The extension agreed on (`permessage-deflate; …`), as the server stated it.
+        extension: Option<String>,
         /// Server, mutual TLS: the subject of the client's certificate.
         subject: Option<String>,
     },

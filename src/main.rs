@@ -10,6 +10,7 @@ mod command;
 mod completions;
 mod console;
 mod cookies;
+mod deflate;
 mod engine;
 mod error;
 mod event;

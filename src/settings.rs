@@ -60,6 +60,8 @@ pub struct ConnectSettings {
     /// `-m/--max-time`: the whole run's deadline (exit 7).
     pub max_time: Option<Duration>,
     pub max_message_size: usize,
+    /// Offer permessage-deflate (`--no-compression` turns it off).
+    pub compression: bool,
     pub connect_timeout: Option<Duration>,
     pub ping_interval: Option<Duration>,
     pub ping_timeout: Option<Duration>,
@@ -102,6 +104,8 @@ pub struct Policy {
     pub paths: Vec<String>,
     /// `-H`: extra headers of every 101 answer.
     pub headers: Vec<(String, String)>,
+    /// Accept permessage-deflate when a client offers it (`--no-compression` declines).
+    pub compression: bool,
 }
 
 #[cfg(test)]
@@ -120,6 +124,7 @@ impl Policy {
             max_clients,
             paths: Vec::new(),
             headers: Vec::new(),
+            compression: true,
         }
     }
 }
@@ -193,6 +198,7 @@ fn console(
                 timestamps: output.timestamps,
                 show_ping_pong: output.show_ping_pong,
                 pretty: output.pretty,
+                wire_sizes: output.verbose,
                 start: SystemTime::now(),
                 utc_offset,
             },
@@ -227,6 +233,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
         until: net.until,
         max_time: net.max_time,
         max_message_size: net.max_message_size,
+        compression: !net.no_compression,
         // Connecting is part of the run: --max-time bounds it too.
         connect_timeout: match (net.connect_timeout, net.max_time) {
             (Some(c), Some(m)) => Some(c.min(m)),
@@ -346,6 +353,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
                     )
                 })
                 .collect(),
+            compression: !serve.no_compression,
         },
         static_dir: serve.static_dir,
         once: serve.once,

@@ -206,7 +206,7 @@ fn jsonl_is_byte_exact() {
     let url = peer.url();
     let expected = format!(
         concat!(
-            "{{\"dir\":\"out\",\"type\":\"open\",\"subprotocol\":null,\"url\":\"{}\"}}\n",
+            "{{\"dir\":\"out\",\"type\":\"open\",\"subprotocol\":null,\"extensions\":null,\"url\":\"{}\"}}\n",
             "{{\"dir\":\"out\",\"type\":\"text\",\"data\":\"hi\"}}\n",
             "{{\"dir\":\"in\",\"type\":\"text\",\"data\":\"hi\"}}\n",
             "{{\"dir\":\"out\",\"type\":\"close\",\"code\":1000,\"reason\":\"\"}}\n",

@@ -666,7 +666,7 @@ fn jsonl_events_carry_the_client_id() {
     );
     let mut a = server.client();
     let open = server.expect_stdout("\"type\":\"open\"");
-    assert!(open.starts_with("{\"client\":1,\"dir\":\"in\",\"type\":\"open\",\"subprotocol\":null,\"peer\":\"127.0.0.1:"), "{open}");
+    assert!(open.starts_with("{\"client\":1,\"dir\":\"in\",\"type\":\"open\",\"subprotocol\":null,\"extensions\":null,\"peer\":\"127.0.0.1:"), "{open}");
     text(&mut a, "hi");
     assert_eq!(
         server.expect_stdout("\"hi\""),
@@ -1050,7 +1050,7 @@ fn listens_on_a_unix_socket_and_removes_it_at_exit() {
     let (_stdout, line) = support::read_line_within(child.id(), stdout);
     assert_eq!(
         line.trim_end(),
-        "#1 connected from a local process (unix socket)"
+        "#1 connected from a local process (unix socket) (permessage-deflate)"
     );
 
     support::interrupt(child.id());

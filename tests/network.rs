@@ -1127,10 +1127,15 @@ fn assert_browser_request(headers: &[(String, String)], pasted_key: &str) {
         Some(pasted_key),
         "a fresh key"
     );
+    // The pasted offer is left out; wsx makes its own, for what it speaks.
     assert_eq!(
         count("sec-websocket-extensions"),
-        0,
-        "no extension wsx cannot speak"
+        1,
+        "one extension offer: {headers:?}"
+    );
+    assert_eq!(
+        header(headers, "sec-websocket-extensions"),
+        Some("permessage-deflate; client_max_window_bits")
     );
 }
 

@@ -11,11 +11,12 @@ use anyhow::{Context, Result};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{Request, Response};
 use tungstenite::handshake::HandshakeError;
-use tungstenite::protocol::WebSocketConfig;
+use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, WebSocket};
 use url::Url;
 
-use crate::engine::{Socket, Stream, Transport};
+use crate::deflate;
+use crate::engine::{Socket, Stream, Transport, Wire};
 use crate::error::Failure;
 use crate::settings::ConnectSettings;
 use crate::{proxy, tls};
@@ -48,7 +49,7 @@ impl Dialer {
     /// # Errors
     /// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`]
     /// when the server answers with anything but a valid 101.
-    pub fn dial(&self) -> Result<(WebSocket<Stream>, Response)> {
+    pub fn dial(&self) -> Result<(WebSocket<Wire>, Response)> {
         dial(self)
     }
 
@@ -66,7 +67,7 @@ impl Dialer {
     }
 }
 
-fn dial(dialer: &Dialer) -> Result<(WebSocket<Stream>, Response)> {
+fn dial(dialer: &Dialer) -> Result<(WebSocket<Wire>, Response)> {
     let s = &dialer.settings;
     let mut url = s.url.clone();
     let mut visited = vec![url.clone()];
@@ -109,7 +110,7 @@ fn dial(dialer: &Dialer) -> Result<(WebSocket<Stream>, Response)> {
 
 /// The outcome of one handshake attempt.
 enum Dialed {
-    Open(Box<(WebSocket<Stream>, Response)>),
+    Open(Box<(WebSocket<Wire>, Response)>),
     /// A 3xx with a Location; `rejection` is its status line and the start of its body.
     Redirect {
         location: String,
@@ -189,10 +190,39 @@ fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
-    match tungstenite::client::client_with_config(request, stream, Some(config)) {
-        Ok((ws, response)) => {
+    let wire = if s.compression {
+        Wire::handshake(stream)
+    } else {
+        Wire::plain(stream)
+    };
+    match tungstenite::client::client_with_config(request, wire, Some(config)) {
+        Ok((mut ws, response)) => {
             if s.console.verbose {
                 print_response(&response);
+            }
+            let values: Vec<&str> = response
+                .headers()
+                .get_all(tungstenite::http::header::SEC_WEBSOCKET_EXTENSIONS)
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?"))
+                .collect();
+            let agreed = match (s.compression, values.is_empty()) {
+                (_, true) => None,
+                (true, false) => deflate::agreed(&values).map_err(|e| {
+                    Failure::Rejected(format!("handshake with {url} failed: {e}"))
+                })?,
+                (false, false) => {
+                    return Err(Failure::Rejected(format!(
+                        "handshake with {url} failed: the server chose an extension ({}) although none was offered",
+                        values.join(", ")
+                    ))
+                    .into())
+                }
+            };
+            if ws.get_mut().agree(agreed, s.max_message_size) {
+                // tungstenite has read what followed the head without inflating it: start it
+                // afresh over the stream, which now holds those bytes for the inflater.
+                ws = WebSocket::from_raw_socket(ws.into_inner(), Role::Client, Some(config));
             }
             Ok(Dialed::Open(Box::new((ws, response))))
         }
@@ -310,6 +340,12 @@ fn build_request(s: &ConnectSettings, url: &Url) -> Result<Request> {
             continue;
         }
         request.headers_mut().append(name.clone(), value.clone());
+    }
+    if s.compression {
+        request.headers_mut().insert(
+            tungstenite::http::header::SEC_WEBSOCKET_EXTENSIONS,
+            tungstenite::http::HeaderValue::from_static(deflate::OFFER),
+        );
     }
     Ok(request)
 }

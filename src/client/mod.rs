@@ -58,13 +58,14 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
         _ => e,
     })?;
     let subprotocol = chosen_subprotocol(&response);
+    let extension = ws.get_ref().extension();
 
     let mut engine = Engine::new().context("creating the poller")?;
     engine
         .net()
         .insert(CONN, Conn::new(ws).context("setting up the socket")?)?;
     let mut console = Console::new(&s.console, engine.waker())?;
-    console.show(None, Dir::Out, opened(&s.url, subprotocol));
+    console.show(None, Dir::Out, opened(&s.url, subprotocol, extension));
     console.start(engine.net(), Some(STDIN));
 
     let mut session = Session::new(&dialer, console, engine.waker(), started);
@@ -73,11 +74,12 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     outcome
 }
 
-/// The event for a completed handshake, with the subprotocol the server chose.
-fn opened(url: &Url, subprotocol: Option<String>) -> Kind {
+/// The event for a completed handshake, with the subprotocol and extension the server chose.
+fn opened(url: &Url, subprotocol: Option<String>, extension: Option<String>) -> Kind {
     Kind::Open {
         peer: url.to_string(),
         subprotocol,
+        extension,
         subject: None,
     }
 }
@@ -109,7 +111,7 @@ enum Phase {
 
 /// What the dialing thread hands back.
 type Dialed = Result<(
-    tungstenite::WebSocket<crate::engine::Stream>,
+    tungstenite::WebSocket<crate::engine::Wire>,
     tungstenite::handshake::client::Response,
 )>;
 
@@ -312,29 +314,32 @@ impl Session {
             | Command::File { .. } => return,
         };
         let Some(conn) = net.get(CONN) else { return };
-        if let Err(e) = conn.send(msg) {
-            return self.fail(net, e);
+        match conn.send(msg) {
+            Ok(wire) => self.console.show_sized(None, Dir::Out, kind, wire),
+            Err(e) => self.fail(net, e),
         }
-        self.show(Dir::Out, kind);
     }
 
     /// `--echo`: sends a received data message back as it came (the same opcode, the same
     /// bytes; tungstenite has already put fragments together). Returns the event to show once
-    /// the received one is.
-    fn echo_back(&mut self, net: &mut Net, msg: &Message) -> Option<Kind> {
+    /// the received one is, and its compressed size.
+    fn echo_back(&mut self, net: &mut Net, msg: &Message) -> Option<(Kind, Option<usize>)> {
         let data = matches!(msg, Message::Text(_) | Message::Binary(_));
         if !(self.echo && data && self.phase == Phase::Open && !self.console.is_finished()) {
             return None;
         }
         let conn = net.get(CONN)?;
-        if let Err(e) = conn.send(msg.clone()) {
-            self.fail(net, e);
-            return None;
+        match conn.send(msg.clone()) {
+            Ok(wire) => Some((Kind::of(msg)?, wire)),
+            Err(e) => {
+                self.fail(net, e);
+                None
+            }
         }
-        Kind::of(msg)
     }
 
-    fn received(&mut self, net: &mut Net, kind: Kind, now: Instant) {
+    /// A received message; `wire` is its compressed size if it came compressed.
+    fn received(&mut self, net: &mut Net, kind: Kind, wire: Option<usize>, now: Instant) {
         if kind.is_data() {
             if self.count_left == Some(0) {
                 return; // --count reached: what follows the Nth frame is not ours to print
@@ -343,7 +348,7 @@ impl Session {
                 (Some(re), Kind::Text(text)) => re.is_match(text),
                 _ => false,
             };
-            self.show(Dir::In, kind);
+            self.console.show_sized(None, Dir::In, kind, wire);
             if matched {
                 return self.begin_close(net, 1000, "", now);
             }
@@ -480,16 +485,17 @@ impl Session {
         };
         self.dialing = None;
         let attempt = attempt.and_then(|(ws, response)| {
+            let extension = ws.get_ref().extension();
             net.insert(CONN, Conn::new(ws)?)?;
-            Ok(response)
+            Ok((response, extension))
         });
         let Some(dialer) = self.reconnect.clone() else {
             return;
         };
         let settings = dialer.settings();
         match attempt {
-            Ok(response) => {
-                let kind = opened(&settings.url, chosen_subprotocol(&response));
+            Ok((response, extension)) => {
+                let kind = opened(&settings.url, chosen_subprotocol(&response), extension);
                 self.show(Dir::Out, kind);
                 self.console
                     .push_front(settings.execute.iter().cloned().map(Command::Text));
@@ -596,16 +602,16 @@ impl Handler for Session {
 
     fn incoming(&mut self, net: &mut Net, _key: usize, what: Incoming, now: Instant) {
         match what {
-            Incoming::Message(msg) => {
+            Incoming::Message(msg, wire) => {
                 // Echoed before the message is handled, which may start the close (--count).
                 let echoed = self.echo_back(net, &msg);
                 match Kind::of(&msg) {
                     Some(Kind::Close(info)) => self.closed_by_peer(info),
-                    Some(kind) => self.received(net, kind, now),
+                    Some(kind) => self.received(net, kind, wire, now),
                     None => {}
                 }
-                if let Some(kind) = echoed {
-                    self.show(Dir::Out, kind);
+                if let Some((kind, wire)) = echoed {
+                    self.console.show_sized(None, Dir::Out, kind, wire);
                 }
             }
             Incoming::Idle => {}

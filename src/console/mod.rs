@@ -167,11 +167,17 @@ impl Console {
 
     /// Shows an event; a failed write to stdout ends the run with that error.
     pub fn show(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
+        self.show_sized(client, dir, kind, None);
+    }
+
+    /// Shows a data message with its compressed size, when it went or came compressed.
+    pub fn show_sized(&mut self, client: Option<u64>, dir: Dir, kind: Kind, wire: Option<usize>) {
         let ev = Event {
             at: SystemTime::now(),
             client,
             dir,
             kind,
+            wire,
         };
         if let Err(e) = self.printer.event(&ev) {
             self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));

@@ -7,8 +7,12 @@ use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
+use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message, WebSocket};
+
+use super::wire::Wire;
 
 /// The connection under the bytes: TCP, or a Unix domain socket (`--unix-socket`).
 pub enum Transport {
@@ -197,7 +201,7 @@ pub enum Stream {
 }
 
 impl Stream {
-    fn socket(&self) -> &Socket {
+    pub(super) fn socket(&self) -> &Socket {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &s.sock,
@@ -205,7 +209,7 @@ impl Stream {
         }
     }
 
-    fn socket_mut(&mut self) -> &mut Socket {
+    pub(super) fn socket_mut(&mut self) -> &mut Socket {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(s) => &mut s.sock,
@@ -249,8 +253,9 @@ impl Write for Stream {
 
 /// The result of one [`Conn::read`].
 pub enum Incoming {
-    /// A whole message (data, ping, pong or close).
-    Message(Message),
+    /// A whole message (data, ping, pong or close), and its compressed size when it came
+    /// compressed (permessage-deflate).
+    Message(Message, Option<usize>),
     /// Nothing more can be read until the socket is readable again.
     Idle,
     /// The close handshake is complete; the connection can be dropped.
@@ -261,7 +266,7 @@ pub enum Incoming {
 
 /// A WebSocket on a non-blocking socket.
 pub struct Conn {
-    ws: WebSocket<Stream>,
+    ws: WebSocket<Wire>,
     /// The last write or flush hit `WouldBlock`: bytes wait in tungstenite's or rustls's
     /// buffer until the socket is writable.
     blocked: bool,
@@ -281,8 +286,8 @@ impl Conn {
     ///
     /// # Errors
     /// The socket options could not be set.
-    pub fn new(mut ws: WebSocket<Stream>) -> io::Result<Conn> {
-        ws.get_mut().socket_mut().set_nonblocking()?;
+    pub fn new(mut ws: WebSocket<Wire>) -> io::Result<Conn> {
+        ws.get_mut().stream_mut().socket_mut().set_nonblocking()?;
         let io = ws.get_ref().transport();
         io.set_timeouts(None)?;
         io.set_nodelay()?;
@@ -305,14 +310,19 @@ impl Conn {
         self.blocked
     }
 
-    /// Queues a message. Does not block: when the socket is full the frame stays queued and
-    /// [`Conn::is_blocked`] turns true.
+    /// Queues a message, compressed if the connection agreed on it. Does not block: when the
+    /// socket is full the frame stays queued and [`Conn::is_blocked`] turns true. Returns the
+    /// compressed size when it was compressed.
     ///
     /// # Errors
     /// The connection is closed or failed.
-    pub fn send(&mut self, msg: Message) -> Result<(), WsError> {
+    pub fn send(&mut self, msg: Message) -> Result<Option<usize>, WsError> {
         self.dirty = true;
-        let len = msg.len() as u64;
+        let (msg, compressed) = self.compress(msg);
+        let len = match &msg {
+            Message::Frame(f) => f.payload().len() as u64,
+            m => m.len() as u64,
+        };
         let header = match len {
             0..=125 => 2,
             126..=65_535 => 4,
@@ -320,13 +330,33 @@ impl Conn {
         };
         self.queued += header + len;
         match self.ws.write(msg) {
-            Ok(()) => Ok(()),
+            Ok(()) => Ok(compressed),
             Err(e) if would_block(&e) => {
                 self.blocked = true;
-                Ok(())
+                Ok(compressed)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// A data message as one compressed frame with RSV1 set, which tungstenite sends as it is
+    /// (masking it if we are the client); anything else unchanged.
+    fn compress(&mut self, msg: Message) -> (Message, Option<usize>) {
+        let Some(compressor) = self.ws.get_mut().compressor() else {
+            return (msg, None);
+        };
+        let (opcode, payload) = match &msg {
+            Message::Text(t) => (Data::Text, t.as_bytes()),
+            Message::Binary(b) => (Data::Binary, &b[..]),
+            _ => return (msg, None),
+        };
+        let Some(z) = compressor.compress(payload) else {
+            return (msg, None);
+        };
+        let size = z.len();
+        let mut frame = Frame::message(z, OpCode::Data(opcode), true);
+        frame.header_mut().rsv1 = true;
+        (Message::Frame(frame), Some(size))
     }
 
     /// About how many bytes wait in tungstenite's buffer for a peer that is slow to read
@@ -334,7 +364,7 @@ impl Conn {
     /// flush.
     pub fn backlog(&self) -> u64 {
         self.queued
-            .saturating_sub(self.ws.get_ref().socket().written)
+            .saturating_sub(self.ws.get_ref().stream().socket().written)
     }
 
     /// Queues a Close frame (tungstenite refuses to queue a second one).
@@ -371,7 +401,7 @@ impl Conn {
                 self.blocked = false;
                 self.dirty = false;
                 self.queued = 0;
-                self.ws.get_mut().socket_mut().written = 0;
+                self.ws.get_mut().stream_mut().socket_mut().written = 0;
                 Ok(())
             }
             Err(e) if would_block(&e) => {
@@ -390,10 +420,15 @@ impl Conn {
     pub fn read(&mut self) -> Incoming {
         match self.ws.read() {
             Ok(msg) => {
-                if matches!(msg, Message::Ping(_) | Message::Close(_)) {
-                    self.dirty = true;
-                }
-                Incoming::Message(msg)
+                let size = match msg {
+                    Message::Ping(_) | Message::Close(_) => {
+                        self.dirty = true;
+                        None
+                    }
+                    Message::Text(_) | Message::Binary(_) => self.ws.get_mut().received_size(),
+                    _ => None,
+                };
+                Incoming::Message(msg, size)
             }
             Err(e) if would_block(&e) => Incoming::Idle,
             Err(WsError::ConnectionClosed) => Incoming::Closed,
@@ -406,6 +441,12 @@ impl Conn {
 /// a one-line description for the user ("protocol error: …; closed with 1002").
 pub fn failure(err: &WsError) -> (Option<u16>, String) {
     use tungstenite::error::ProtocolError;
+    if let Some(e) = match err {
+        WsError::Io(e) => crate::deflate::Error::of(e),
+        _ => None,
+    } {
+        return (Some(e.code), format!("{e}; closed with {}", e.code));
+    }
     match err {
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => (
             None,

@@ -6,6 +6,7 @@
 
 mod conn;
 mod poll;
+mod wire;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::io;
@@ -17,6 +18,7 @@ use poll::Poller;
 pub use poll::AsSource;
 
 pub use conn::{failure, Conn, Incoming, Socket, Stream, Transport};
+pub use wire::Wire;
 
 /// How many messages one connection may deliver per turn before others get a go.
 const READ_BUDGET: usize = 256;
@@ -325,7 +327,7 @@ impl Engine {
                 return;
             };
             let what = conn.read();
-            let more = matches!(what, Incoming::Message(_));
+            let more = matches!(what, Incoming::Message(..));
             if matches!(what, Incoming::Idle) {
                 return;
             }

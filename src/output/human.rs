@@ -34,6 +34,7 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
         Kind::Open {
             peer,
             subprotocol,
+            extension,
             subject,
         } => {
             let mut line = match ev.dir {
@@ -42,6 +43,9 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
             };
             if let Some(p) = subprotocol {
                 let _ = write!(line, " (subprotocol {})", escape(p));
+            }
+            if let Some(e) = extension {
+                let _ = write!(line, " ({})", escape(e));
             }
             if let Some(subject) = subject {
                 let _ = write!(line, " (certificate {})", escape(subject));
@@ -61,7 +65,8 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
                 Dir::Out => ">".blue().bold(),
             };
             let _ = write!(out, "{arrow} ");
-            body(kind, view.pretty.then_some(column), out);
+            let wire = ev.wire.filter(|_| view.wire_sizes);
+            body(kind, view.pretty.then_some(column), wire, out);
         }
     }
     // An empty text frame still gets its own line; strip the trailing space it would leave.
@@ -80,16 +85,25 @@ fn hidden(ev: &Event, view: &View) -> bool {
     }
 }
 
-fn body(kind: &Kind, pretty: Option<usize>, out: &mut String) {
+/// `wire`: the compressed size, shown beside the size.
+fn body(kind: &Kind, pretty: Option<usize>, wire: Option<usize>, out: &mut String) {
     match kind {
         Kind::Text(text) => {
             let color = colored::control::SHOULD_COLORIZE.should_colorize();
             if !super::json::render(text, pretty, color, out) {
                 out.push_str(&escape(text));
             }
+            if let Some(wire) = wire {
+                let sizes = format!("({} B, {wire} B compressed)", text.len());
+                let _ = write!(out, " {}", sizes.dimmed());
+            }
         }
         Kind::Binary(bytes) => {
-            let _ = write!(out, "{} ", format!("[binary {} B]", bytes.len()).magenta());
+            let label = match wire {
+                Some(wire) => format!("[binary {} B, {wire} B compressed]", bytes.len()),
+                None => format!("[binary {} B]", bytes.len()),
+            };
+            let _ = write!(out, "{} ", label.magenta());
             hex_preview(bytes, out);
         }
         Kind::Ping(data) => {
@@ -169,12 +183,17 @@ mod tests {
             timestamps: ts,
             show_ping_pong: false,
             pretty: false,
+            wire_sizes: false,
             start: SystemTime::UNIX_EPOCH,
             utc_offset: 0,
         }
     }
 
     fn line(kind: Kind, dir: Dir, client: Option<u64>, v: &View) -> String {
+        sized(kind, dir, client, None, v)
+    }
+
+    fn sized(kind: Kind, dir: Dir, client: Option<u64>, wire: Option<usize>, v: &View) -> String {
         colored::control::set_override(false);
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(3_723_045); // 01:02:03.045
         let mut out = String::new();
@@ -184,11 +203,28 @@ mod tests {
                 client,
                 dir,
                 kind,
+                wire,
             },
             v,
             &mut out,
         );
         out
+    }
+
+    #[test]
+    fn compressed_sizes_show_with_verbose() {
+        let mut v = view(Timestamps::None);
+        let text = || Kind::Text("hello hello".into());
+        let binary = || Kind::Binary(vec![0u8; 40].into());
+        assert_eq!(sized(text(), Dir::In, None, Some(9), &v), "< hello hello\n");
+        v.wire_sizes = true;
+        assert_eq!(
+            sized(text(), Dir::In, None, Some(9), &v),
+            "< hello hello (11 B, 9 B compressed)\n"
+        );
+        assert_eq!(sized(text(), Dir::Out, None, None, &v), "> hello hello\n");
+        assert!(sized(binary(), Dir::In, None, Some(5), &v)
+            .starts_with("< [binary 40 B, 5 B compressed] 00 00"));
     }
 
     #[test]
@@ -274,11 +310,22 @@ mod tests {
         let open = Kind::Open {
             peer: "ws://h/".into(),
             subprotocol: Some("chat".into()),
+            extension: None,
             subject: None,
         };
         assert_eq!(
             line(open, Dir::Out, None, &v),
             "connected to ws://h/ (subprotocol chat)\n"
+        );
+        let open = Kind::Open {
+            peer: "ws://h/".into(),
+            subprotocol: None,
+            extension: Some("permessage-deflate; server_no_context_takeover".into()),
+            subject: None,
+        };
+        assert_eq!(
+            line(open, Dir::Out, None, &v),
+            "connected to ws://h/ (permessage-deflate; server_no_context_takeover)\n"
         );
         let gone = Kind::Disconnected {
             reason: Some("reset".into()),

@@ -53,10 +53,12 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
         Kind::Open {
             peer,
             subprotocol,
+            extension,
             subject,
         } => {
             obj.insert("type".into(), json!("open"));
             obj.insert("subprotocol".into(), json!(subprotocol));
+            obj.insert("extensions".into(), json!(extension));
             let key = if ev.client.is_some() { "peer" } else { "url" };
             obj.insert(key.into(), json!(peer));
             if let Some(subject) = subject {
@@ -101,6 +103,7 @@ mod tests {
             timestamps: ts,
             show_ping_pong: false,
             pretty: false,
+            wire_sizes: false,
             start: SystemTime::UNIX_EPOCH,
             utc_offset: 3600,
         };
@@ -112,6 +115,7 @@ mod tests {
                 client,
                 dir,
                 kind,
+                wire: None,
             },
             &view,
             &mut out,
@@ -169,13 +173,14 @@ mod tests {
                 Kind::Open {
                     peer: "ws://h/".into(),
                     subprotocol: None,
+                    extension: Some("permessage-deflate".into()),
                     subject: None,
                 },
                 Dir::Out,
                 none,
                 None
             ),
-            "{\"dir\":\"out\",\"type\":\"open\",\"subprotocol\":null,\"url\":\"ws://h/\"}\n"
+            "{\"dir\":\"out\",\"type\":\"open\",\"subprotocol\":null,\"extensions\":\"permessage-deflate\",\"url\":\"ws://h/\"}\n"
         );
         assert_eq!(
             line(

@@ -26,6 +26,8 @@ pub struct View {
     pub show_ping_pong: bool,
     /// `--pretty`: JSON payloads over several lines.
     pub pretty: bool,
+    /// `-v`: a compressed message's size on the wire beside its size.
+    pub wire_sizes: bool,
     /// When wsx started, for `--timestamps elapsed`.
     pub start: SystemTime,
     /// The local zone's offset from UTC in seconds, read once before any thread starts.

@@ -67,6 +67,7 @@ mod tests {
                 client: None,
                 dir,
                 kind,
+                wire: None,
             },
             binary,
             tty,

@@ -52,6 +52,15 @@ impl Head {
                 .any(|t| t.eq_ignore_ascii_case("websocket"))
     }
 
+    /// Every value of a header, in order.
+    fn values<'a>(&'a self, name: &'a str) -> Vec<&'a str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
     /// The comma-separated tokens of every occurrence of a header, trimmed.
     fn tokens<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.headers
@@ -157,10 +166,13 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, String> {
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Upgrade, answering with this `Sec-WebSocket-Accept`, subprotocol and extra headers.
+    /// Upgrade, answering with this `Sec-WebSocket-Accept`, subprotocol, extension and extra
+    /// headers.
     Accept {
         accept_key: String,
         subprotocol: Option<String>,
+        /// permessage-deflate, if the client offered it and the policy allows it.
+        extension: Option<crate::deflate::Params>,
         headers: Vec<(String, String)>,
     },
     /// Refuse with an HTTP status; `why` is the one-line reason for the log.
@@ -251,9 +263,14 @@ pub fn decide(head: &Head, policy: &Policy, clients: u64) -> Decision {
         .iter()
         .find(|offered| wanted.contains(&offered.as_str()))
         .cloned();
+    let extension = policy
+        .compression
+        .then(|| crate::deflate::accept(&head.values("sec-websocket-extensions")))
+        .flatten();
     Decision::Accept {
         accept_key: tungstenite::handshake::derive_accept_key(key.as_bytes()),
         subprotocol,
+        extension,
         headers: policy.headers.clone(),
     }
 }
@@ -283,6 +300,7 @@ pub fn response(decision: &Decision) -> Vec<u8> {
         Decision::Accept {
             accept_key,
             subprotocol,
+            extension,
             headers,
         } => {
             let mut out = format!(
@@ -290,6 +308,9 @@ pub fn response(decision: &Decision) -> Vec<u8> {
             );
             if let Some(p) = subprotocol {
                 out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
+            }
+            if let Some(e) = extension {
+                out.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
             }
             for (name, value) in headers {
                 out.push_str(&format!("{name}: {value}\r\n"));
@@ -355,6 +376,7 @@ mod tests {
             Decision::Accept {
                 accept_key: expected.into(),
                 subprotocol: None,
+                extension: None,
                 headers: vec![],
             }
         );

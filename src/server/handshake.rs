@@ -14,7 +14,7 @@ use tungstenite::WebSocket;
 use super::files;
 use super::gate::{self, Decision};
 use super::listener::Peer;
-use crate::engine::{Socket, Stream, Transport};
+use crate::engine::{Socket, Stream, Transport, Wire};
 use crate::tls;
 
 /// What every handshake thread needs.
@@ -55,7 +55,7 @@ pub(super) enum Handshake {
 
 /// A client whose handshake succeeded.
 pub(super) struct Accepted {
-    pub(super) ws: WebSocket<Stream>,
+    pub(super) ws: WebSocket<Wire>,
     pub(super) peer: Peer,
     pub(super) subprotocol: Option<String>,
     /// The subject of the client's certificate, under mutual TLS.
@@ -155,10 +155,15 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
     } else if matches!(decision, Decision::Accept { .. }) {
         shared.admitted.fetch_add(1, Ordering::SeqCst);
     }
-    let Decision::Accept { subprotocol, .. } = &decision else {
+    let Decision::Accept {
+        subprotocol,
+        extension,
+        ..
+    } = &decision
+    else {
         return Err(answer(&mut stream, decision));
     };
-    let subprotocol = subprotocol.clone();
+    let (subprotocol, extension) = (subprotocol.clone(), *extension);
     if let Err(e) = stream
         .write_all(&gate::response(&decision))
         .and_then(|()| stream.flush())
@@ -179,7 +184,20 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
         Vec::new()
     };
     let tail = buf[len..].to_vec();
-    let ws = WebSocket::from_partially_read(stream, tail, Role::Server, Some(shared.config));
+    let ws = match extension {
+        // What followed the request may be compressed already: the inflater reads it first.
+        Some(params) => {
+            let max = shared.config.max_message_size.unwrap_or(usize::MAX);
+            let wire = Wire::deflate(stream, params, Role::Server, tail, max);
+            WebSocket::from_raw_socket(wire, Role::Server, Some(shared.config))
+        }
+        None => WebSocket::from_partially_read(
+            Wire::plain(stream),
+            tail,
+            Role::Server,
+            Some(shared.config),
+        ),
+    };
     Ok(Handshake::Upgraded(Box::new(Accepted {
         ws,
         peer,

@@ -205,20 +205,24 @@ impl Server {
     /// of earlier messages still wait has stopped reading: it is closed with 1008 instead.
     /// Only what is left of earlier messages counts, so one large message, however big, never
     /// makes a client that keeps reading look slow.
-    fn send(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) {
-        let Some(conn) = net.get(id as usize) else {
-            return;
-        };
+    /// Returns the compressed size when the message went compressed.
+    fn send(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) -> Option<usize> {
+        let conn = net.get(id as usize)?;
         let backlog = conn.backlog();
         if backlog > self.max_backlog {
             self.notice(&format!(
                 "#{id} is not reading: {backlog} bytes wait for it (--max-backlog {}); closed with 1008",
                 self.max_backlog
             ));
-            return self.leave(net, id, Some((1008, "too slow")), None, now);
+            self.leave(net, id, Some((1008, "too slow")), None, now);
+            return None;
         }
-        if let Err(e) = conn.send(msg) {
-            self.fail(net, id, e, now);
+        match conn.send(msg) {
+            Ok(wire) => wire,
+            Err(e) => {
+                self.fail(net, id, e, now);
+                None
+            }
         }
     }
 
@@ -312,6 +316,7 @@ impl Server {
             return; // dropping the socket: we are going away
         }
         let id = self.hub.add(peer, subprotocol.clone());
+        let extension = ws.get_ref().extension();
         let conn = match Conn::new(ws) {
             Ok(conn) => conn,
             Err(e) => return self.fail(net, id, WsError::Io(e), now),
@@ -325,6 +330,7 @@ impl Server {
             Kind::Open {
                 peer: peer.to_string(),
                 subprotocol,
+                extension,
                 subject,
             },
         );
@@ -494,8 +500,9 @@ impl Server {
             Command::To { id, text } => {
                 if self.hub.contains(id) {
                     let text = tungstenite::Utf8Bytes::from(text);
-                    self.send(net, id, Message::Text(text.clone()), now);
-                    self.show(Some(id), Dir::Out, Kind::Text(text));
+                    let wire = self.send(net, id, Message::Text(text.clone()), now);
+                    self.console
+                        .show_sized(Some(id), Dir::Out, Kind::Text(text), wire);
                 } else {
                     self.notice(&format!("wsx: no client #{id} (see /clients)"));
                 }
@@ -516,7 +523,15 @@ impl Server {
         }
     }
 
-    fn received(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) {
+    /// A message from client `id`; `wire` is its compressed size if it came compressed.
+    fn received(
+        &mut self,
+        net: &mut Net,
+        id: u64,
+        msg: Message,
+        wire: Option<usize>,
+        now: Instant,
+    ) {
         if !self.hub.contains(id) {
             return; // closing: what it still sends is not served
         }
@@ -537,7 +552,7 @@ impl Server {
             None => return,
         };
         let data = kind.is_data();
-        self.show(Some(id), Dir::In, kind);
+        self.console.show_sized(Some(id), Dir::In, kind, wire);
         if !data {
             return;
         }
@@ -573,8 +588,9 @@ impl Server {
             ProgramEvent::Line(id, text) => {
                 if self.hub.contains(id) {
                     let text = tungstenite::Utf8Bytes::from(text);
-                    self.send(net, id, Message::Text(text.clone()), now);
-                    self.show(Some(id), Dir::Out, Kind::Text(text));
+                    let wire = self.send(net, id, Message::Text(text.clone()), now);
+                    self.console
+                        .show_sized(Some(id), Dir::Out, Kind::Text(text), wire);
                 }
             }
             ProgramEvent::Ended(id) => {
@@ -645,7 +661,7 @@ impl Handler for Server {
     fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant) {
         let id = key as u64;
         match what {
-            Incoming::Message(msg) => self.received(net, id, msg, now),
+            Incoming::Message(msg, wire) => self.received(net, id, msg, wire, now),
             Incoming::Idle => {}
             Incoming::Closed => {
                 net.remove(key);

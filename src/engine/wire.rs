@@ -1,0 +1,203 @@
+//! What tungstenite reads and writes: the byte stream, and on a connection that agreed on
+//! permessage-deflate, the codec at its two ends (see [`crate::deflate`]).
+
+use std::io::{self, Read, Write};
+
+use tungstenite::protocol::Role;
+
+use super::conn::{Stream, Transport};
+use crate::deflate::{Compressor, Inflater, Params};
+
+/// A stream under tungstenite.
+pub struct Wire {
+    stream: Stream,
+    ext: Ext,
+}
+
+enum Ext {
+    /// Bytes pass as they are (no extension, the fast path).
+    Plain,
+    /// A client's handshake: bytes pass as they are, and those after the end of the response
+    /// head are kept, since tungstenite holds them before anyone knows whether they are
+    /// compressed.
+    Head(HeadScan),
+    Deflate(Box<Deflate>),
+}
+
+/// permessage-deflate, as agreed.
+struct Deflate {
+    params: Params,
+    inflater: Inflater,
+    /// `None` when our side cannot compress with the agreed window (messages go out as they
+    /// are, which the RFC allows).
+    compressor: Option<Compressor>,
+}
+
+/// Finds where an HTTP response head ends and keeps what follows.
+#[derive(Default)]
+struct HeadScan {
+    /// The last byte was a line feed (carriage returns in between do not count).
+    newline: bool,
+    ended: bool,
+    after: Vec<u8>,
+}
+
+impl HeadScan {
+    fn feed(&mut self, bytes: &[u8]) {
+        if self.ended {
+            self.after.extend_from_slice(bytes);
+            return;
+        }
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' if self.newline => {
+                    self.ended = true;
+                    self.after.extend_from_slice(&bytes[i + 1..]);
+                    return;
+                }
+                b'\n' => self.newline = true,
+                b'\r' => {}
+                _ => self.newline = false,
+            }
+        }
+    }
+}
+
+impl Wire {
+    /// A connection without extensions.
+    pub fn plain(stream: Stream) -> Wire {
+        Wire {
+            stream,
+            ext: Ext::Plain,
+        }
+    }
+
+    /// A client about to send a handshake that offers compression: see [`Wire::agree`].
+    pub fn handshake(stream: Stream) -> Wire {
+        Wire {
+            stream,
+            ext: Ext::Head(HeadScan::default()),
+        }
+    }
+
+    /// A connection that agreed on permessage-deflate as `role`; `tail` is what was read past
+    /// the handshake. `max_message`: the largest inflated message accepted.
+    pub fn deflate(
+        stream: Stream,
+        params: Params,
+        role: Role,
+        tail: Vec<u8>,
+        max_message: usize,
+    ) -> Wire {
+        Wire {
+            stream,
+            ext: Ext::Deflate(Box::new(Deflate {
+                params,
+                inflater: Inflater::new(tail, max_message),
+                compressor: Compressor::new(&params, role),
+            })),
+        }
+    }
+
+    /// After a client's handshake: `Some` switches compression on (tungstenite must then be
+    /// made afresh over this stream, since it has read what followed the head without
+    /// inflating it: that is given to the inflater instead). Returns whether it did.
+    pub fn agree(&mut self, params: Option<Params>, max_message: usize) -> bool {
+        let Ext::Head(scan) = std::mem::replace(&mut self.ext, Ext::Plain) else {
+            return false;
+        };
+        let Some(params) = params else {
+            return false;
+        };
+        self.ext = Ext::Deflate(Box::new(Deflate {
+            params,
+            inflater: Inflater::new(scan.after, max_message),
+            compressor: Compressor::new(&params, Role::Client),
+        }));
+        true
+    }
+
+    /// The stream, for socket options and readiness.
+    pub fn stream(&self) -> &Stream {
+        &self.stream
+    }
+
+    pub fn stream_mut(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    /// The agreed extension, as the server stated it.
+    pub fn extension(&self) -> Option<String> {
+        match &self.ext {
+            Ext::Deflate(d) => Some(d.params.to_string()),
+            _ => None,
+        }
+    }
+
+    /// Our compressor, on a connection that compresses what it sends.
+    pub fn compressor(&mut self) -> Option<&mut Compressor> {
+        match &mut self.ext {
+            Ext::Deflate(d) => d.compressor.as_mut(),
+            _ => None,
+        }
+    }
+
+    /// The compressed size of the data message tungstenite just returned, if it came
+    /// compressed.
+    pub fn received_size(&mut self) -> Option<usize> {
+        match &mut self.ext {
+            Ext::Deflate(d) => d.inflater.next_size(),
+            _ => None,
+        }
+    }
+}
+
+impl Read for Wire {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match &mut self.ext {
+            Ext::Plain => self.stream.read(buf),
+            Ext::Deflate(d) => d.inflater.read(&mut self.stream, buf),
+            Ext::Head(scan) => {
+                let n = self.stream.read(buf)?;
+                scan.feed(&buf[..n]);
+                Ok(n)
+            }
+        }
+    }
+}
+
+impl Write for Wire {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl Wire {
+    /// The socket underneath.
+    pub fn transport(&self) -> &Transport {
+        self.stream.transport()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_ends_at_the_first_empty_line() {
+        let mut scan = HeadScan::default();
+        scan.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r");
+        scan.feed(b"\n\r");
+        assert!(!scan.ended);
+        scan.feed(b"\n\x81\x02hi");
+        scan.feed(b"\x81\x00");
+        assert_eq!(scan.after, b"\x81\x02hi\x81\x00");
+        let mut bare = HeadScan::default();
+        bare.feed(b"HTTP/1.1 101 OK\nA: b\n\nrest");
+        assert_eq!(bare.after, b"rest");
+    }
+}
