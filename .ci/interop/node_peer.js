@@ -8,6 +8,7 @@
 // text message), "big" (1 MiB of text), "bin" (4 bytes of binary), "ping" (pings wsx and
 // reports the pong), "close" (closes with 4001 "bye"); anything else is echoed as it came.
 // The path /auth requires Basic user:pass; the subprotocol "chat" is chosen when offered.
+// Both sides speak permessage-deflate (the server only when asked to; ws leaves it off there).
 'use strict';
 const { WebSocket, WebSocketServer } = require('ws');
 
@@ -15,6 +16,7 @@ function server() {
   const wss = new WebSocketServer({
     host: '127.0.0.1',
     port: 0,
+    perMessageDeflate: true,
     handleProtocols: (offered) => (offered.has('chat') ? 'chat' : false),
     verifyClient: (info) =>
       !info.req.url.startsWith('/auth') ||
@@ -71,6 +73,7 @@ function client(url) {
     });
   ws.on('open', async () => {
     try {
+      report('permessage-deflate agreed', ws.extensions.startsWith('permessage-deflate'), ws.extensions);
       ws.send('hello node');
       let m = await next();
       report('text echo', !m.isBinary && m.data.toString() === 'hello node', m.data.toString());

@@ -242,6 +242,9 @@ def connect_to(server_class):
         opened = json.loads(out.decode().splitlines()[0]) if out else {}
         check(f"{name} chooses the subprotocol", opened.get("subprotocol") == "chat",
               f"{out[:200]!r} {err}")
+        check(f"{name} agrees on permessage-deflate",
+              (opened.get("extensions") or "").startswith("permessage-deflate"),
+              f"{out[:200]!r} {err}")
 
         status, _, err = wsx_connect(server.url + "/auth", "--auth", "user:pass", "-w", "0")
         check(f"{name} accepts Basic auth", status == 0, err)
@@ -258,6 +261,9 @@ def python_client():
     name = "python websockets"
     with Listen("--echo", format="jsonl") as wsx:
         with ws_connect(wsx.url, max_size=4 * MIB, open_timeout=PATIENCE) as ws:
+            agreed = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+            check(f"wsx listen agrees on {name}'s permessage-deflate offer",
+                  agreed.startswith("permessage-deflate"), agreed)
             ws.send("hello wsx")
             check(f"{name} -> wsx listen: text echo", ws.recv(timeout=PATIENCE) == "hello wsx")
             ws.send(bytes([0, 255, 1]))
@@ -388,7 +394,12 @@ def browser_exchange(scheme, wsx, pages, home):
     page = f"{pages.origin}/page.html?ws={scheme}://localhost:{wsx.port}/"
     chromium = browser(page, home)
     try:
-        wsx.expect(wsx.out, r"connected")
+        opened = chromium.expect(chromium.out, r"^open")
+        check(f"Chromium and wsx listen ({scheme}) agree on permessage-deflate",
+              opened.startswith("open permessage-deflate"), opened)
+        connected = wsx.expect(wsx.out, r"connected")
+        check(f"wsx listen ({scheme}) shows the extension", "(permessage-deflate" in connected,
+              connected)
         wsx.type(f"hello browser over {scheme}")
         line = chromium.expect(chromium.out, r"^message ")
         check(f"wsx listen ({scheme}) -> Chromium", line == f"message hello browser over {scheme}",
@@ -416,7 +427,8 @@ def chromium():
             chromium = browser(page, home)
             try:
                 line = chromium.expect(chromium.out, r"^(open|error|close)")
-                check("Chromium from a disallowed origin is refused", line != "open", line)
+                check("Chromium from a disallowed origin is refused",
+                      not line.startswith("open"), line)
                 why = wsx.expect(wsx.err, r"is not allowed")
                 check("wsx says why: 403 for that origin", "(403)" in why, why)
             finally:
