@@ -50,6 +50,7 @@ fn main() {
 
     let mut misses = 0;
     misses += pipe_throughput(server, websocat.as_ref());
+    compression();
     misses += round_trip(websocat.as_ref(), true);
     misses += round_trip(websocat.as_ref(), false);
     misses += startup(server, websocat.as_ref());
@@ -209,6 +210,102 @@ fn pipe_throughput(server: SocketAddr, websocat: Option<&PathBuf>) -> usize {
     }
     println!();
     misses
+}
+
+/// Lines of JSON as a market feed sends them: `per_line` objects each (one object, or an array
+/// of them), with varying numbers, so that they compress as real traffic does.
+fn json_lines(lines: usize, per_line: usize) -> Vec<u8> {
+    let mut x: u32 = 0x2545_f491;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x
+    };
+    let mut out = Vec::new();
+    for i in 0..lines {
+        let objects: Vec<String> = (0..per_line)
+            .map(|j| {
+                let r = next();
+                format!(
+                    r#"{{"id":{},"type":"trade","symbol":"{}","price":"{}.{:02}","size":"0.{:04}","side":"{}","ts":"2026-11-27T21:{:02}:{:02}.{:03}Z"}}"#,
+                    i * per_line + j,
+                    ["BTC-USD", "ETH-USD", "SOL-USD"][r as usize % 3],
+                    40_000 + r % 5_000,
+                    r % 100,
+                    r % 10_000,
+                    if r & 1 == 0 { "buy" } else { "sell" },
+                    r % 60,
+                    (r >> 8) % 60,
+                    (r >> 16) % 1000
+                )
+            })
+            .collect();
+        let line = match per_line {
+            1 => objects.concat(),
+            _ => format!("[{}]", objects.join(",")),
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.push(b'\n');
+    }
+    out
+}
+
+/// permessage-deflate: the same JSON through `wsx connect` and `wsx listen --echo`, compressed
+/// (both sides' default) and with `--no-compression`; the wire's size from `-v`'s figures.
+fn compression() {
+    println!("permessage-deflate: wsx connect through wsx listen --echo, out and back, in order");
+    let (child, addr) = wsx_listen(&["--echo"]);
+    for (name, input) in [
+        ("50,000 JSON objects, a line each", json_lines(50_000, 1)),
+        ("200 lines of 400 JSON objects", json_lines(200, 400)),
+    ] {
+        println!("  {name} ({:.1} MB)", input.len() as f64 / 1e6);
+        for (label, extra) in [
+            ("compressed", &[][..]),
+            ("--no-compression", &["--no-compression"][..]),
+        ] {
+            let mut cmd = Command::new(wsx_bin());
+            cmd.args(["connect", &url(addr), "-w", "0"]).args(extra);
+            let (time, out) = pipe_through(cmd, &input);
+            assert!(out == input, "every echo, in order");
+            report(label, format!("{:.3} s", time.as_secs_f64()), None);
+        }
+        let mut cmd = Command::new(wsx_bin());
+        cmd.args(["connect", &url(addr), "-w", "0", "-v", "--format", "human"])
+            .args(["--timestamps", "none"]);
+        let (_, out) = pipe_through(cmd, &input);
+        let (plain, wire) = wire_sizes(&String::from_utf8_lossy(&out));
+        report(
+            "bytes on the wire, each way",
+            format!(
+                "{:.1}% of {:.1} MB",
+                wire as f64 * 100.0 / plain as f64,
+                plain as f64 / 1e6
+            ),
+            None,
+        );
+    }
+    stop(child);
+    println!();
+}
+
+/// Sums the received messages' `(N B, W B compressed)` figures of `-v`'s human output.
+fn wire_sizes(out: &str) -> (u64, u64) {
+    let (mut plain, mut wire) = (0, 0);
+    for line in out.lines().filter(|l| l.starts_with("< ")) {
+        let Some(figures) = line
+            .rsplit_once(" (")
+            .and_then(|(_, f)| f.strip_suffix(" B compressed)"))
+        else {
+            continue;
+        };
+        if let Some((p, w)) = figures.split_once(" B, ") {
+            plain += p.parse::<u64>().unwrap_or(0);
+            wire += w.parse::<u64>().unwrap_or(0);
+        }
+    }
+    (plain, wire)
 }
 
 /// A bare tungstenite client: one thread writes every line, the other reads every echo.

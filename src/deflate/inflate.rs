@@ -21,8 +21,9 @@ use super::Error;
 
 /// Room kept at the start of the output buffer for the header of the frame that follows.
 const HEADROOM: usize = 14;
-/// How much is read from the socket at a time, and the size of an inflated frame.
-const CHUNK: usize = 64 * 1024;
+/// How much is read from the socket at a time, and the largest inflated frame handed on: the
+/// two buffers a compressed connection keeps.
+const CHUNK: usize = 16 * 1024;
 
 /// Where the reader is in the byte stream.
 enum Frame {
@@ -65,9 +66,11 @@ enum Message {
 
 /// Inflates one connection's incoming compressed messages.
 pub struct Inflater {
-    /// Bytes from the socket not yet parsed; `raw[pos..]` is what is left.
+    /// Bytes from the socket; `raw[pos..end]` is what is not parsed yet. Zeroed once when it
+    /// grows, never for each read.
     raw: Vec<u8>,
     pos: usize,
+    end: usize,
     /// Plain frame bytes for tungstenite; `out[out_pos..]` is what it has not taken yet.
     out: Vec<u8>,
     out_pos: usize,
@@ -79,6 +82,8 @@ pub struct Inflater {
     /// For each data message handed on, in order: its compressed size, or `None` if it came
     /// uncompressed.
     sizes: VecDeque<Option<usize>>,
+    /// A failure found after frames that are handed on first.
+    failed: Option<Error>,
 }
 
 impl Inflater {
@@ -86,6 +91,7 @@ impl Inflater {
     /// message accepted (`--max-message-size`).
     pub fn new(tail: Vec<u8>, max_message: usize) -> Inflater {
         Inflater {
+            end: tail.len(),
             raw: tail,
             pos: 0,
             out: Vec::new(),
@@ -95,6 +101,7 @@ impl Inflater {
             z: None,
             max_message,
             sizes: VecDeque::new(),
+            failed: None,
         }
     }
 
@@ -104,37 +111,54 @@ impl Inflater {
         self.sizes.pop_front().flatten()
     }
 
-    /// Reads plain frame bytes into `buf`, reading `inner` only when nothing that is already
-    /// here can make more.
+    /// Reads plain frame bytes into `buf`: as many whole frames as are here (tungstenite makes
+    /// one call per read, so frames handed over one at a time would cost a call each), and
+    /// `inner` only when nothing here can make more.
     ///
     /// # Errors
     /// `inner` failed (`WouldBlock` included), or the compressed data is invalid or too big:
-    /// an [`Error`] inside the `io::Error` carries the close code.
+    /// an [`Error`] inside the `io::Error` carries the close code (after the frames before it).
     pub fn read(&mut self, inner: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(e) = self.failed.take() {
+            return Err(e.into_io());
+        }
+        let mut n = 0;
         loop {
             if self.out_pos < self.out.len() {
-                let n = buf.len().min(self.out.len() - self.out_pos);
-                buf[..n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
-                self.out_pos += n;
-                return Ok(n);
+                let k = (buf.len() - n).min(self.out.len() - self.out_pos);
+                buf[n..n + k].copy_from_slice(&self.out[self.out_pos..self.out_pos + k]);
+                self.out_pos += k;
+                n += k;
+                if n == buf.len() {
+                    return Ok(n);
+                }
             }
             self.out.clear();
             self.out_pos = 0;
-            if self.step().map_err(Error::into_io)? {
-                continue;
+            match self.step() {
+                Ok(true) => continue,
+                Ok(false) if n > 0 => return Ok(n),
+                Ok(false) => {}
+                Err(e) if n > 0 => {
+                    self.failed = Some(e);
+                    return Ok(n);
+                }
+                Err(e) => return Err(e.into_io()),
             }
             // Nothing more to make from what is here: read the socket.
             if self.pos > 0 {
-                self.raw.drain(..self.pos);
+                self.raw.copy_within(self.pos..self.end, 0);
+                self.end -= self.pos;
                 self.pos = 0;
             }
-            let len = self.raw.len();
-            self.raw.resize(len + CHUNK, 0);
-            let n = inner.read(&mut self.raw[len..]);
-            self.raw.truncate(len + *n.as_ref().unwrap_or(&0));
-            if n? == 0 {
+            if self.raw.len() < self.end + CHUNK {
+                self.raw.resize(self.end + CHUNK, 0);
+            }
+            let n = inner.read(&mut self.raw[self.end..])?;
+            if n == 0 {
                 return Ok(0);
             }
+            self.end += n;
         }
     }
 
@@ -146,7 +170,7 @@ impl Inflater {
             Frame::Pass { left } => {
                 let n = usize::try_from(left)
                     .unwrap_or(usize::MAX)
-                    .min(self.raw.len() - self.pos);
+                    .min(self.end - self.pos);
                 if n == 0 && left > 0 {
                     return Ok(false);
                 }
@@ -167,7 +191,7 @@ impl Inflater {
 
     /// Parses the next frame header and decides what to do with the frame.
     fn header(&mut self) -> Result<bool, Error> {
-        let mut cursor = Cursor::new(&self.raw[self.pos..]);
+        let mut cursor = Cursor::new(&self.raw[self.pos..self.end]);
         let parsed = FrameHeader::parse(&mut cursor)
             .map_err(|e| Error::new(1002, format!("protocol error: {e}")))?;
         let Some((header, len)) = parsed else {
@@ -261,7 +285,7 @@ impl Inflater {
         loop {
             let here = usize::try_from(left)
                 .unwrap_or(usize::MAX)
-                .min(self.raw.len() - self.pos);
+                .min(self.end - self.pos);
             if let Some(key) = mask {
                 for (i, b) in self.raw[self.pos + unmasked..self.pos + here]
                     .iter_mut()

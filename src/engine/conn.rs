@@ -317,12 +317,28 @@ impl Conn {
     /// # Errors
     /// The connection is closed or failed.
     pub fn send(&mut self, msg: Message) -> Result<Option<usize>, WsError> {
-        self.dirty = true;
+        if self.ws.get_ref().compresses() {
+            return self.send_compressed(msg);
+        }
+        let len = msg.len();
+        self.write(msg, len).map(|()| None)
+    }
+
+    /// [`Conn::send`] on a connection that compresses: kept out of the plain path.
+    #[inline(never)]
+    fn send_compressed(&mut self, msg: Message) -> Result<Option<usize>, WsError> {
         let (msg, compressed) = self.compress(msg);
         let len = match &msg {
-            Message::Frame(f) => f.payload().len() as u64,
-            m => m.len() as u64,
+            Message::Frame(f) => f.payload().len(),
+            m => m.len(),
         };
+        self.write(msg, len).map(|()| compressed)
+    }
+
+    /// Queues a message whose payload is `len` bytes.
+    fn write(&mut self, msg: Message, len: usize) -> Result<(), WsError> {
+        self.dirty = true;
+        let len = len as u64;
         let header = match len {
             0..=125 => 2,
             126..=65_535 => 4,
@@ -330,10 +346,10 @@ impl Conn {
         };
         self.queued += header + len;
         match self.ws.write(msg) {
-            Ok(()) => Ok(compressed),
+            Ok(()) => Ok(()),
             Err(e) if would_block(&e) => {
                 self.blocked = true;
-                Ok(compressed)
+                Ok(())
             }
             Err(e) => Err(e),
         }

@@ -134,6 +134,12 @@ impl Wire {
         }
     }
 
+    /// Whether this connection agreed on compression.
+    #[inline]
+    pub fn compresses(&self) -> bool {
+        matches!(self.ext, Ext::Deflate(_))
+    }
+
     /// Our compressor, on a connection that compresses what it sends.
     pub fn compressor(&mut self) -> Option<&mut Compressor> {
         match &mut self.ext {
@@ -144,6 +150,7 @@ impl Wire {
 
     /// The compressed size of the data message tungstenite just returned, if it came
     /// compressed.
+    #[inline]
     pub fn received_size(&mut self) -> Option<usize> {
         match &mut self.ext {
             Ext::Deflate(d) => d.inflater.next_size(),
