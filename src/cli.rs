@@ -18,7 +18,8 @@ Exit status:
   1    other runtime failure (a file that cannot be read, an internal error)
   2    usage error
   3    could not connect: name not resolved, refused, timed out, TLS or proxy failure
-  4    handshake rejected: a non-101 answer, or a redirect loop
+  4    handshake rejected: a non-101 answer, a subprotocol or extension not offered,
+       or a redirect loop
   5    connection lost: no Close frame (1006), protocol error, message too big (1009),
        no answer to our Close within --close-timeout
   6    the peer started a close with a code other than 1000/1001
