@@ -287,12 +287,12 @@ impl Inflater {
                 .unwrap_or(usize::MAX)
                 .min(self.end - self.pos);
             if let Some(key) = mask {
-                for (i, b) in self.raw[self.pos + unmasked..self.pos + here]
-                    .iter_mut()
-                    .enumerate()
-                {
-                    *b ^= key[((offset + (unmasked + i) as u64) % 4) as usize];
-                }
+                let phase = ((offset + unmasked as u64) % 4) as usize;
+                unmask(
+                    &mut self.raw[self.pos + unmasked..self.pos + here],
+                    key,
+                    phase,
+                );
             }
             unmasked = here;
             let (input, flush) = if left > 0 || !fin {
@@ -397,6 +397,20 @@ impl Inflater {
         self.out[HEADROOM - head_len..HEADROOM].copy_from_slice(&head[..head_len]);
         self.out_pos = HEADROOM - head_len;
         Ok(true)
+    }
+}
+
+/// XORs a client's mask over `bytes`, which start `phase` bytes into the key.
+fn unmask(bytes: &mut [u8], key: [u8; 4], phase: usize) {
+    let key: [u8; 4] = std::array::from_fn(|i| key[(phase + i) % 4]);
+    let mut words = bytes.chunks_exact_mut(4);
+    for word in &mut words {
+        for (b, k) in word.iter_mut().zip(key) {
+            *b ^= k;
+        }
+    }
+    for (b, k) in words.into_remainder().iter_mut().zip(key) {
+        *b ^= k;
     }
 }
 
