@@ -853,6 +853,58 @@ fn idle_scenario(n: usize, target_mb: f64) -> usize {
     misses
 }
 
+/// The memory of clients that compress: `n` clients offer permessage-deflate as a browser does,
+/// and each sends one compressed message and checks that its echo comes back compressed.
+fn compressed_clients(n: usize) {
+    use flate2::{Compress, Compression, FlushCompress};
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tungstenite::protocol::frame::Frame;
+
+    println!("listen with {n} clients that compress, each verified with one compressed echo");
+    let (child, addr) = wsx_listen(&["--echo"]);
+    let clients: Vec<_> = (0..n)
+        .map(|i| {
+            let mut request = url(addr).into_client_request().expect("a request");
+            request.headers_mut().insert(
+                "Sec-WebSocket-Extensions",
+                "permessage-deflate; client_max_window_bits"
+                    .parse()
+                    .expect("a value"),
+            );
+            let tcp = TcpStream::connect(addr).expect("connecting");
+            let (mut ws, response) = tungstenite::client(request, tcp).expect("handshake");
+            assert!(response.headers().contains_key("sec-websocket-extensions"));
+            let text =
+                format!(r#"{{"id":{i},"type":"trade","symbol":"BTC-USD","price":"43210.55"}}"#);
+            let mut z = Compress::new(Compression::default(), false);
+            let mut payload = Vec::with_capacity(256);
+            z.compress_vec(text.as_bytes(), &mut payload, FlushCompress::Sync)
+                .expect("compressing");
+            payload.truncate(payload.len() - 4);
+            let mut frame = Frame::message(payload, OpCode::Data(Data::Text), true);
+            frame.header_mut().rsv1 = true;
+            ws.send(Message::Frame(frame)).expect("sending");
+            // The echo, read from the socket: tungstenite itself refuses RSV1.
+            let mut head = [0u8; 2];
+            ws.get_mut().read_exact(&mut head).expect("the echo");
+            assert_eq!(head[0], 0xc1, "a compressed text frame");
+            let mut body = vec![0u8; usize::from(head[1] & 0x7f)];
+            ws.get_mut().read_exact(&mut body).expect("its payload");
+            ws
+        })
+        .collect();
+    let rss = peak_rss_kb(child.id());
+    drop(clients);
+    stop(child);
+    report(
+        "wsx peak RSS",
+        format!("{:.1} MB", rss as f64 / 1024.0),
+        None,
+    );
+    println!();
+}
+
 /// Connects a new client and times its first echo; the median of 21.
 fn new_client_round_trip(addr: SocketAddr) -> Duration {
     let mut samples: Vec<Duration> = (0..21)
@@ -929,6 +981,7 @@ fn server_benches(websocat: Option<&PathBuf>) -> usize {
 
     misses += idle_scenario(IDLE_CLIENTS, 45.0);
     misses += idle_scenario(MANY_IDLE_CLIENTS, 60.0);
+    compressed_clients(IDLE_CLIENTS);
     if let Some(w) = websocat {
         println!("websocat with {IDLE_CLIENTS} idle clients");
         let (child, addr) = websocat_listen(w, "mirror:");

@@ -179,7 +179,10 @@ fn connect_and_listen_agree_and_show_it() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         lines[0],
-        format!("connected to {} (permessage-deflate)", server.url)
+        format!(
+            "connected to {} (permessage-deflate; client_max_window_bits=12)",
+            server.url
+        )
     );
     assert!(
         lines
@@ -226,7 +229,7 @@ fn jsonl_open_names_the_extension() {
         .unwrap_or_default()
         .to_string();
     assert!(
-        first.contains("\"extensions\":\"permessage-deflate\""),
+        first.contains("\"extensions\":\"permessage-deflate; client_max_window_bits=12\""),
         "{first}"
     );
 }
@@ -413,7 +416,10 @@ fn listen_grants_what_the_offer_asks_and_inflates_pipelined_frames() {
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     assert_eq!(
         header(&head, "sec-websocket-extensions"),
-        Some("permessage-deflate; server_no_context_takeover; server_max_window_bits=10")
+        Some(
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; \
+             client_max_window_bits=12"
+        )
     );
     let mut d = Decompress::new_with_window_bits(false, 10);
     let (first, one) = read_frame(&mut tcp);
@@ -423,7 +429,7 @@ fn listen_grants_what_the_offer_asks_and_inflates_pipelined_frames() {
     // The server took no context over: the same message compresses the same way again.
     assert_eq!(one, two);
     server.expect_stdout(
-        "(permessage-deflate; server_no_context_takeover; server_max_window_bits=10)",
+        "(permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12)",
     );
 }
 

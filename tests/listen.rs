@@ -1050,7 +1050,7 @@ fn listens_on_a_unix_socket_and_removes_it_at_exit() {
     let (_stdout, line) = support::read_line_within(child.id(), stdout);
     assert_eq!(
         line.trim_end(),
-        "#1 connected from a local process (unix socket) (permessage-deflate)"
+        "#1 connected from a local process (unix socket) (permessage-deflate; client_max_window_bits=12)"
     );
 
     support::interrupt(child.id());

@@ -21,9 +21,11 @@ use super::Error;
 
 /// Room kept at the start of the output buffer for the header of the frame that follows.
 const HEADROOM: usize = 14;
-/// How much is read from the socket at a time, and the largest inflated frame handed on: the
-/// two buffers a compressed connection keeps.
+/// The most read from the socket at a time, and the largest inflated frame handed on: the two
+/// buffers a compressed connection keeps. Each starts at [`FIRST_ROOM`] and doubles when it
+/// is filled, so a connection of small messages keeps small buffers.
 const CHUNK: usize = 16 * 1024;
+const FIRST_ROOM: usize = 2 * 1024;
 
 /// Where the reader is in the byte stream.
 enum Frame {
@@ -71,14 +73,19 @@ pub struct Inflater {
     raw: Vec<u8>,
     pos: usize,
     end: usize,
+    /// How much to read at a time (grows to [`CHUNK`]).
+    raw_room: usize,
     /// Plain frame bytes for tungstenite; `out[out_pos..]` is what it has not taken yet.
     out: Vec<u8>,
     out_pos: usize,
+    /// Room for inflated bytes per frame (grows to [`CHUNK`]).
+    out_room: usize,
     frame: Frame,
     message: Message,
     /// Made on the first compressed message: an idle connection costs nothing.
     z: Option<Decompress>,
     max_message: usize,
+    window_bits: u8,
     /// For each data message handed on, in order: its compressed size, or `None` if it came
     /// uncompressed.
     sizes: VecDeque<Option<usize>>,
@@ -88,18 +95,23 @@ pub struct Inflater {
 
 impl Inflater {
     /// `tail`: bytes already read past the handshake. `max_message`: the largest inflated
-    /// message accepted (`--max-message-size`).
-    pub fn new(tail: Vec<u8>, max_message: usize) -> Inflater {
+    /// message accepted (`--max-message-size`). `window_bits`: the peer's largest window.
+    pub fn new(tail: Vec<u8>, max_message: usize, window_bits: u8) -> Inflater {
         Inflater {
             end: tail.len(),
             raw: tail,
             pos: 0,
+            raw_room: FIRST_ROOM,
+            out_room: FIRST_ROOM,
             out: Vec::new(),
             out_pos: 0,
             frame: Frame::Between,
             message: Message::None,
             z: None,
             max_message,
+            // zlib inflates raw deflate with 9 bits at least; a larger window than the
+            // sender's is always enough.
+            window_bits: window_bits.clamp(9, 15),
             sizes: VecDeque::new(),
             failed: None,
         }
@@ -151,12 +163,15 @@ impl Inflater {
                 self.end -= self.pos;
                 self.pos = 0;
             }
-            if self.raw.len() < self.end + CHUNK {
-                self.raw.resize(self.end + CHUNK, 0);
+            if self.raw.len() < self.end + self.raw_room {
+                self.raw.resize(self.end + self.raw_room, 0);
             }
             let n = inner.read(&mut self.raw[self.end..])?;
             if n == 0 {
                 return Ok(0);
+            }
+            if n == self.raw.len() - self.end {
+                self.raw_room = (self.raw_room * 2).min(CHUNK);
             }
             self.end += n;
         }
@@ -278,9 +293,9 @@ impl Inflater {
         };
         let z = self
             .z
-            .get_or_insert_with(|| Decompress::new_with_window_bits(false, 15));
+            .get_or_insert_with(|| Decompress::new_with_window_bits(false, self.window_bits));
         self.out.resize(HEADROOM, 0);
-        self.out.reserve(CHUNK);
+        self.out.reserve(self.out_room);
         let mut done = false;
         loop {
             let here = usize::try_from(left)
@@ -332,8 +347,8 @@ impl Inflater {
                 // The peer ended its deflate stream (BFINAL): what follows starts a new one.
                 z.reset(false);
             }
-            let full = self.out.len() == self.out.capacity();
-            if full {
+            if self.out.len() == self.out.capacity() {
+                self.out_room = (self.out_room * 2).min(CHUNK);
                 break;
             }
             if left == 0 && fin && tail == TAIL.len() {
@@ -501,7 +516,7 @@ mod tests {
             at: 0,
             step,
             blocked: false,
-            inflater: Inflater::new(Vec::new(), max),
+            inflater: Inflater::new(Vec::new(), max, 15),
         };
         let config = WebSocketConfig::default()
             .max_message_size(Some(max))

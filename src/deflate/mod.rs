@@ -29,6 +29,11 @@ const NAME: &str = "permessage-deflate";
 /// The largest LZ77 window (32 KiB), used wherever nothing smaller was agreed.
 const MAX_WINDOW_BITS: u8 = 15;
 
+/// The window `wsx listen` compresses with and asks its clients to use: 4 KiB, as Python's
+/// `websockets` does. A server keeps a compressor and an inflater for every client, and their
+/// windows are most of that memory.
+const SERVER_WINDOW_BITS: u8 = 12;
+
 /// The parameters both sides agreed on (RFC 7692, section 7.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Params {
@@ -43,13 +48,31 @@ pub struct Params {
 }
 
 impl Params {
-    /// How `role`'s side compresses: whether it starts each message afresh, and its window.
+    /// How `role`'s side compresses: whether it starts each message afresh, and its window
+    /// (a server's at most [`SERVER_WINDOW_BITS`]: a smaller window than agreed is always
+    /// allowed).
     pub fn sending(&self, role: Role) -> (bool, u8) {
-        let (reset, bits) = match role {
-            Role::Server => (self.server_no_context_takeover, self.server_max_window_bits),
-            Role::Client => (self.client_no_context_takeover, self.client_max_window_bits),
-        };
-        (reset, bits.unwrap_or(MAX_WINDOW_BITS))
+        match role {
+            Role::Server => (
+                self.server_no_context_takeover,
+                self.server_max_window_bits
+                    .unwrap_or(MAX_WINDOW_BITS)
+                    .min(SERVER_WINDOW_BITS),
+            ),
+            Role::Client => (
+                self.client_no_context_takeover,
+                self.client_max_window_bits.unwrap_or(MAX_WINDOW_BITS),
+            ),
+        }
+    }
+
+    /// The window `role`'s peer compresses with at most: what `role` inflates with.
+    pub fn receiving(&self, role: Role) -> u8 {
+        match role {
+            Role::Server => self.client_max_window_bits,
+            Role::Client => self.server_max_window_bits,
+        }
+        .unwrap_or(MAX_WINDOW_BITS)
     }
 }
 
@@ -182,9 +205,9 @@ fn parse(params: &[(&str, Option<&str>)], response: bool) -> Result<Params, Stri
             "client_no_context_takeover" => no_value(&mut agreed.client_no_context_takeover)?,
             "server_max_window_bits" => agreed.server_max_window_bits = bits(true)?,
             "client_max_window_bits" => {
-                // In an offer, a bare client_max_window_bits only says the client can limit
-                // its window; the server decides whether it does.
-                agreed.client_max_window_bits = bits(response)?;
+                // In an offer, a bare client_max_window_bits says the client can limit its
+                // window (read here as 15, the most the server may allow).
+                agreed.client_max_window_bits = Some(bits(response)?.unwrap_or(MAX_WINDOW_BITS));
             }
             _ => return Err(format!("unknown parameter {name}")),
         }
@@ -201,9 +224,11 @@ pub fn accept(values: &[&str]) -> Option<Params> {
         .filter(|e| e.name.eq_ignore_ascii_case(NAME))
         .find_map(|e| parse(&e.params, false).ok())
         .map(|offer| Params {
-            // What the client asks of the server is granted; the client's own hints are
-            // confirmed; the client's window is left to the client.
-            client_max_window_bits: None,
+            // What the client asks of the server is granted and its hints confirmed; a client
+            // that can limit its window is asked for at most SERVER_WINDOW_BITS.
+            client_max_window_bits: offer
+                .client_max_window_bits
+                .map(|bits| bits.min(SERVER_WINDOW_BITS)),
             ..offer
         })
 }
@@ -238,11 +263,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_browser_offer_is_accepted_as_it_is() {
+    fn a_browser_offer_is_accepted_with_a_4_kib_window_for_the_client() {
         let agreed = accept(&["permessage-deflate; client_max_window_bits"]).unwrap();
-        assert_eq!(agreed, Params::default());
+        assert_eq!(
+            agreed.to_string(),
+            "permessage-deflate; client_max_window_bits=12"
+        );
+        assert_eq!(agreed.sending(Role::Server), (false, 12));
+        assert_eq!(agreed.receiving(Role::Server), 12);
+        // A client that cannot limit its window is not asked to.
+        let agreed = accept(&["permessage-deflate"]).unwrap();
         assert_eq!(agreed.to_string(), "permessage-deflate");
-        assert_eq!(agreed.sending(Role::Server), (false, 15));
+        assert_eq!(agreed.receiving(Role::Server), 15);
+        // A client that asks for less gets what it asked.
+        let agreed = accept(&["permessage-deflate; client_max_window_bits=10"]).unwrap();
+        assert_eq!(agreed.receiving(Role::Server), 10);
     }
 
     #[test]
@@ -253,10 +288,10 @@ mod tests {
         assert_eq!(
             agreed.to_string(),
             "permessage-deflate; server_no_context_takeover; client_no_context_takeover; \
-             server_max_window_bits=9"
+             server_max_window_bits=9; client_max_window_bits=12"
         );
         assert_eq!(agreed.sending(Role::Server), (true, 9));
-        assert_eq!(agreed.sending(Role::Client), (true, 15));
+        assert_eq!(agreed.sending(Role::Client), (true, 12));
     }
 
     #[test]

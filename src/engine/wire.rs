@@ -93,7 +93,7 @@ impl Wire {
             stream,
             ext: Ext::Deflate(Box::new(Deflate {
                 params,
-                inflater: Inflater::new(tail, max_message),
+                inflater: Inflater::new(tail, max_message, params.receiving(role)),
                 compressor: Compressor::new(&params, role),
             })),
         }
@@ -111,7 +111,7 @@ impl Wire {
         };
         self.ext = Ext::Deflate(Box::new(Deflate {
             params,
-            inflater: Inflater::new(scan.after, max_message),
+            inflater: Inflater::new(scan.after, max_message, params.receiving(Role::Client)),
             compressor: Compressor::new(&params, Role::Client),
         }));
         true
