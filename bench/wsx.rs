@@ -24,6 +24,8 @@ fn wsx_bin() -> PathBuf {
 const PIPE_LINES: usize = 200_000;
 const LINE_BYTES: usize = 64;
 const ROUND_TRIPS: usize = 5_000;
+/// Unpinned round trips: runs, each with fresh processes, whose median is the figure.
+const UNPINNED_RUNS: usize = 5;
 const STARTUPS: usize = 40;
 const IDLE: Duration = Duration::from_secs(10);
 
@@ -338,63 +340,91 @@ fn bare_pipe(server: SocketAddr) -> Duration {
 /// or where the scheduler puts each process. wsx's target is websocat's figure, when websocat
 /// is installed.
 fn round_trip(websocat: Option<&PathBuf>, pinned: bool) -> usize {
+    // Unpinned, a run's figures depend on where the scheduler happens to put its processes:
+    // the median over several runs, each with fresh processes, is the figure.
+    let runs = if pinned { 1 } else { UNPINNED_RUNS };
     let how = if pinned {
-        "pinned to CPU 0 (taskset)"
+        "pinned to CPU 0 (taskset)".to_string()
     } else {
-        "unpinned"
+        format!("unpinned, the median of {runs} runs with fresh processes (min-max)")
     };
     println!("round trip: one line in, its echo out, {ROUND_TRIPS} times, {how}");
-    let me = std::env::current_exe().expect("current exe");
-    let mut cmd = if pinned {
-        let mut cmd = Command::new("taskset");
-        cmd.args(["-c", "0"]).arg(me);
-        cmd
-    } else {
-        Command::new(me)
-    };
-    cmd.arg("--round-trip-child");
-    if let Some(w) = websocat {
-        cmd.env("WSX_BENCH_WEBSOCAT", w);
+    let mut figures: Vec<(String, Vec<f64>)> = Vec::new();
+    for _ in 0..runs {
+        let me = std::env::current_exe().expect("current exe");
+        let mut cmd = if pinned {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", "0"]).arg(me);
+            cmd
+        } else {
+            Command::new(me)
+        };
+        cmd.arg("--round-trip-child");
+        if let Some(w) = websocat {
+            cmd.env("WSX_BENCH_WEBSOCAT", w);
+        }
+        let out = match cmd.output() {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                println!("  skipped: {}", String::from_utf8_lossy(&out.stderr).trim());
+                return 0;
+            }
+            Err(e) => {
+                println!("  skipped: {e}");
+                return 0;
+            }
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some((name, value)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            match figures.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(value),
+                None => figures.push((name.to_string(), vec![value])),
+            }
+        }
     }
-    let out = match cmd.output() {
-        Ok(out) if out.status.success() => out,
-        Ok(out) => {
-            println!("  skipped: {}", String::from_utf8_lossy(&out.stderr).trim());
-            return 0;
-        }
-        Err(e) => {
-            println!("  skipped: {e}");
-            return 0;
-        }
+    // The median of each client's p50s, and how far they spread.
+    let figure = |name: &str| -> Option<(f64, String)> {
+        let (_, values) = figures.iter().find(|(n, _)| n == name)?;
+        let mut values = values.clone();
+        values.sort_by(f64::total_cmp);
+        let median = values[values.len() / 2];
+        let shown = match values.len() {
+            1 => format!("{median:.1} µs"),
+            _ => format!(
+                "{median:.1} µs ({:.1}-{:.1})",
+                values[0],
+                values[values.len() - 1]
+            ),
+        };
+        Some((median, shown))
     };
-    let text = String::from_utf8_lossy(&out.stdout);
-    let p50 = |name: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-    };
-    let (Some(bare), Some(wsx)) = (p50("bare "), p50("wsx ")) else {
-        println!("  skipped: {text}");
+    let (Some((bare, bare_shown)), Some((wsx, wsx_shown))) = (figure("bare"), figure("wsx")) else {
+        println!("  skipped: no figures");
         return 0;
     };
-    report("bare tungstenite p50", format!("{bare:.1} µs"), None);
-    let floor = p50("relay ");
-    if let Some(floor) = floor {
-        let text = format!("{floor:.1} µs");
+    report("bare tungstenite p50", bare_shown, None);
+    let floor = figure("relay");
+    if let Some((floor, shown)) = &floor {
         println!(
-            "  {:<34} {text:>12}   ({:.2}x bare)",
+            "  {:<34} {shown:>12}   ({:.2}x bare)",
             "blocking stdin relay p50 (floor)",
             floor / bare
         );
     }
-    let websocat = p50("websocat ");
-    if let Some(w) = websocat {
-        report("websocat -t p50", format!("{w:.1} µs"), None);
+    let websocat = figure("websocat");
+    if let Some((_, shown)) = &websocat {
+        report("websocat -t p50", shown.clone(), None);
     }
     let vs_floor = floor
-        .map(|f| format!("{:.2}x the floor, ", wsx / f))
+        .map(|(f, _)| format!("{:.2}x the floor, ", wsx / f))
         .unwrap_or_default();
     let verdict = match websocat {
-        Some(w) => Some((
+        Some((w, _)) => Some((
             wsx <= w,
             format!("{vs_floor}{:.2}x websocat, target <= websocat", wsx / w),
         )),
@@ -403,7 +433,7 @@ fn round_trip(websocat: Option<&PathBuf>, pinned: bool) -> usize {
             None
         }
     };
-    let misses = report("wsx connect p50", format!("{wsx:.1} µs"), verdict);
+    let misses = report("wsx connect p50", wsx_shown, verdict);
     println!();
     misses
 }
