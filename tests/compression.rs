@@ -156,22 +156,18 @@ fn connect(url: &str, args: &[&str]) -> std::process::Command {
     cmd
 }
 
+/// `wsx connect URL` in human format without timestamps, plus `args`.
+fn connect_human(url: &str, args: &[&str]) -> std::process::Command {
+    let mut cmd = connect(url, &["--format", "human", "--timestamps", "none"]);
+    cmd.args(args);
+    cmd
+}
+
 #[test]
 fn connect_and_listen_agree_and_show_it() {
     let mut server = Server::start(&["--echo"]);
     let out = support::run(
-        connect(
-            &server.url,
-            &[
-                "--format",
-                "human",
-                "--timestamps",
-                "none",
-                "-v",
-                "--count",
-                "2",
-            ],
-        ),
+        connect_human(&server.url, &["-v", "--count", "2"]),
         b"hello hello hello hello\n{\"a\": \"json json json json\"}\n",
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -239,18 +235,7 @@ fn no_compression_on_either_side_leaves_it_out() {
     // The client does not offer it.
     let mut server = Server::start(&["--echo", "-v"]);
     let out = support::run(
-        connect(
-            &server.url,
-            &[
-                "--no-compression",
-                "--format",
-                "human",
-                "--timestamps",
-                "none",
-                "--count",
-                "1",
-            ],
-        ),
+        connect_human(&server.url, &["--no-compression", "--count", "1"]),
         b"plain\n",
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
@@ -266,18 +251,7 @@ fn no_compression_on_either_side_leaves_it_out() {
     // The server declines the offer.
     let server = Server::start(&["--echo", "--no-compression"]);
     let out = support::run(
-        connect(
-            &server.url,
-            &[
-                "--format",
-                "human",
-                "--timestamps",
-                "none",
-                "--count",
-                "1",
-                "-v",
-            ],
-        ),
+        connect_human(&server.url, &["--count", "1", "-v"]),
         b"plain\n",
     );
     assert_eq!(out.code, Some(0), "{}", out.stderr);

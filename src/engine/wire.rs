@@ -126,6 +126,11 @@ impl Wire {
         &mut self.stream
     }
 
+    /// The socket underneath.
+    pub fn transport(&self) -> &Transport {
+        self.stream.transport()
+    }
+
     /// The agreed extension, as the server stated it.
     pub fn extension(&self) -> Option<String> {
         match &self.ext {
@@ -180,13 +185,6 @@ impl Write for Wire {
 
     fn flush(&mut self) -> io::Result<()> {
         self.stream.flush()
-    }
-}
-
-impl Wire {
-    /// The socket underneath.
-    pub fn transport(&self) -> &Transport {
-        self.stream.transport()
     }
 }
 
