@@ -301,8 +301,8 @@ pub struct NetArgs {
 
     /// Send cookies, as curl does: 'NAME=VALUE; ...', or a cookie file (Netscape format) to
     /// take the URL's cookies from (repeatable)
-    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE", value_parser = crate::cookies::parse)]
-    pub cookies: Vec<crate::cookies::CookieArg>,
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE", value_parser = crate::client::cookies::parse)]
+    pub cookies: Vec<crate::client::cookies::CookieArg>,
 
     /// Send this User-Agent header
     #[arg(short = 'A', long, value_name = "NAME", value_parser = parse_header_value)]
@@ -496,7 +496,7 @@ fn parse_proxy_url(s: &str) -> Result<Url, String> {
         format!("http://{s}")
     };
     let url = Url::parse(&text).map_err(|e| format!("{e}"))?;
-    crate::proxy::check(url)
+    crate::client::proxy::check(url)
 }
 
 fn parse_credentials(s: &str) -> Result<String, String> {

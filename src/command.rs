@@ -1,7 +1,8 @@
 //! One line of operator input turned into a [`Command`]: a frame to send or a local action.
 //!
-//! Pure: no I/O. The same parser serves the REPL (slash commands always on) and piped input
-//! (slash commands with `--slash`).
+//! The parser is pure; [`load_file`] reads what a `/file` names (the console runs it on a
+//! thread of its own). The same parser serves the REPL (slash commands always on) and piped
+//! input (slash commands with `--slash`).
 
 /// What one input line asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -112,15 +112,24 @@ impl CloseInfo {
         matches!(self.code, None | Some(1000) | Some(1001))
     }
 
-    /// `4001 "bad token"`, `1000`, or `no status code`.
+    /// `4001 "bad token"`, `1000 normal`, or `no status code`: the reason as it came, in
+    /// quotes, with control characters escaped (it comes from the peer).
     pub fn describe(&self) -> String {
-        match (self.code, self.reason.is_empty()) {
-            (None, _) => "no status code".to_string(),
-            (Some(code), true) => format!("{code} {}", code_name(code)).trim_end().to_string(),
-            (Some(code), false) => {
-                format!("{code} {} {:?}", code_name(code), self.reason).replace("  ", " ")
-            }
+        let Some(code) = self.code else {
+            return "no status code".to_string();
+        };
+        let mut text = code.to_string();
+        let name = code_name(code);
+        if !name.is_empty() {
+            text.push(' ');
+            text.push_str(name);
         }
+        if !self.reason.is_empty() {
+            text.push_str(" \"");
+            text.push_str(&crate::term::escape(&self.reason));
+            text.push('"');
+        }
+        text
     }
 }
 
@@ -169,6 +178,19 @@ mod tests {
             }
             .describe(),
             "no status code"
+        );
+    }
+
+    #[test]
+    fn close_reasons_are_kept_as_they_came_and_escaped() {
+        assert_eq!(CloseInfo::new(4000, "a  b").describe(), "4000 \"a  b\"");
+        assert_eq!(
+            CloseInfo::new(1001, " x ").describe(),
+            "1001 going away \" x \""
+        );
+        assert_eq!(
+            CloseInfo::new(4000, "\x1b[2J").describe(),
+            "4000 \"\\x1b[2J\""
         );
     }
 

@@ -9,37 +9,38 @@ mod client;
 mod command;
 mod completions;
 mod console;
-mod cookies;
 mod deflate;
+mod diag;
 mod engine;
 mod error;
 mod event;
-
 mod output;
-mod proxy;
 mod server;
 mod settings;
-mod socks;
 mod target;
 mod term;
 mod tls;
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
+/// How long wsx waits at exit for diagnostics that stderr has not taken yet.
+const STDERR_AT_EXIT: Duration = Duration::from_secs(2);
+
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match app::run(cli) {
+    let code = match app::run(cli) {
         Ok(code) => code,
+        // A closed stdout (`wsx connect ... | head -1`) is the reader's choice, not our
+        // failure: exit quietly and successfully, as ripgrep and bat do.
+        Err(err) if error::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
-            // A closed stdout (`wsx connect ... | head -1`) is the reader's choice, not our
-            // failure: exit quietly and successfully, as ripgrep and bat do.
-            if error::is_broken_pipe(&err) {
-                return ExitCode::SUCCESS;
-            }
-            term::say(&format!("wsx: {err:#}"));
+            diag::last(&format!("wsx: {err:#}"));
             ExitCode::from(error::exit_code(&err))
         }
-    }
+    };
+    diag::flush(STDERR_AT_EXIT);
+    code
 }

@@ -45,9 +45,12 @@ pub struct Console {
 #[derive(Debug, Clone)]
 pub struct ConnectSettings {
     pub url: Url,
-    /// Extra request headers: `-H`, then Origin, Authorization, Cookie, User-Agent and
+    /// Extra request headers: `-H`, then Origin, Authorization, User-Agent and
     /// Sec-WebSocket-Protocol.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `-b`: the cookies, made into a Cookie header for each URL dialled (see
+    /// [`crate::client::cookies::header`]).
+    pub cookies: Vec<crate::client::cookies::CookieArg>,
     /// `-H` headers left out because the handshake sets them (noted under `-v`).
     pub dropped_headers: Vec<String>,
     pub execute: Vec<String>,
@@ -225,6 +228,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
     ConnectSettings {
         url,
         headers: request.headers,
+        cookies: net.cookies,
         dropped_headers: request.dropped,
         execute: input.execute,
         echo: input.echo,
@@ -275,8 +279,8 @@ struct RequestHeaders {
 }
 
 /// The URL without its credentials, and the request headers: `-H` (minus what the handshake
-/// owns), then `-o`, Basic auth (`--auth`, or credentials in the URL), `-b` cookies, `-A`,
-/// and the subprotocols.
+/// owns), then `-o`, Basic auth (`--auth`, or credentials in the URL), `-A`, and the
+/// subprotocols. Cookies depend on the URL dialled: the dialer adds them.
 fn request_headers(
     mut url: Url,
     given: Vec<(HeaderName, HeaderValue)>,
@@ -300,11 +304,6 @@ fn request_headers(
         );
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.push((header::AUTHORIZATION, value));
-        }
-    }
-    if let Some(cookies) = crate::cookies::header(&net.cookies, &url) {
-        if let Ok(value) = HeaderValue::from_str(&cookies) {
-            headers.push((header::COOKIE, value));
         }
     }
     if let Some(agent) = net.user_agent.clone() {

@@ -12,6 +12,16 @@ pub fn bare_host(url: &Url) -> String {
     }
 }
 
+/// `host:port` for a bare host (as [`bare_host`] gives it): an IPv6 literal goes back in
+/// brackets, `[::1]:9001`, as a request target and in messages (RFC 9110 section 4.2.3).
+pub fn authority(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 /// `user:password` from the URL's userinfo, percent-decoded (`us%40er` is `us@er`), or `None`
 /// when the URL has no user name.
 pub fn credentials(url: &Url) -> Option<String> {
@@ -40,6 +50,13 @@ mod tests {
         assert_eq!(host("ws://[::1]:9/"), "::1");
         assert_eq!(host("ws://127.0.0.1/"), "127.0.0.1");
         assert_eq!(host("wss://Example.COM/"), "example.com");
+    }
+
+    #[test]
+    fn authorities_bracket_ipv6_literals() {
+        assert_eq!(authority("::1", 9001), "[::1]:9001");
+        assert_eq!(authority("example.com", 443), "example.com:443");
+        assert_eq!(authority("10.0.0.7", 80), "10.0.0.7:80");
     }
 
     #[test]

@@ -56,12 +56,55 @@ pub fn apply_color(enabled: bool) {
     colored::control::set_override(enabled);
 }
 
-/// Writes one line to stderr. Unlike `eprintln!`, a closed or broken stderr is ignored: a
-/// diagnostic must never bring wsx down.
-pub fn say(line: &str) {
-    let mut err = std::io::stderr().lock();
-    let _ = err.write_all(line.as_bytes());
-    let _ = err.write_all(b"\n");
+/// A standard output stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Std {
+    Out,
+    Err,
+}
+
+/// Whether writing to a stream can block, as far as its kind tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blocking {
+    /// A terminal, a regular file, `/dev/null`: a write completes at once.
+    Never,
+    /// A pipe, which blocks while full (on Windows, pipes count as `Other`).
+    #[cfg(unix)]
+    Pipe,
+    /// Anything else (a socket, or on Windows a pipe or a file).
+    Other,
+}
+
+/// What `stream` is, as far as blocking goes.
+#[cfg(unix)]
+pub fn blocking(stream: Std) -> Blocking {
+    use rustix::fs::FileType;
+    let stat = match stream {
+        Std::Out => rustix::fs::fstat(rustix::stdio::stdout()),
+        Std::Err => rustix::fs::fstat(rustix::stdio::stderr()),
+    };
+    let Ok(stat) = stat else {
+        return Blocking::Never;
+    };
+    match FileType::from_raw_mode(stat.st_mode) {
+        FileType::Fifo => Blocking::Pipe,
+        FileType::Socket => Blocking::Other,
+        _ => Blocking::Never,
+    }
+}
+
+/// What `stream` is, as far as blocking goes.
+#[cfg(windows)]
+pub fn blocking(stream: Std) -> Blocking {
+    let terminal = match stream {
+        Std::Out => std::io::stdout().is_terminal(),
+        Std::Err => std::io::stderr().is_terminal(),
+    };
+    if terminal {
+        Blocking::Never
+    } else {
+        Blocking::Other
+    }
 }
 
 /// Restores the terminal mode saved at start-up when dropped, whichever way wsx ends: the run

@@ -13,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
 
-use crate::engine::{Socket, Transport};
+use crate::engine::Socket;
 
 /// How `wsx connect` trusts servers and identifies itself.
 #[derive(Debug, Clone, Default)]
@@ -143,9 +143,8 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
 pub fn handshake(
     config: Arc<ClientConfig>,
     host: &str,
-    transport: Transport,
+    mut sock: Socket,
 ) -> Result<StreamOwned<ClientConnection, Socket>> {
-    let mut sock = Socket::new(transport);
     let server_name = ServerName::try_from(host.to_string())
         .with_context(|| format!("'{host}' is not a valid TLS server name"))?;
     let mut conn = ClientConnection::new(config, server_name).context("setting up TLS")?;

@@ -411,6 +411,8 @@ fn listen_grants_what_the_offer_asks_and_inflates_pipelined_frames() {
 fn invalid_compressed_data_closes_that_client_with_1007() {
     let mut server = Server::start(&["--echo"]);
     let mut good = server.client();
+    // Ids go in the order handshakes complete: the good client is #1 once it shows.
+    server.expect_stdout("#1 connected");
     let (mut tcp, _) = raw_client(
         server.port,
         OFFER,

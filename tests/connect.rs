@@ -4,7 +4,7 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use support::{close_with, record, record_until_end, run, wsx, Peer, Seen};
@@ -978,6 +978,105 @@ fn file_sends_a_file_as_one_message_in_a_pipe_with_slash() {
         "{}",
         out.stderr
     );
+}
+
+#[cfg(unix)]
+#[test]
+fn a_file_that_is_slow_to_read_does_not_stall_the_connection() {
+    // /file of a FIFO that nobody writes yet: reading it blocks until a writer comes. wsx
+    // keeps serving the connection meanwhile (a ping is answered), then sends the file's
+    // contents and the lines after it, in order.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let (pong_tx, pong) = std::sync::mpsc::channel();
+    let peer = Peer::ws(move |ws, seen| {
+        assert_eq!(record(ws, seen), Some(Message::Text("before".into())));
+        ws.send(Message::Ping(b"alive?".to_vec().into())).unwrap();
+        loop {
+            match record(ws, seen) {
+                Some(Message::Pong(p)) => {
+                    let _ = pong_tx.send(p.to_vec());
+                    break;
+                }
+                Some(_) => {}
+                None => return,
+            }
+        }
+        record_until_end(ws, seen);
+    });
+    let input = format!("before\n/file {}\nafter\n", fifo.display());
+    let mut child = connect(&peer.url(), &["-w", "0", "--slash"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning wsx");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    drop(stdin);
+    let pong = pong.recv_timeout(support::PATIENCE);
+    if pong.is_err() {
+        support::kill(child.id());
+    }
+    assert_eq!(pong.expect("the pong, while the file is read"), b"alive?");
+    // Now the file arrives.
+    std::fs::write(&fifo, "from the fifo").unwrap();
+    let out = support::finish(child, b"");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let seen = peer.all();
+    let texts: Vec<&Seen> = seen.iter().filter(|s| matches!(s, Seen::Text(_))).collect();
+    assert_eq!(
+        texts,
+        [&text("before"), &text("from the fifo"), &text("after")]
+    );
+}
+
+#[test]
+fn a_stderr_that_nobody_reads_does_not_stall_the_connection() {
+    // 20,000 lines that cannot be sent: each gets a notice on stderr, far more than a pipe
+    // holds. Nobody reads stderr until the peer has the line after them.
+    let (got_tx, got) = std::sync::mpsc::channel();
+    let peer = Peer::ws(move |ws, seen| loop {
+        match record(ws, seen) {
+            Some(Message::Text(t)) if t.as_str() == "last" => {
+                let _ = got_tx.send(());
+            }
+            Some(_) => {}
+            None => return,
+        }
+    });
+    let mut input = b"first\n".to_vec();
+    for _ in 0..20_000 {
+        input.extend_from_slice(b"\xff\n");
+    }
+    input.extend_from_slice(b"last\n");
+    let mut child = connect(&peer.url(), &["-w", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning wsx");
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let arrived = got.recv_timeout(support::PATIENCE);
+    if arrived.is_err() {
+        support::kill(child.id());
+    }
+    arrived.expect("the last line, with stderr unread");
+    let _ = writer.join();
+    let out = support::finish(child, b"");
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .ends_with("wsx: 20000 input lines were not sent\n"),
+        "{}",
+        &out.stderr[out.stderr.len().saturating_sub(300)..]
+    );
+    assert!(out.stderr.contains("stdin line 2: not valid UTF-8"));
 }
 
 #[test]

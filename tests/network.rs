@@ -571,6 +571,72 @@ fn credentials_are_not_sent_to_another_host() {
 }
 
 #[test]
+fn cookies_are_recomputed_for_each_url_and_never_sent_to_another_host() {
+    // A cookie file with one cookie for each host: the redirect to localhost gets only the
+    // one for localhost; the inline -b and -H Cookie, given for 127.0.0.1, stay behind.
+    let dir = tempfile::tempdir().unwrap();
+    let jar = write(
+        &dir,
+        "cookies.txt",
+        "127.0.0.1\tFALSE\t/\tFALSE\t0\tfirst\thost\nlocalhost\tFALSE\t/\tFALSE\t0\tsecond\thost\n",
+    );
+    let (peer, headers) = recording_peer(None);
+    let other = peer.url();
+    let port = redirector(move |_| vec![Some(other.replace("127.0.0.1", "localhost"))]);
+    let out = connect_to(
+        port,
+        &[
+            "-L",
+            "-b",
+            "sid=secret",
+            "-b",
+            &jar,
+            "-H",
+            "Cookie: also=secret",
+            "-v",
+        ],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let headers = headers.recv_timeout(support::PATIENCE).unwrap();
+    let cookies: Vec<&str> = headers
+        .iter()
+        .filter(|(n, _)| n == "cookie")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cookies, ["second=host"], "{}", out.stderr);
+    // The first request, to 127.0.0.1, had all three, in one header.
+    assert!(
+        out.stderr
+            .contains("> cookie: also=secret; sid=secret; first=host\n"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn cookies_and_credentials_follow_a_redirect_on_the_same_host_and_port() {
+    let (peer, headers) = recording_peer(None);
+    let port = peer.addr.port();
+    let listener_port = redirector(move |_| vec![Some(format!("ws://127.0.0.1:{port}/next"))]);
+    let out = connect_to(listener_port, &["-L", "-b", "sid=secret", "-u", "a:b"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let headers = headers.recv_timeout(support::PATIENCE).unwrap();
+    // Another port is another origin: nothing goes along.
+    assert_eq!(header(&headers, "cookie"), None);
+    assert_eq!(header(&headers, "authorization"), None);
+
+    let port = redirector(|_| vec![Some("/real".into()), None]);
+    let out = connect_to(port, &["-L", "-b", "sid=kept", "-v"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stderr.matches("> cookie: sid=kept").count(),
+        2,
+        "the same host and port get it again: {}",
+        out.stderr
+    );
+}
+
+#[test]
 fn a_redirect_loop_stops_with_an_error() {
     let port = redirector(|_| vec![Some("/a".into()), Some("/b".into()), Some("/a".into())]);
     let out = connect_to(port, &["-L"]);
@@ -724,6 +790,26 @@ fn proxy_credentials_are_percent_decoded() {
         seen.recv_timeout(support::PATIENCE).unwrap().1.as_deref(),
         Some("Basic dXNAZXI6cDpzcw==")
     );
+}
+
+#[test]
+fn connect_to_an_ipv6_literal_puts_it_in_brackets() {
+    // Only the request line matters: the proxy's tunnel to [::1] finds nothing (502, exit 3).
+    let (proxy, seen) = connect_proxy(None);
+    let port = support::closed_port();
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &format!("ws://[::1]:{port}/"),
+        "-w",
+        "0",
+        "--proxy",
+        &format!("http://127.0.0.1:{proxy}"),
+    ]);
+    let out = run(cmd, b"");
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    let (line, _) = seen.recv_timeout(support::PATIENCE).unwrap();
+    assert_eq!(line, format!("CONNECT [::1]:{port} HTTP/1.1"));
 }
 
 #[test]
@@ -1022,6 +1108,73 @@ fn connect_timeout_bounds_a_handshake_that_never_comes() {
     assert_eq!(
         out.stderr.trim_end(),
         format!("wsx: no handshake response from {} within 0.3s", peer.url())
+    );
+}
+
+/// A server that reads the request and then sends a 101 one byte every 300 ms: each read
+/// wsx makes gets something, so only a deadline for the whole dial stops it.
+fn trickling_server() -> Peer {
+    Peer::tcp(|mut tcp, _| {
+        use std::io::Write;
+        support::read_head(&mut tcp);
+        let answer = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nX-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+        for byte in answer.bytes() {
+            if tcp.write_all(&[byte]).is_err() {
+                return; // wsx gave up
+            }
+            std::thread::sleep(std::time::Duration::from_millis(300)); // the behaviour under test
+        }
+    })
+}
+
+#[test]
+fn connect_timeout_is_a_deadline_for_the_whole_dial() {
+    let peer = trickling_server();
+    let started = std::time::Instant::now();
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "-w",
+        "0",
+        "--connect-timeout",
+        "0.5",
+    ]);
+    let out = run(cmd, b"");
+    // Bounded by the deadline (0.5 s) plus start-up, not by the 30 s the answer takes.
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!("wsx: no handshake response from {} within 0.5s", peer.url())
+    );
+}
+
+#[test]
+fn max_time_is_a_deadline_for_the_whole_dial() {
+    let peer = trickling_server();
+    let started = std::time::Instant::now();
+    let mut cmd = wsx();
+    cmd.args([
+        "connect",
+        &peer.url(),
+        "-w",
+        "0",
+        "--connect-timeout",
+        "20",
+        "-m",
+        "0.5",
+    ]);
+    let out = run(cmd, b"");
+    let took = started.elapsed();
+    assert_eq!(out.code, Some(7), "{}", out.stderr);
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    assert!(
+        out.stderr
+            .starts_with("wsx: timed out after 0.5s (--max-time) connecting: "),
+        "{}",
+        out.stderr
     );
 }
 

@@ -2,10 +2,9 @@
 //! wss://, the WebSocket handshake, and redirects with `-L`. Blocking, with timeouts; the
 //! session (`client/mod.rs`) takes over the finished WebSocket.
 
-use std::io::Write as _;
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use tungstenite::client::IntoClientRequest;
@@ -15,11 +14,12 @@ use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, WebSocket};
 use url::Url;
 
+use super::proxy;
 use crate::deflate;
 use crate::engine::{Socket, Stream, Transport, Wire};
 use crate::error::Failure;
 use crate::settings::ConnectSettings;
-use crate::{proxy, tls};
+use crate::tls;
 
 /// How long connecting and the handshake may take when `--connect-timeout` is not given.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -60,7 +60,7 @@ impl Dialer {
         }
         let s = &self.settings;
         if s.tls.insecure && !s.console.quiet {
-            crate::term::say("wsx: warning: --insecure: the server's certificate is not verified");
+            crate::diag::say("wsx: warning: --insecure: the server's certificate is not verified");
         }
         let config = tls::client_config(&s.tls)?;
         Ok(self.tls.get_or_init(|| config).clone())
@@ -69,10 +69,11 @@ impl Dialer {
 
 fn dial(dialer: &Dialer) -> Result<(WebSocket<Wire>, Response)> {
     let s = &dialer.settings;
+    let deadline = Deadline::new(s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT));
     let mut url = s.url.clone();
     let mut visited = vec![url.clone()];
     loop {
-        match dial_once(dialer, &url)? {
+        match dial_once(dialer, &url, deadline)? {
             Dialed::Open(open) => return Ok(*open),
             Dialed::Redirect {
                 location,
@@ -99,12 +100,48 @@ fn dial(dialer: &Dialer) -> Result<(WebSocket<Wire>, Response)> {
                     .into());
                 }
                 if s.console.verbose {
-                    crate::term::say(&format!("wsx: {rejection}: following to {next}"));
+                    crate::diag::say(&format!("wsx: {rejection}: following to {next}"));
                 }
                 visited.push(next.clone());
                 url = next;
             }
         }
+    }
+}
+
+/// When a dial must be done by: `--connect-timeout` (bounded by `--max-time`) after it
+/// began, for everything (name resolution, TCP, the proxy, TLS, the handshake and every
+/// redirect), however slowly a peer answers.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline {
+    at: Instant,
+    /// The whole time allowed, for messages.
+    limit: Duration,
+}
+
+impl Deadline {
+    fn new(limit: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now() + limit,
+            limit,
+        }
+    }
+
+    /// The time left; `None` once it has passed.
+    fn left(&self) -> Option<Duration> {
+        self.at
+            .checked_duration_since(Instant::now())
+            .filter(|d| !d.is_zero())
+    }
+
+    /// `failed` as it is, or, when the deadline has passed (which is why it failed), "`what`
+    /// within N s".
+    fn explain(&self, failed: anyhow::Error, what: impl FnOnce() -> String) -> anyhow::Error {
+        if self.left().is_some() {
+            return failed;
+        }
+        let secs = self.limit.as_secs_f64();
+        Failure::Connect(format!("{} within {secs}s", what())).into()
     }
 }
 
@@ -136,12 +173,12 @@ fn redirect_target(from: &Url, location: &str) -> Result<Url> {
     Ok(next)
 }
 
-/// One attempt: TCP, TLS for wss://, the handshake.
-fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
+/// One attempt: TCP (directly, through a proxy, or a Unix socket), TLS for wss://, the
+/// handshake; all of it by `deadline`.
+fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
     let s = &dialer.settings;
     let host = crate::target::bare_host(url);
     let port = url.port_or_known_default().unwrap_or(80);
-    let timeout = s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
 
     // TLS settings are checked before any connection is made: a bad --ca file is reported as
     // what it is, not as a network failure.
@@ -150,37 +187,46 @@ fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
     } else {
         None
     };
-    let transport = match &s.unix_socket {
-        Some(path) => open_unix(path, timeout)?,
+    let socket = match &s.unix_socket {
+        Some(path) => Socket::with_deadline(open_unix(path)?, deadline.at),
         None => {
             let proxy = proxy::choose(url, s.proxy.as_ref(), |name| std::env::var(name).ok())
                 .map_err(Failure::Connect)?;
-            let mut tcp = match &proxy {
-                None => open_tcp(url, port, url, s.connect_timeout)?,
+            match &proxy {
+                None => {
+                    let tcp = open_tcp(url, port, url, deadline)?;
+                    Socket::with_deadline(tcp, deadline.at)
+                }
                 Some(proxy) => {
                     // Named in errors without its credentials, with its port.
                     let mut shown = proxy.clone();
                     let _ = shown.set_password(None);
                     let _ = shown.set_username("");
-                    open_tcp(proxy, proxy::port(proxy), &shown, s.connect_timeout)?
+                    let tcp = open_tcp(proxy, proxy::port(proxy), &shown, deadline)?;
+                    let mut socket = Socket::with_deadline(tcp, deadline.at);
+                    proxy::tunnel(&mut socket, proxy, &host, port, deadline.left()).map_err(
+                        |e| {
+                            deadline.explain(Failure::Connect(e).into(), || {
+                                format!("the proxy {shown} did not open the tunnel")
+                            })
+                        },
+                    )?;
+                    socket
                 }
-            };
-            tcp.set_read_timeout(Some(timeout))?;
-            tcp.set_write_timeout(Some(timeout))?;
-            tcp.set_nodelay(true)?;
-            if let Some(proxy) = &proxy {
-                proxy::tunnel(&mut tcp, proxy, &host, port).map_err(Failure::Connect)?;
             }
-            Transport::from(tcp)
         }
     };
 
     let stream = if let Some(config) = tls_config {
-        let tls = tls::handshake(config, &host, transport)
-            .map_err(|e| Failure::Connect(format!("TLS handshake with {host} failed: {e:#}")))?;
+        let tls = tls::handshake(config, &host, socket).map_err(|e| {
+            let failed = Failure::Connect(format!("TLS handshake with {host} failed: {e:#}"));
+            deadline.explain(failed.into(), || {
+                format!("the TLS handshake with {host} did not complete")
+            })
+        })?;
         Stream::Tls(Box::new(tls))
     } else {
-        Stream::Plain(Socket::new(transport))
+        Stream::Plain(socket)
     };
 
     let request = build_request(s, url)?;
@@ -246,46 +292,49 @@ fn dial_once(dialer: &Dialer, url: &Url) -> Result<Dialed> {
             }
         }
         Err(HandshakeError::Failure(WsError::Io(e))) => {
-            let what = match e.kind() {
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
-                    format!(
-                        "no handshake response from {url} within {}s",
-                        timeout.as_secs_f64()
-                    )
-                }
-                _ => format!("handshake with {url} failed: {e}"),
-            };
-            Err(Failure::Connect(what).into())
+            let failed = Failure::Connect(format!("handshake with {url} failed: {e}"));
+            Err(deadline.explain(failed.into(), || {
+                format!("no handshake response from {url}")
+            }))
         }
         Err(HandshakeError::Failure(e)) => {
-            Err(Failure::Rejected(format!("handshake with {url} failed: {e}")).into())
+            let failed = Failure::Rejected(format!("handshake with {url} failed: {e}"));
+            Err(deadline.explain(failed.into(), || {
+                format!("no handshake response from {url}")
+            }))
         }
-        // On a blocking socket, tungstenite reports the read timeout as an interruption.
+        // On a blocking socket, tungstenite reports a read timeout as an interruption: the
+        // deadline has passed.
         Err(HandshakeError::Interrupted(_)) => Err(Failure::Connect(format!(
             "no handshake response from {url} within {}s",
-            timeout.as_secs_f64()
+            deadline.limit.as_secs_f64()
         ))
         .into()),
     }
 }
 
-/// Resolves `url`'s host and connects to the first address that answers, on `port`.
+/// Resolves `url`'s host and connects to the first address that answers, on `port`, by
+/// `deadline`.
 ///
 /// # Errors
 /// [`Failure::Connect`] naming `shown` (the URL, or the proxy without its credentials).
-fn open_tcp(url: &Url, port: u16, shown: &Url, timeout: Option<Duration>) -> Result<TcpStream> {
+fn open_tcp(url: &Url, port: u16, shown: &Url, deadline: Deadline) -> Result<TcpStream> {
     let shown = match shown.port() {
         Some(_) => shown.to_string(),
         None => format!("{shown} (port {port})"),
     };
-    let addrs = url.socket_addrs(|| Some(port)).map_err(|e| {
-        Failure::Connect(format!(
-            "could not resolve {}: {e}",
-            crate::target::bare_host(url)
-        ))
+    let host = crate::target::bare_host(url);
+    let addrs = super::resolve::resolve(&host, port, deadline.left()).map_err(|e| {
+        let failed = Failure::Connect(format!("could not resolve {host}: {e}"));
+        deadline.explain(failed.into(), || format!("could not resolve {host}"))
     })?;
-    connect_any(&addrs, timeout)
-        .map_err(|e| Failure::Connect(format!("could not connect to {shown}: {e}")).into())
+    let tcp = connect_any(&addrs, deadline).map_err(|e| {
+        let failed = Failure::Connect(format!("could not connect to {shown}: {e}"));
+        deadline.explain(failed.into(), || format!("could not connect to {shown}"))
+    })?;
+    // Every frame is a message the peer is waiting for: never hold it back (Nagle).
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
 }
 
 /// `--unix-socket PATH`: the connection goes to a Unix domain socket; the URL still gives the
@@ -294,16 +343,14 @@ fn open_tcp(url: &Url, port: u16, shown: &Url, timeout: Option<Duration>) -> Res
 /// # Errors
 /// [`Failure::Connect`] naming the path; on Windows, always (not supported there).
 #[cfg(unix)]
-fn open_unix(path: &std::path::Path, timeout: Duration) -> Result<Transport> {
+fn open_unix(path: &std::path::Path) -> Result<Transport> {
     let unix = std::os::unix::net::UnixStream::connect(path)
         .map_err(|e| Failure::Connect(format!("could not connect to {}: {e}", path.display())))?;
-    let transport = Transport::from(unix);
-    transport.set_timeouts(Some(timeout))?;
-    Ok(transport)
+    Ok(Transport::from(unix))
 }
 
 #[cfg(not(unix))]
-fn open_unix(path: &std::path::Path, _timeout: Duration) -> Result<Transport> {
+fn open_unix(path: &std::path::Path) -> Result<Transport> {
     Err(Failure::Connect(format!(
         "could not connect to {}: --unix-socket is not supported on this platform",
         path.display()
@@ -311,15 +358,15 @@ fn open_unix(path: &std::path::Path, _timeout: Duration) -> Result<Transport> {
     .into())
 }
 
-/// Tries each address in turn, as curl does, and reports the last failure.
-fn connect_any(addrs: &[SocketAddr], timeout: Option<Duration>) -> std::io::Result<TcpStream> {
+/// Tries each address in turn, as curl does, and reports the last failure; each attempt
+/// gets what is left of the deadline.
+fn connect_any(addrs: &[SocketAddr], deadline: Deadline) -> std::io::Result<TcpStream> {
     let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "the name has no addresses");
     for addr in addrs {
-        let attempt = match timeout {
-            Some(t) => TcpStream::connect_timeout(addr, t),
-            None => TcpStream::connect(addr),
+        let Some(left) = deadline.left() else {
+            return Err(std::io::ErrorKind::TimedOut.into());
         };
-        match attempt {
+        match TcpStream::connect_timeout(addr, left) {
             Ok(tcp) => return Ok(tcp),
             Err(e) => last = e,
         }
@@ -327,19 +374,37 @@ fn connect_any(addrs: &[SocketAddr], timeout: Option<Duration>) -> std::io::Resu
     Err(last)
 }
 
+/// The request for `url`: the settings' headers, then the cookies that apply to `url`.
+///
+/// Credentials are for the host and port they were given for (curl's rule since its redirect
+/// CVEs): a redirect to another one gets neither the Authorization header (`-u`, or `-H`)
+/// nor the inline cookies and `-H Cookie`; a cookie file's cookies are chosen again by their
+/// own domain rules.
 fn build_request(s: &ConnectSettings, url: &Url) -> Result<Request> {
+    use tungstenite::http::header::{AUTHORIZATION, COOKIE};
     let mut request = url
         .as_str()
         .into_client_request()
         .context("building the request")?;
-    // Credentials are for the host they were given for: a redirect elsewhere does not get them.
-    let same_host = url.host_str() == s.url.host_str()
+    let first_party = url.host_str() == s.url.host_str()
         && url.port_or_known_default() == s.url.port_or_known_default();
+    // One Cookie header (RFC 6265 section 5.4): `-H Cookie` values first, then `-b`.
+    let mut cookies = Vec::new();
     for (name, value) in &s.headers {
-        if name == tungstenite::http::header::AUTHORIZATION && !same_host {
+        if !first_party && (name == AUTHORIZATION || name == COOKIE) {
+            continue;
+        }
+        if name == COOKIE {
+            cookies.push(String::from_utf8_lossy(value.as_bytes()).into_owned());
             continue;
         }
         request.headers_mut().append(name.clone(), value.clone());
+    }
+    cookies.extend(crate::client::cookies::header(&s.cookies, url, first_party));
+    if !cookies.is_empty() {
+        let value = tungstenite::http::HeaderValue::from_str(&cookies.join("; "))
+            .context("the cookies are not a valid header value")?;
+        request.headers_mut().append(COOKIE, value);
     }
     if s.compression {
         request.headers_mut().insert(
@@ -373,27 +438,26 @@ fn describe_rejection(response: &tungstenite::http::Response<Option<Vec<u8>>>) -
     text
 }
 
+/// `-v`: the request, one `> ` line per header, Authorization redacted.
 fn print_request(request: &Request) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "> GET {} {:?}", request.uri(), request.version());
+    let mut text = format!("> GET {} {:?}", request.uri(), request.version());
     for (name, value) in request.headers() {
         let value = if name == "authorization" {
             "[redacted]"
         } else {
             value.to_str().unwrap_or("[binary]")
         };
-        let _ = writeln!(err, "> {name}: {value}");
+        text.push_str(&format!("\n> {name}: {value}"));
     }
+    crate::diag::say(&text);
 }
 
+/// `-v`: the response, one `< ` line per header, escaped (it comes from the server).
 fn print_response<B>(response: &tungstenite::http::Response<B>) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "< {:?} {}", response.version(), response.status());
+    let mut text = format!("< {:?} {}", response.version(), response.status());
     for (name, value) in response.headers() {
-        let _ = writeln!(
-            err,
-            "< {name}: {}",
-            crate::term::escape(value.to_str().unwrap_or("[binary]"))
-        );
+        let value = crate::term::escape(value.to_str().unwrap_or("[binary]"));
+        text.push_str(&format!("\n< {name}: {value}"));
     }
+    crate::diag::say(&text);
 }

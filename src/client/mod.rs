@@ -25,7 +25,11 @@ use crate::event::{CloseInfo, Dir, Kind};
 use crate::settings::ConnectSettings;
 use dial::Dialer;
 
+pub mod cookies;
 mod dial;
+pub mod proxy;
+mod resolve;
+mod socks;
 
 /// The engine key of the one connection.
 const CONN: usize = 0;
@@ -43,7 +47,7 @@ pub fn run(s: ConnectSettings) -> Result<ExitCode> {
     let s = dialer.settings();
     if s.console.verbose {
         for name in &s.dropped_headers {
-            crate::term::say(&format!(
+            crate::diag::say(&format!(
                 "wsx: -H {name}: left out, the WebSocket handshake sets it"
             ));
         }

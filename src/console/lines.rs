@@ -79,7 +79,7 @@ impl Splitter {
         match command::parse(line, self.mode) {
             Ok(Command::Help) => {
                 if !self.quiet {
-                    crate::term::say(&command::help(self.mode.server));
+                    crate::diag::say(&command::help(self.mode.server));
                 }
             }
             Ok(cmd) => out.push_back(Input::Command(cmd)),

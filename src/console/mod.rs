@@ -72,6 +72,9 @@ pub struct Console {
     input: Receiver<Batch>,
     /// Input taken from the channel or from stdin and not yet handed out.
     queued: VecDeque<Input>,
+    /// A `/file` being read on a thread (a FIFO or a slow mount may take any time): what it
+    /// sends arrives here, and the input queued after it waits for it.
+    loading: Option<Receiver<Input>>,
     direct: Option<Direct>,
     /// The reader, its channel and the engine's waker, until [`Console::start`].
     idle_reader: Option<(Reader, SyncSender<Batch>, Waker)>,
@@ -124,6 +127,7 @@ impl Console {
             printer,
             input,
             queued: VecDeque::new(),
+            loading: None,
             direct: None,
             idle_reader: Some((reader, tx, waker.clone())),
             waker,
@@ -193,7 +197,7 @@ impl Console {
         if self.repl {
             let _ = self.printer.notice(text);
         } else {
-            crate::term::say(text);
+            crate::diag::say(text);
         }
     }
 
@@ -285,25 +289,61 @@ impl Console {
     }
 
     /// The next input, from what was queued or what a reader thread sent. A `/file` is read
-    /// here and handed out as the message it sends (or as a rejected line).
+    /// on a thread of its own and handed out as the message it sends (or as a rejected line)
+    /// once it is read; until then nothing after it is handed out, and the loop goes on.
     pub fn next_input(&mut self) -> Option<Input> {
+        if let Some(loading) = &self.loading {
+            match loading.try_recv() {
+                Ok(input) => {
+                    self.loading = None;
+                    return Some(input);
+                }
+                Err(TryRecvError::Empty) => return None,
+                Err(TryRecvError::Disconnected) => {
+                    self.loading = None;
+                    return Some(Input::Rejected("/file: the reading thread ended".into()));
+                }
+            }
+        }
         loop {
             if let Some(input) = self.queued.pop_front() {
-                return Some(match input {
-                    Input::Command(Command::File { path, binary }) => {
-                        match crate::command::load_file(&path, binary) {
-                            Ok(cmd) => Input::Command(cmd),
-                            Err(reason) => Input::Rejected(reason),
-                        }
-                    }
-                    input => input,
-                });
+                let Input::Command(Command::File { path, binary }) = input else {
+                    return Some(input);
+                };
+                return match self.load(path, binary) {
+                    Ok(()) => None,
+                    Err(reason) => Some(Input::Rejected(reason)),
+                };
             }
             match self.input.try_recv() {
                 Ok(batch) => self.queued.extend(batch),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => return None,
             }
         }
+    }
+
+    /// Starts reading a `/file` on a thread, which wakes the loop when it is done.
+    ///
+    /// # Errors
+    /// The thread could not be started (the reason, for the rejected line).
+    fn load(&mut self, path: std::path::PathBuf, binary: bool) -> Result<(), String> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let waker = self.waker.clone();
+        std::thread::Builder::new()
+            .name("file".into())
+            .spawn(move || {
+                let input = match crate::command::load_file(&path, binary) {
+                    Ok(cmd) => Input::Command(cmd),
+                    Err(reason) => Input::Rejected(reason),
+                };
+                // The run may be over: then nobody waits for it.
+                if tx.send(input).is_ok() {
+                    waker.wake();
+                }
+            })
+            .map_err(|e| format!("/file: cannot start reading it: {e}"))?;
+        self.loading = Some(rx);
+        Ok(())
     }
 
     /// Puts messages before any waiting input (`-x`, sent first on every connection).
@@ -313,9 +353,9 @@ impl Console {
         }
     }
 
-    /// Whether input already read is waiting to be handed out.
+    /// Whether input already read is waiting to be handed out (or for a `/file` to be read).
     pub fn has_queued(&self) -> bool {
-        !self.queued.is_empty()
+        !self.queued.is_empty() || self.loading.is_some()
     }
 
     /// Pauses or resumes reading stdin directly, so that a full socket leaves lines in the

@@ -123,7 +123,7 @@ impl Repl {
                     return;
                 }
                 Err(e) => {
-                    crate::term::say(&format!("wsx: reading the terminal: {e}"));
+                    crate::diag::say(&format!("wsx: reading the terminal: {e}"));
                     send(Command::Quit);
                     return;
                 }
@@ -145,7 +145,7 @@ impl Repl {
                         return;
                     }
                 }
-                Err(reason) => crate::term::say(&format!("wsx: {reason}")),
+                Err(reason) => crate::diag::say(&format!("wsx: {reason}")),
             }
         }
     }

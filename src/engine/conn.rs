@@ -5,7 +5,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -37,6 +37,22 @@ impl Transport {
                 u.set_read_timeout(timeout)?;
                 u.set_write_timeout(timeout)
             }
+        }
+    }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.set_read_timeout(timeout),
+            #[cfg(unix)]
+            Transport::Unix(u) => u.set_read_timeout(timeout),
+        }
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        match self {
+            Transport::Tcp(t) => t.set_write_timeout(timeout),
+            #[cfg(unix)]
+            Transport::Unix(u) => u.set_write_timeout(timeout),
         }
     }
 
@@ -139,27 +155,53 @@ impl std::os::windows::io::AsSocket for Transport {
     }
 }
 
-/// A socket that, once non-blocking, skips the system call that would only say "empty".
+/// A socket: blocking, with a deadline, while a connection is set up; non-blocking once the
+/// engine owns it.
 ///
-/// A read that returns less than asked for emptied the kernel's receive queue, so the next
-/// read would fail with `WouldBlock`; this answers that at once instead. It is safe because
-/// the engine polls level-triggered: bytes that arrive meanwhile make the next wait return.
-/// On a line-by-line round trip this removes one of the seven system calls.
+/// Blocking, every read and write first sets the socket's timeout to what is left before the
+/// deadline (`TimedOut` once it has passed): a peer that sends a byte at a time cannot make
+/// setting up last longer than it may. A per-read timeout alone would start again at each
+/// byte.
+///
+/// Non-blocking, it skips the system call that would only say "empty": a read that returns
+/// less than asked for emptied the kernel's receive queue, so the next read would fail with
+/// `WouldBlock`; this answers that at once instead. It is safe because the engine polls
+/// level-triggered: bytes that arrive meanwhile make the next wait return. On a line-by-line
+/// round trip this removes one of the seven system calls.
 pub struct Socket {
     io: Transport,
     nonblocking: bool,
     drained: bool,
     /// Bytes the kernel accepted since the connection's last complete flush.
     written: u64,
+    /// While blocking: when every read and write must have ended.
+    deadline: Option<Instant>,
 }
 
 impl Socket {
-    pub fn new(io: impl Into<Transport>) -> Socket {
+    /// A blocking socket whose reads and writes end by `deadline`.
+    pub fn with_deadline(io: impl Into<Transport>, deadline: Instant) -> Socket {
         Socket {
             io: io.into(),
             nonblocking: false,
             drained: false,
             written: 0,
+            deadline: Some(deadline),
+        }
+    }
+
+    /// The time left before the deadline, for a blocking read or write.
+    ///
+    /// # Errors
+    /// `TimedOut` once the deadline has passed.
+    fn left(&self) -> io::Result<Option<Duration>> {
+        match self.deadline {
+            None => Ok(None),
+            Some(deadline) => deadline
+                .checked_duration_since(Instant::now())
+                .filter(|d| !d.is_zero())
+                .map(Some)
+                .ok_or_else(|| io::ErrorKind::TimedOut.into()),
         }
     }
 
@@ -175,6 +217,11 @@ impl Read for Socket {
         if std::mem::take(&mut self.drained) {
             return Err(io::ErrorKind::WouldBlock.into());
         }
+        if !self.nonblocking {
+            if let Some(left) = self.left()? {
+                self.io.set_read_timeout(Some(left))?;
+            }
+        }
         let n = self.io.read(buf)?;
         self.drained = self.nonblocking && n > 0 && n < buf.len();
         Ok(n)
@@ -183,6 +230,11 @@ impl Read for Socket {
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.nonblocking {
+            if let Some(left) = self.left()? {
+                self.io.set_write_timeout(Some(left))?;
+            }
+        }
         let n = self.io.write(buf)?;
         self.written += n as u64;
         Ok(n)

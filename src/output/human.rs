@@ -18,7 +18,6 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
     if hidden(ev, view) {
         return;
     }
-    let start = out.len();
     // The column where the payload starts, for --pretty's continuation lines.
     let mut column = 2;
     if let Some(time) = render_time(ev.at, view) {
@@ -64,14 +63,10 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
                 Dir::In => "<".green().bold(),
                 Dir::Out => ">".blue().bold(),
             };
-            let _ = write!(out, "{arrow} ");
+            let _ = write!(out, "{arrow}");
             let wire = ev.wire.filter(|_| view.wire_sizes);
             body(kind, view.pretty.then_some(column), wire, out);
         }
-    }
-    // An empty text frame still gets its own line; strip the trailing space it would leave.
-    if out.ends_with(' ') && out.len() > start {
-        out.pop();
     }
     out.push('\n');
 }
@@ -85,13 +80,18 @@ fn hidden(ev: &Event, view: &View) -> bool {
     }
 }
 
-/// `wire`: the compressed size, shown beside the size.
+/// What follows the arrow, each part after a space: the payload exactly as it came (escaped,
+/// never trimmed), so an empty one leaves nothing. `wire`: the compressed size, shown beside
+/// the size.
 fn body(kind: &Kind, pretty: Option<usize>, wire: Option<usize>, out: &mut String) {
     match kind {
         Kind::Text(text) => {
             let color = colored::control::SHOULD_COLORIZE.should_colorize();
-            if !super::json::render(text, pretty, color, out) {
-                out.push_str(&escape(text));
+            if !text.is_empty() {
+                out.push(' ');
+                if !super::json::render(text, pretty, color, out) {
+                    out.push_str(&escape(text));
+                }
             }
             if let Some(wire) = wire {
                 let sizes = format!("({} B, {wire} B compressed)", text.len());
@@ -103,32 +103,19 @@ fn body(kind: &Kind, pretty: Option<usize>, wire: Option<usize>, out: &mut Strin
                 Some(wire) => format!("[binary {} B, {wire} B compressed]", bytes.len()),
                 None => format!("[binary {} B]", bytes.len()),
             };
-            let _ = write!(out, "{} ", label.magenta());
+            let _ = write!(out, " {}", label.magenta());
             hex_preview(bytes, out);
         }
         Kind::Ping(data) => {
-            let _ = write!(
-                out,
-                "{} {}",
-                "[ping]".yellow(),
-                escape(&String::from_utf8_lossy(data))
-            );
+            let _ = write!(out, " {}", "[ping]".yellow());
+            control_payload(data, out);
         }
         Kind::Pong { data, rtt } => {
-            let _ = write!(
-                out,
-                "{} {}",
-                "[pong]".yellow(),
-                escape(&String::from_utf8_lossy(data))
-            );
+            let _ = write!(out, " {}", "[pong]".yellow());
+            control_payload(data, out);
             if let Some(rtt) = rtt {
                 let text = format!("({})", format_rtt(*rtt));
-                let _ = write!(
-                    out,
-                    "{}{}",
-                    if data.is_empty() { "" } else { " " },
-                    text.cyan()
-                );
+                let _ = write!(out, " {}", text.cyan());
             }
         }
         Kind::Close(info) => {
@@ -141,18 +128,24 @@ fn body(kind: &Kind, pretty: Option<usize>, wire: Option<usize>, out: &mut Strin
             } else {
                 text.red()
             };
-            let _ = write!(out, "{styled}");
+            let _ = write!(out, " {styled}");
         }
         Kind::Open { .. } | Kind::Disconnected { .. } => {}
     }
 }
 
+/// A ping's or pong's payload after a space, as text (escaped); nothing when it is empty.
+fn control_payload(data: &[u8], out: &mut String) {
+    if !data.is_empty() {
+        out.push(' ');
+        out.push_str(&escape(&String::from_utf8_lossy(data)));
+    }
+}
+
+/// Up to [`HEX_PREVIEW`] bytes in hex, each after a space, then a count of the rest.
 fn hex_preview(bytes: &[u8], out: &mut String) {
-    for (i, b) in bytes.iter().take(HEX_PREVIEW).enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        let _ = write!(out, "{b:02x}");
+    for b in bytes.iter().take(HEX_PREVIEW) {
+        let _ = write!(out, " {b:02x}");
     }
     if bytes.len() > HEX_PREVIEW {
         let _ = write!(out, " … (+{} B)", bytes.len() - HEX_PREVIEW);
@@ -257,6 +250,39 @@ mod tests {
                 &view(Timestamps::None)
             ),
             "<\n"
+        );
+    }
+
+    #[test]
+    fn payloads_are_shown_as_they_came_spaces_included() {
+        let v = view(Timestamps::None);
+        let text = |t: &str| line(Kind::Text(t.into()), Dir::In, None, &v);
+        assert_eq!(text("hello "), "< hello \n");
+        assert_eq!(text("  "), "<   \n");
+        assert_eq!(text(" a  b "), "<  a  b \n");
+        assert_eq!(
+            line(
+                Kind::Ping(b"p ".to_vec()),
+                Dir::In,
+                None,
+                &View {
+                    show_ping_pong: true,
+                    ..v.clone()
+                }
+            ),
+            "< [ping] p \n"
+        );
+        assert_eq!(
+            line(
+                Kind::Ping(Vec::new()),
+                Dir::In,
+                None,
+                &View {
+                    show_ping_pong: true,
+                    ..v.clone()
+                }
+            ),
+            "< [ping]\n"
         );
     }
 

@@ -16,6 +16,7 @@ use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::engine::{AsSource, Waker};
+use crate::term::Blocking;
 
 /// How many bytes the writer thread holds before [`Stdout::write`] takes no more.
 const THREAD_BOUND: usize = 256 * 1024;
@@ -31,16 +32,16 @@ pub enum Stdout {
 impl Stdout {
     /// The right kind for what stdout is; `waker` is for the writer thread.
     pub fn open(waker: &Waker) -> Stdout {
-        match what_stdout_is() {
-            What::Immediate => Stdout::Direct(io::stdout()),
+        match crate::term::blocking(crate::term::Std::Out) {
+            Blocking::Never => Stdout::Direct(io::stdout()),
             #[cfg(target_os = "linux")]
-            What::Pipe => reopen_nonblocking().map_or_else(
+            Blocking::Pipe => reopen_nonblocking().map_or_else(
                 |_| Stdout::Thread(Writer::spawn(waker.clone())),
                 Stdout::Nonblocking,
             ),
             #[cfg(all(unix, not(target_os = "linux")))]
-            What::Pipe => Stdout::Thread(Writer::spawn(waker.clone())),
-            What::Other => Stdout::Thread(Writer::spawn(waker.clone())),
+            Blocking::Pipe => Stdout::Thread(Writer::spawn(waker.clone())),
+            Blocking::Other => Stdout::Thread(Writer::spawn(waker.clone())),
         }
     }
 
@@ -87,40 +88,6 @@ impl Stdout {
                 None
             }
         }
-    }
-}
-
-/// What stdout is, as far as blocking goes.
-enum What {
-    /// A terminal, a regular file, `/dev/null`: writes complete at once.
-    Immediate,
-    /// A pipe (on Windows, pipes count as `Other`).
-    #[cfg(unix)]
-    Pipe,
-    /// Anything else (a socket, or a Windows pipe or file).
-    Other,
-}
-
-#[cfg(unix)]
-fn what_stdout_is() -> What {
-    use rustix::fs::FileType;
-    let Ok(stat) = rustix::fs::fstat(rustix::stdio::stdout()) else {
-        return What::Immediate;
-    };
-    match FileType::from_raw_mode(stat.st_mode) {
-        FileType::Fifo => What::Pipe,
-        FileType::Socket => What::Other,
-        _ => What::Immediate,
-    }
-}
-
-#[cfg(windows)]
-fn what_stdout_is() -> What {
-    use std::io::IsTerminal;
-    if io::stdout().is_terminal() {
-        What::Immediate
-    } else {
-        What::Other
     }
 }
 

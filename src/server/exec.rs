@@ -124,7 +124,7 @@ impl Program {
                 while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
                     let text = String::from_utf8_lossy(&line);
                     let text = crate::term::escape(text.trim_end_matches(['\n', '\r']));
-                    crate::term::say(&format!("#{id} {text}"));
+                    crate::diag::say(&format!("#{id} {text}"));
                     line.clear();
                 }
             })?;

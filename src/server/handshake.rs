@@ -74,35 +74,24 @@ impl Shared {
 
 /// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
 pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<Handshake, String> {
+    // One deadline for the whole of it: every read and write ends by then, however the
+    // client spaces its bytes.
     let deadline = Instant::now() + shared.timeout;
-    let timed_out = || {
-        format!(
+    let io_error = |e: std::io::Error| match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
             "no complete handshake within {}s",
             shared.timeout.as_secs_f64()
-        )
-    };
-    let remaining = || {
-        deadline
-            .checked_duration_since(Instant::now())
-            .filter(|d| !d.is_zero())
-    };
-    let set_timeouts = |io: &Transport| -> Result<(), String> {
-        let left = remaining().ok_or_else(timed_out)?;
-        io.set_timeouts(Some(left)).map_err(|e| e.to_string())
-    };
-    set_timeouts(&tcp)?;
-    let _ = tcp.set_nodelay();
-    let io_error = |e: std::io::Error| match e.kind() {
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => timed_out(),
+        ),
         _ => e.to_string(),
     };
+    let _ = tcp.set_nodelay();
+    let mut sock = Socket::with_deadline(tcp, deadline);
 
     let mut subject = None;
     let mut stream = match &shared.tls {
         Some(config) => {
             let mut conn =
                 rustls::ServerConnection::new(config.clone()).map_err(|e| e.to_string())?;
-            let mut sock = Socket::new(tcp);
             while conn.is_handshaking() {
                 conn.complete_io(&mut sock)
                     .map_err(|e| format!("TLS handshake failed: {}", io_error(e)))?;
@@ -113,12 +102,11 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
                 .and_then(tls::subject);
             Stream::TlsServer(Box::new(rustls::StreamOwned::new(conn, sock)))
         }
-        None => Stream::Plain(Socket::new(tcp)),
+        None => Stream::Plain(sock),
     };
 
     let mut buf = Vec::with_capacity(1024);
     let (head, len) = loop {
-        set_timeouts(stream.transport())?;
         let mut chunk = [0u8; 4096];
         let n = stream.read(&mut chunk).map_err(io_error)?;
         if n == 0 {
@@ -135,7 +123,7 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
 
     if shared.verbose {
         let text = head.describe().replace('\n', &format!("\n{peer} > "));
-        crate::term::say(&format!("{peer} > {text}"));
+        crate::diag::say(&format!("{peer} > {text}"));
     }
     if let (Some(dir), false) = (&shared.static_dir, head.is_upgrade()) {
         let status = files::respond(dir, &head, &mut stream).map_err(io_error)?;

@@ -82,7 +82,7 @@ pub fn run(s: ListenSettings) -> Result<ExitCode> {
 
     if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
-        crate::term::say(&format!("listening on {url}"));
+        crate::diag::say(&format!("listening on {url}"));
     }
     // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
     let mut console = Console::new(&s.console, waker.clone())?;
@@ -383,11 +383,11 @@ impl Server {
                                 }
                                 Ok(Handshake::Served(status, path)) if shared.verbose => {
                                     let path = crate::term::escape(&path);
-                                    crate::term::say(&format!("{peer} < {status} {path}"));
+                                    crate::diag::say(&format!("{peer} < {status} {path}"));
                                 }
                                 Ok(Handshake::Served(..)) => {}
                                 Err(why) if !shared.quiet => {
-                                    crate::term::say(&format!("wsx: {peer}: {why}"))
+                                    crate::diag::say(&format!("wsx: {peer}: {why}"))
                                 }
                                 Err(_) => {}
                             }

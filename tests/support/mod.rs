@@ -250,6 +250,17 @@ pub fn closed_port() -> u16 {
     port
 }
 
+/// Reads an HTTP head (up to and including its empty line) byte by byte, so that nothing
+/// after it is consumed; what was read when the stream ends or fails, otherwise.
+pub fn read_head(stream: &mut impl Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+        head.push(byte[0]);
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
 /// What a peer saw from wsx.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Seen {

@@ -1,10 +1,10 @@
 //! Proxies for `wsx connect`: which proxy a URL goes through (`--proxy`, or the environment
 //! as curl reads it), and opening the tunnel: HTTP CONNECT, or SOCKS5 (see [`crate::socks`]).
 //!
-//! `choose` is pure; `tunnel` talks to the proxy on a blocking socket with timeouts.
+//! `choose` is pure; `tunnel` talks to the proxy on a blocking socket that has a deadline.
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::time::Duration;
 
 use base64::Engine as _;
 use url::Url;
@@ -95,33 +95,41 @@ pub fn port(proxy: &Url) -> u16 {
     }
 }
 
-/// Asks the proxy on `tcp` to open a tunnel to `host:port`.
+/// Asks the proxy on `tcp` to open a tunnel to `host:port`; `limit` bounds resolving the name
+/// here (`socks5://`).
 ///
 /// # Errors
 /// The proxy refused (an HTTP proxy's status line, or a SOCKS5 reason, is in the message),
 /// closed the connection, or did not answer in time.
-pub fn tunnel(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Result<(), String> {
+pub fn tunnel(
+    tcp: &mut (impl Read + Write),
+    proxy: &Url,
+    host: &str,
+    port: u16,
+    limit: Option<Duration>,
+) -> Result<(), String> {
     match proxy.scheme() {
         "socks5" | "socks5h" => {
             let credentials = crate::target::credentials(proxy).and_then(|c| {
                 c.split_once(':')
                     .map(|(u, p)| (u.to_string(), p.to_string()))
             });
-            crate::socks::connect(tcp, host, port, credentials, proxy.scheme() == "socks5h")
+            let remote_dns = proxy.scheme() == "socks5h";
+            super::socks::connect(tcp, host, port, credentials, remote_dns, limit)
         }
         _ => http_connect(tcp, proxy, host, port),
     }
 }
 
 /// HTTP CONNECT.
-fn http_connect(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Result<(), String> {
-    let authority = format!("{host}:{port}");
-    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
-    if let Some(credentials) = crate::target::credentials(proxy) {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
-        request.push_str(&format!("Proxy-Authorization: Basic {encoded}\r\n"));
-    }
-    request.push_str("\r\n");
+fn http_connect(
+    tcp: &mut (impl Read + Write),
+    proxy: &Url,
+    host: &str,
+    port: u16,
+) -> Result<(), String> {
+    let authority = crate::target::authority(host, port);
+    let request = connect_request(&authority, crate::target::credentials(proxy).as_deref());
     tcp.write_all(request.as_bytes())
         .map_err(|e| format!("talking to the proxy: {e}"))?;
 
@@ -154,9 +162,29 @@ fn http_connect(tcp: &mut TcpStream, proxy: &Url, host: &str, port: u16) -> Resu
     }
 }
 
+/// The CONNECT request for `authority`, with Basic credentials for the proxy if given.
+fn connect_request(authority: &str, credentials: Option<&str>) -> String {
+    let mut request = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
+    if let Some(credentials) = credentials {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        request.push_str(&format!("Proxy-Authorization: Basic {encoded}\r\n"));
+    }
+    request.push_str("\r\n");
+    request
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_requests_bracket_ipv6_literals() {
+        assert_eq!(
+            connect_request(&crate::target::authority("::1", 9001), None),
+            "CONNECT [::1]:9001 HTTP/1.1\r\nHost: [::1]:9001\r\n\r\n"
+        );
+        assert!(connect_request("h:1", Some("a:b")).contains("Proxy-Authorization: Basic YTpi\r\n"));
+    }
 
     fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |name| {

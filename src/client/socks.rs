@@ -5,7 +5,8 @@
 //! sends the name and lets the proxy resolve it (what curl means by the two schemes).
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, TcpStream, ToSocketAddrs};
+use std::net::IpAddr;
+use std::time::Duration;
 
 const VERSION: u8 = 5;
 const NO_AUTH: u8 = 0;
@@ -16,17 +17,19 @@ const IPV4: u8 = 1;
 const DOMAIN: u8 = 3;
 const IPV6: u8 = 4;
 
-/// Asks the SOCKS5 proxy on `tcp` for a connection to `host:port`.
+/// Asks the SOCKS5 proxy on `tcp` for a connection to `host:port`; `limit` bounds resolving
+/// the name here (`socks5://`).
 ///
 /// # Errors
 /// The proxy refused (the reason in words), wanted authentication we do not have, or broke
 /// the protocol; or the name could not be resolved (`socks5://`).
 pub fn connect(
-    tcp: &mut TcpStream,
+    tcp: &mut (impl Read + Write),
     host: &str,
     port: u16,
     credentials: Option<(String, String)>,
     remote_dns: bool,
+    limit: Option<Duration>,
 ) -> Result<(), String> {
     let io = |e: std::io::Error| format!("talking to the SOCKS5 proxy: {e}");
     let methods: &[u8] = if credentials.is_some() {
@@ -57,7 +60,7 @@ pub fn connect(
     }
 
     let mut request = vec![VERSION, CONNECT, 0];
-    request.extend(address(host, port, remote_dns)?);
+    request.extend(address(host, port, remote_dns, limit)?);
     request.extend_from_slice(&port.to_be_bytes());
     tcp.write_all(&request).map_err(io)?;
 
@@ -68,7 +71,8 @@ pub fn connect(
     }
     if reply[1] != 0 {
         return Err(format!(
-            "the SOCKS5 proxy could not connect to {host}:{port}: {}",
+            "the SOCKS5 proxy could not connect to {}: {}",
+            crate::target::authority(host, port),
             refusal(reply[1])
         ));
     }
@@ -93,7 +97,7 @@ pub fn connect(
 }
 
 /// RFC 1929: version 1, the user name and the password, each with its length.
-fn authenticate(tcp: &mut TcpStream, user: &str, pass: &str) -> Result<(), String> {
+fn authenticate(tcp: &mut (impl Read + Write), user: &str, pass: &str) -> Result<(), String> {
     let io = |e: std::io::Error| format!("authenticating with the SOCKS5 proxy: {e}");
     let (user, pass) = (user.as_bytes(), pass.as_bytes());
     if user.len() > 255 || pass.len() > 255 {
@@ -114,7 +118,12 @@ fn authenticate(tcp: &mut TcpStream, user: &str, pass: &str) -> Result<(), Strin
 
 /// The address part of the request: the name itself (`socks5h`), or an IP address (given,
 /// or resolved here for `socks5`).
-fn address(host: &str, port: u16, remote_dns: bool) -> Result<Vec<u8>, String> {
+fn address(
+    host: &str,
+    port: u16,
+    remote_dns: bool,
+    limit: Option<Duration>,
+) -> Result<Vec<u8>, String> {
     let ip = match host.parse::<IpAddr>() {
         Ok(ip) => ip,
         Err(_) if remote_dns => {
@@ -125,10 +134,9 @@ fn address(host: &str, port: u16, remote_dns: bool) -> Result<Vec<u8>, String> {
             out.extend_from_slice(host.as_bytes());
             return Ok(out);
         }
-        Err(_) => (host, port)
-            .to_socket_addrs()
+        Err(_) => super::resolve::resolve(host, port, limit)
             .map_err(|e| format!("could not resolve {host}: {e}"))?
-            .next()
+            .first()
             .ok_or_else(|| format!("could not resolve {host}: no addresses"))?
             .ip(),
     };
@@ -160,15 +168,18 @@ mod tests {
     #[test]
     fn addresses_by_scheme() {
         assert_eq!(
-            address("example.test", 80, true).unwrap(),
+            address("example.test", 80, true, None).unwrap(),
             [&[DOMAIN, 12][..], b"example.test"].concat()
         );
-        assert_eq!(address("10.0.0.1", 80, true).unwrap(), [IPV4, 10, 0, 0, 1]);
         assert_eq!(
-            address("127.0.0.1", 80, false).unwrap(),
+            address("10.0.0.1", 80, true, None).unwrap(),
+            [IPV4, 10, 0, 0, 1]
+        );
+        assert_eq!(
+            address("127.0.0.1", 80, false, None).unwrap(),
             [IPV4, 127, 0, 0, 1]
         );
-        let v6 = address("::1", 80, false).unwrap();
+        let v6 = address("::1", 80, false, None).unwrap();
         assert_eq!((v6[0], v6.len()), (IPV6, 17));
     }
 

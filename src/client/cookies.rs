@@ -83,15 +83,21 @@ impl JarCookie {
 }
 
 /// The `Cookie` header for a request to `url`, from every `-b` in order; `None` when no
-/// cookie applies.
-pub fn header(args: &[CookieArg], url: &Url) -> Option<String> {
+/// cookie applies. A cookie file's cookies apply by their own domain, path and scheme rules;
+/// inline cookies (`NAME=VALUE`) were given for the URL on the command line, and go only to
+/// its host and port (`first_party`), never on to where a redirect leads (as curl does since
+/// CVE-2018-1000007).
+pub fn header(args: &[CookieArg], url: &Url, first_party: bool) -> Option<String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let mut parts = Vec::new();
     for arg in args {
         match arg {
-            CookieArg::Inline(text) => parts.push(text.trim_end_matches(';').to_string()),
+            CookieArg::Inline(text) if first_party => {
+                parts.push(text.trim_end_matches(';').to_string());
+            }
+            CookieArg::Inline(_) => {}
             CookieArg::Jar(jar) => parts.extend(
                 jar.iter()
                     .filter(|c| c.applies_to(url, now))
@@ -117,9 +123,10 @@ mod tests {
             parse("x=1").unwrap(),
         ];
         assert_eq!(
-            header(&args, &url("ws://h/")).as_deref(),
+            header(&args, &url("ws://h/"), true).as_deref(),
             Some("session=abc; theme=dark; x=1")
         );
+        assert_eq!(header(&args, &url("ws://elsewhere/"), false), None);
     }
 
     #[test]
@@ -131,7 +138,7 @@ mod tests {
             example.com\tFALSE\t/\tFALSE\t1\texpired\t4\n\
             other.org\tFALSE\t/\tFALSE\t0\tother\t5\n";
         let args = [CookieArg::Jar(parse_jar(jar))];
-        let at = |u| header(&args, &url(u));
+        let at = |u| header(&args, &url(u), false);
         assert_eq!(at("ws://example.com/").as_deref(), Some("all=1; exact=2"));
         assert_eq!(at("ws://api.example.com/ws").as_deref(), Some("all=1"));
         assert_eq!(
