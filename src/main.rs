@@ -17,6 +17,7 @@ mod event;
 mod output;
 mod server;
 mod settings;
+mod stream;
 mod target;
 mod term;
 mod tls;

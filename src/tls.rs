@@ -13,7 +13,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, StreamOwned};
 
-use crate::engine::Socket;
+use crate::stream::Socket;
 
 /// How `wsx connect` trusts servers and identifies itself.
 #[derive(Debug, Clone, Default)]

@@ -16,9 +16,9 @@ use url::Url;
 
 use super::proxy;
 use crate::deflate;
-use crate::engine::{Socket, Stream, Transport, Wire};
 use crate::error::Failure;
 use crate::settings::ConnectSettings;
+use crate::stream::{Socket, Stream, Transport, Wire};
 use crate::tls;
 
 /// How long connecting and the handshake may take when `--connect-timeout` is not given.

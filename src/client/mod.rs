@@ -115,7 +115,7 @@ enum Phase {
 
 /// What the dialing thread hands back.
 type Dialed = Result<(
-    tungstenite::WebSocket<crate::engine::Wire>,
+    tungstenite::WebSocket<crate::stream::Wire>,
     tungstenite::handshake::client::Response,
 )>;
 

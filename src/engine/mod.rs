@@ -6,7 +6,6 @@
 
 mod conn;
 mod poll;
-mod wire;
 
 use rustc_hash::FxHashMap as HashMap;
 use std::io;
@@ -17,8 +16,7 @@ use poll::Poller;
 
 pub use poll::AsSource;
 
-pub use conn::{failure, Conn, Incoming, Socket, Stream, Transport};
-pub use wire::Wire;
+pub use conn::{failure, Conn, Incoming};
 
 /// How many messages one connection may deliver per turn before others get a go.
 const READ_BUDGET: usize = 256;

@@ -14,7 +14,7 @@ use tungstenite::WebSocket;
 use super::files;
 use super::gate::{self, Decision};
 use super::listener::Peer;
-use crate::engine::{Socket, Stream, Transport, Wire};
+use crate::stream::{Socket, Stream, Transport, Wire};
 use crate::tls;
 
 /// What every handshake thread needs.

@@ -8,7 +8,7 @@ use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 
-use crate::engine::Transport;
+use crate::stream::Transport;
 
 /// What `wsx listen` was told to bind.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -29,10 +29,11 @@ use tungstenite::{Error as WsError, Message};
 
 use crate::command::Command;
 use crate::console::{Console, Input};
-use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Transport, Waker};
+use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 use crate::settings::{ListenSettings, Mode};
+use crate::stream::Transport;
 use crate::tls;
 use exec::{Program, ProgramEvent, Refused};
 use handshake::{handshake, Accepted, Handshake, Shared, HANDSHAKE_STACK};

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 
 use tungstenite::protocol::Role;
 
-use super::conn::{Stream, Transport};
+use super::{Stream, Transport};
 use crate::deflate::{Compressor, Inflater, Params};
 
 /// A stream under tungstenite.

@@ -1,0 +1,80 @@
+//! Byte streams: what a WebSocket runs over, from the socket up.
+//!
+//! - [`Transport`]: a TCP or Unix domain socket.
+//! - [`Socket`]: a transport with a deadline while it blocks (dialling, a server's
+//!   handshake) and a shortcut for empty reads once the engine owns it, non-blocking.
+//! - [`Stream`]: the socket, plain or under TLS (client or server).
+//! - [`Wire`]: what tungstenite reads and writes: the stream, and permessage-deflate's codec
+//!   on a connection that agreed on it.
+//!
+//! Setting up a connection (TLS, dialling, the listener, a server's handshake) uses these
+//! without the event loop; the engine takes the finished [`Wire`].
+
+mod socket;
+mod transport;
+mod wire;
+
+use std::io::{self, Read, Write};
+
+pub use socket::Socket;
+pub use transport::Transport;
+pub use wire::Wire;
+
+/// The byte stream under a WebSocket: plain, or TLS over the socket.
+pub enum Stream {
+    Plain(Socket),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, Socket>>),
+    TlsServer(Box<rustls::StreamOwned<rustls::ServerConnection, Socket>>),
+}
+
+impl Stream {
+    /// The socket under TLS, if any.
+    pub fn socket(&self) -> &Socket {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+            Stream::TlsServer(s) => &s.sock,
+        }
+    }
+
+    pub fn socket_mut(&mut self) -> &mut Socket {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &mut s.sock,
+            Stream::TlsServer(s) => &mut s.sock,
+        }
+    }
+
+    /// The socket underneath, for readiness registration and socket options.
+    pub fn transport(&self) -> &Transport {
+        self.socket().transport()
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+            Stream::TlsServer(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+            Stream::TlsServer(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+            Stream::TlsServer(s) => s.flush(),
+        }
+    }
+}
