@@ -1,15 +1,22 @@
 //! The command line as clap sees it: derive types and value parsers only.
 //!
 //! House rules (after xh): explicit `short`, implicit `long`, uppercase `value_name`; the doc
-//! comment of each field is its `--help` text. Nothing here is read outside `settings.rs`.
+//! comment of each field is its `--help` text. Only `settings.rs` reads these types (and
+//! `completions.rs` the definition); the value types they carry live with the code that uses
+//! them, which never sees clap.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::PossibleValue;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use tungstenite::http::{HeaderName, HeaderValue};
 use url::Url;
+
+use crate::client::Wait;
+use crate::output::{BinaryOutput, Format, Timestamps};
+use crate::server::ListenAddr;
 
 /// The exit-status table, shown after `--help` and kept identical to the README's.
 pub const EXIT_STATUS_HELP: &str = "\
@@ -104,7 +111,7 @@ pub struct TlsArgs {
 pub struct ListenArgs {
     /// Where to listen: PORT (on 127.0.0.1), HOST:PORT, 0.0.0.0:PORT or [::]:PORT; 0 picks a port
     #[arg(value_name = "[HOST:]PORT | unix:PATH", value_parser = parse_listen_addr)]
-    pub addr: crate::server::ListenAddr,
+    pub addr: ListenAddr,
 
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -374,48 +381,67 @@ pub struct NetArgs {
     pub connect_timeout: Option<Duration>,
 }
 
-/// `--format`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// One line per event with time, direction and type
-    Human,
-    /// Only the payload of each received data frame, one per line
-    Raw,
-    /// One JSON object per event
-    Jsonl,
+// Value types that live with the code that uses them; their command-line names and help are
+// given here, so that nothing below the command line depends on clap.
+
+impl ValueEnum for Format {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Format::Human, Format::Raw, Format::Jsonl]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Format::Human => {
+                PossibleValue::new("human").help("One line per event with time, direction and type")
+            }
+            Format::Raw => PossibleValue::new("raw")
+                .help("Only the payload of each received data frame, one per line"),
+            Format::Jsonl => PossibleValue::new("jsonl").help("One JSON object per event"),
+        })
+    }
 }
 
-/// `--timestamps`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Timestamps {
-    /// Local wall-clock time, HH:MM:SS.mmm
-    Local,
-    /// UTC wall-clock time, HH:MM:SS.mmm
-    Utc,
-    /// Seconds since wsx started, +S.mmm
-    Elapsed,
-    /// No time at all
-    None,
+impl ValueEnum for Timestamps {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[
+            Timestamps::Local,
+            Timestamps::Utc,
+            Timestamps::Elapsed,
+            Timestamps::None,
+        ]
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            Timestamps::Local => {
+                PossibleValue::new("local").help("Local wall-clock time, HH:MM:SS.mmm")
+            }
+            Timestamps::Utc => PossibleValue::new("utc").help("UTC wall-clock time, HH:MM:SS.mmm"),
+            Timestamps::Elapsed => {
+                PossibleValue::new("elapsed").help("Seconds since wsx started, +S.mmm")
+            }
+            Timestamps::None => PossibleValue::new("none").help("No time at all"),
+        })
+    }
 }
 
-/// `--binary-output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum BinaryOutput {
-    /// The bytes exactly, no newline added
-    Raw,
-    /// Lowercase hex pairs separated by spaces, one frame per line
-    Hex,
-    /// Standard base64, one frame per line
-    Base64,
-}
+impl ValueEnum for BinaryOutput {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[BinaryOutput::Raw, BinaryOutput::Hex, BinaryOutput::Base64]
+    }
 
-/// `-w/--wait`: how long to linger for replies after stdin EOF.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wait {
-    /// Close once this long has passed with no frame received.
-    After(Duration),
-    /// Never close because of EOF.
-    Forever,
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        Some(match self {
+            BinaryOutput::Raw => {
+                PossibleValue::new("raw").help("The bytes exactly, no newline added")
+            }
+            BinaryOutput::Hex => PossibleValue::new("hex")
+                .help("Lowercase hex pairs separated by spaces, one frame per line"),
+            BinaryOutput::Base64 => {
+                PossibleValue::new("base64").help("Standard base64, one frame per line")
+            }
+        })
+    }
 }
 
 fn parse_ws_url(s: &str) -> Result<Url, String> {
@@ -437,8 +463,7 @@ fn parse_ws_url(s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn parse_listen_addr(s: &str) -> Result<crate::server::ListenAddr, String> {
-    use crate::server::ListenAddr;
+fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
     if let Some(path) = s.strip_prefix("unix:") {
         if path.is_empty() {
             return Err("unix: needs a path, as in unix:/tmp/wsx.sock".into());
@@ -571,7 +596,6 @@ mod tests {
 
     #[test]
     fn listen_addresses() {
-        use crate::server::ListenAddr;
         let tcp = |a: &str| Ok(ListenAddr::Tcp(a.parse().unwrap()));
         assert_eq!(parse_listen_addr("8080"), tcp("127.0.0.1:8080"));
         assert_eq!(parse_listen_addr("0"), tcp("127.0.0.1:0"));

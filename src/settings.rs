@@ -1,159 +1,32 @@
-//! The command line resolved into validated settings: the only reader of [`Cli`].
+//! The command line resolved into the settings of what runs: the only reader of [`Cli`].
 //!
-//! Terminal facts come in as values, so every decision here is testable.
+//! Each command's settings are a type of the module that runs it ([`client::Settings`],
+//! [`server::Settings`], and [`console::Settings`] and [`output::Settings`] inside them);
+//! this module only fills them in, and only `app.rs` sees the whole. Terminal facts come in as
+//! values, so every decision here is testable.
 
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use tungstenite::http::{HeaderName, HeaderValue};
 use url::Url;
 
-use crate::cli::{Action, Cli, ConnectArgs, Format, ListenArgs, OperatorArgs, OutputArgs, Wait};
+use crate::cli::{Action, Cli, ConnectArgs, ListenArgs, OperatorArgs, OutputArgs};
 use crate::command::LineMode;
-use crate::output::{OutputSettings, View};
+use crate::output::{Format, View};
+use crate::server::gate::Policy;
+use crate::server::hub::Mode;
 use crate::term::Facts;
 use crate::tls::ClientTls;
+use crate::{client, console, output, server};
 
 /// What to do, with everything resolved.
 pub enum Settings {
-    Connect(Box<ConnectSettings>),
-    Listen(Box<ListenSettings>),
+    Connect(Box<client::Settings>),
+    Listen(Box<server::Settings>),
     Completions(clap_complete::Shell),
     /// `wsx man [COMMAND]`.
     Man(Option<String>),
-}
-
-/// The operator's side, the same for both roles: how input is read and output shown.
-#[derive(Debug, Clone)]
-pub struct Console {
-    /// How lines become frames (slash commands on in the REPL, or with `--slash`).
-    pub line_mode: LineMode,
-    /// Empty lines typed at a terminal send nothing; in a pipe they are empty frames.
-    pub skip_empty_lines: bool,
-    /// The REPL's history file, unless `--no-history` or no data directory is known.
-    pub history: Option<PathBuf>,
-    /// stdin and stdout are both terminals: run the line editor.
-    pub repl: bool,
-    pub close_timeout: Duration,
-    pub output: OutputSettings,
-    pub quiet: bool,
-    pub verbose: bool,
-}
-
-/// `wsx connect`, resolved.
-#[derive(Debug, Clone)]
-pub struct ConnectSettings {
-    pub url: Url,
-    /// Extra request headers: `-H`, then Origin, Authorization, User-Agent and
-    /// Sec-WebSocket-Protocol.
-    pub headers: Vec<(HeaderName, HeaderValue)>,
-    /// `-b`: the cookies, made into a Cookie header for each URL dialled (see
-    /// [`crate::client::cookies::header`]).
-    pub cookies: Vec<crate::client::cookies::CookieArg>,
-    /// `-H` headers left out because the handshake sets them (noted under `-v`).
-    pub dropped_headers: Vec<String>,
-    pub execute: Vec<String>,
-    /// `--echo`: every received data message is sent back as it came.
-    pub echo: bool,
-    pub wait: Wait,
-    pub count: Option<u64>,
-    /// `--until`: a received text message that matches ends the run (exit 0).
-    pub until: Option<regex::Regex>,
-    /// `-m/--max-time`: the whole run's deadline (exit 7).
-    pub max_time: Option<Duration>,
-    pub max_message_size: usize,
-    /// Offer permessage-deflate (`--no-compression` turns it off).
-    pub compression: bool,
-    pub connect_timeout: Option<Duration>,
-    pub ping_interval: Option<Duration>,
-    pub ping_timeout: Option<Duration>,
-    /// `--reconnect`: dial again after a lost connection.
-    pub reconnect: bool,
-    /// `--unix-socket`: connect there instead of to the URL's host and port.
-    pub unix_socket: Option<std::path::PathBuf>,
-    /// `--proxy`; without it the environment is consulted when dialing.
-    pub proxy: Option<Url>,
-    /// `-L`: follow redirects of the handshake, at most `max_redirects` of them.
-    pub follow_redirects: bool,
-    pub max_redirects: usize,
-    pub tls: ClientTls,
-    pub console: Console,
-}
-
-/// What `wsx listen` does with what its clients send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Mode {
-    /// Show it; the operator's lines go to every client.
-    Broadcast,
-    Echo,
-    Chat,
-    /// A program per client (`sh -c CMD`).
-    Exec(String),
-}
-
-/// The operator's rules for who may connect (`server::gate` applies them).
-#[derive(Debug, Clone, Default)]
-pub struct Policy {
-    /// Offered subprotocols, in order of preference.
-    pub subprotocols: Vec<String>,
-    /// Allowed browser origins; empty allows all.
-    pub origins: Vec<String>,
-    /// Required `user:pass` for Basic authentication.
-    pub credentials: Option<String>,
-    /// Most clients served at once.
-    pub max_clients: Option<u64>,
-    /// `--path`: the only paths that upgrade; empty allows every path.
-    pub paths: Vec<String>,
-    /// `-H`: extra headers of every 101 answer.
-    pub headers: Vec<(String, String)>,
-    /// Accept permessage-deflate when a client offers it (`--no-compression` declines).
-    pub compression: bool,
-}
-
-#[cfg(test)]
-impl Policy {
-    /// A policy with no other rule than the subprotocols and these checks.
-    pub fn new(
-        subprotocols: Vec<String>,
-        origins: Vec<String>,
-        credentials: Option<&str>,
-        max_clients: Option<u64>,
-    ) -> Policy {
-        Policy {
-            subprotocols,
-            origins,
-            credentials: credentials.map(str::to_string),
-            max_clients,
-            paths: Vec::new(),
-            headers: Vec::new(),
-            compression: true,
-        }
-    }
-}
-
-/// `wsx listen`, resolved.
-#[derive(Debug, Clone)]
-pub struct ListenSettings {
-    pub addr: crate::server::ListenAddr,
-    pub mode: Mode,
-    /// `--static`: plain HTTP requests are answered from this folder.
-    pub static_dir: Option<PathBuf>,
-    /// `--tls-ca`: clients must present a certificate signed by these authorities.
-    pub tls_ca: Option<PathBuf>,
-    /// `--pass-auth`: `--exec` programs see the Authorization header.
-    pub pass_auth: bool,
-    /// Certificate chain and key files for wss://.
-    pub tls: Option<(PathBuf, PathBuf)>,
-    pub policy: Policy,
-    pub once: bool,
-    pub max_message_size: usize,
-    /// `--max-backlog`: a client with more than this waiting for it is closed with 1008.
-    pub max_backlog: u64,
-    /// `--max-handshakes`: handshakes in progress at most.
-    pub max_handshakes: u64,
-    pub handshake_timeout: Duration,
-    pub console: Console,
 }
 
 /// Resolves the command line against the terminal facts.
@@ -172,7 +45,7 @@ fn console(
     server: bool,
     facts: &Facts,
     utc_offset: i32,
-) -> Console {
+) -> console::Settings {
     // rustyline only when both ends are terminals: on piped input it keeps the newline
     // (rustyline#532), and it would write its prompt into a piped stdout.
     let repl = facts.stdin_tty && facts.stdout_tty;
@@ -185,7 +58,7 @@ fn console(
         dir.join("wsx")
             .join(if server { "listen-history" } else { "history" })
     });
-    Console {
+    console::Settings {
         line_mode: LineMode {
             slash: op.slash || facts.stdin_tty,
             binary: op.binary,
@@ -195,7 +68,7 @@ fn console(
         history,
         repl,
         close_timeout: op.close_timeout,
-        output: OutputSettings {
+        output: output::Settings {
             format,
             view: View {
                 timestamps: output.timestamps,
@@ -214,7 +87,7 @@ fn console(
     }
 }
 
-fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings {
+fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> client::Settings {
     let ConnectArgs {
         url,
         input,
@@ -225,7 +98,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> ConnectSettings
     } = args;
     let given = std::mem::take(&mut net.headers);
     let (url, request) = request_headers(url, given, &net);
-    ConnectSettings {
+    client::Settings {
         url,
         headers: request.headers,
         cookies: net.cookies,
@@ -317,7 +190,7 @@ fn request_headers(
     (url, RequestHeaders { headers, dropped })
 }
 
-fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
+fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings {
     let ListenArgs {
         addr,
         serve,
@@ -330,7 +203,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
         (false, true, None) => Mode::Chat,
         (false, false, None) => Mode::Broadcast,
     };
-    ListenSettings {
+    server::Settings {
         addr,
         mode,
         tls: serve.tls_cert.zip(serve.tls_key),
@@ -368,8 +241,9 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> ListenSettings {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
-    fn resolve_connect(args: &[&str], facts: Facts) -> ConnectSettings {
+    fn resolve_connect(args: &[&str], facts: Facts) -> client::Settings {
         let cli = Cli::try_parse_from(args).unwrap();
         match resolve(cli, &facts, 0) {
             Settings::Connect(s) => *s,
@@ -397,7 +271,7 @@ mod tests {
         let s = resolve_connect(&["wsx", "connect", "ws://h/"], PIPE);
         assert_eq!(s.console.output.format, Format::Raw);
         assert!(!s.console.repl && !s.console.line_mode.slash && !s.console.skip_empty_lines);
-        assert_eq!(s.wait, Wait::After(Duration::from_secs(1)));
+        assert_eq!(s.wait, client::Wait::After(Duration::from_secs(1)));
         assert_eq!(s.console.close_timeout, Duration::from_secs(2));
         assert_eq!(s.max_message_size, 64 << 20);
     }
@@ -449,7 +323,7 @@ mod tests {
             &["wsx", "connect", "ws://h/", "-w", "-1", "--no-history"],
             PIPE,
         );
-        assert_eq!(s.wait, Wait::Forever);
+        assert_eq!(s.wait, client::Wait::Forever);
         assert!(s.console.history.is_none());
     }
 }

@@ -15,9 +15,9 @@ use tungstenite::{Error as WsError, WebSocket};
 use url::Url;
 
 use super::proxy;
+use super::Settings;
 use crate::deflate;
 use crate::error::Failure;
-use crate::settings::ConnectSettings;
 use crate::stream::{Socket, Stream, Transport, Wire};
 use crate::tls;
 
@@ -28,19 +28,19 @@ const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// time a `wss://` URL is dialled), however many attempts and redirects follow. Shared with
 /// the thread that dials again for `--reconnect`.
 pub struct Dialer {
-    settings: ConnectSettings,
+    settings: Settings,
     tls: OnceLock<Arc<rustls::ClientConfig>>,
 }
 
 impl Dialer {
-    pub fn new(settings: ConnectSettings) -> Dialer {
+    pub fn new(settings: Settings) -> Dialer {
         Dialer {
             settings,
             tls: OnceLock::new(),
         }
     }
 
-    pub fn settings(&self) -> &ConnectSettings {
+    pub fn settings(&self) -> &Settings {
         &self.settings
     }
 
@@ -380,7 +380,7 @@ fn connect_any(addrs: &[SocketAddr], deadline: Deadline) -> std::io::Result<TcpS
 /// CVEs): a redirect to another one gets neither the Authorization header (`-u`, or `-H`)
 /// nor the inline cookies and `-H Cookie`; a cookie file's cookies are chosen again by their
 /// own domain rules.
-fn build_request(s: &ConnectSettings, url: &Url) -> Result<Request> {
+fn build_request(s: &Settings, url: &Url) -> Result<Request> {
     use tungstenite::http::header::{AUTHORIZATION, COOKIE};
     let mut request = url
         .as_str()
@@ -400,7 +400,7 @@ fn build_request(s: &ConnectSettings, url: &Url) -> Result<Request> {
         }
         request.headers_mut().append(name.clone(), value.clone());
     }
-    cookies.extend(crate::client::cookies::header(&s.cookies, url, first_party));
+    cookies.extend(super::cookies::header(&s.cookies, url, first_party));
     if !cookies.is_empty() {
         let value = tungstenite::http::HeaderValue::from_str(&cookies.join("; "))
             .context("the cookies are not a valid header value")?;

@@ -11,18 +11,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
+use tungstenite::http::{HeaderName, HeaderValue};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Error as WsError, Message};
 use url::Url;
 
-use crate::cli::Wait;
 use crate::command::Command;
 use crate::console::{Console, Input};
 use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
-use crate::settings::ConnectSettings;
 use dial::Dialer;
 
 pub mod cookies;
@@ -30,6 +29,55 @@ mod dial;
 pub mod proxy;
 mod resolve;
 mod socks;
+
+/// `wsx connect`, resolved (by `settings.rs`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub url: Url,
+    /// Extra request headers: `-H`, then Origin, Authorization, User-Agent and
+    /// Sec-WebSocket-Protocol.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// `-b`: the cookies, made into a Cookie header for each URL dialled (see
+    /// [`crate::client::cookies::header`]).
+    pub cookies: Vec<cookies::CookieArg>,
+    /// `-H` headers left out because the handshake sets them (noted under `-v`).
+    pub dropped_headers: Vec<String>,
+    pub execute: Vec<String>,
+    /// `--echo`: every received data message is sent back as it came.
+    pub echo: bool,
+    pub wait: Wait,
+    pub count: Option<u64>,
+    /// `--until`: a received text message that matches ends the run (exit 0).
+    pub until: Option<regex::Regex>,
+    /// `-m/--max-time`: the whole run's deadline (exit 7).
+    pub max_time: Option<Duration>,
+    pub max_message_size: usize,
+    /// Offer permessage-deflate (`--no-compression` turns it off).
+    pub compression: bool,
+    pub connect_timeout: Option<Duration>,
+    pub ping_interval: Option<Duration>,
+    pub ping_timeout: Option<Duration>,
+    /// `--reconnect`: dial again after a lost connection.
+    pub reconnect: bool,
+    /// `--unix-socket`: connect there instead of to the URL's host and port.
+    pub unix_socket: Option<std::path::PathBuf>,
+    /// `--proxy`; without it the environment is consulted when dialing.
+    pub proxy: Option<Url>,
+    /// `-L`: follow redirects of the handshake, at most `max_redirects` of them.
+    pub follow_redirects: bool,
+    pub max_redirects: usize,
+    pub tls: crate::tls::ClientTls,
+    pub console: crate::console::Settings,
+}
+
+/// `-w/--wait`: how long to linger for replies after stdin EOF.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Close once this long has passed with no frame received.
+    After(Duration),
+    /// Never close because of EOF.
+    Forever,
+}
 
 /// The engine key of the one connection.
 const CONN: usize = 0;
@@ -41,7 +89,7 @@ const STDIN: usize = 1;
 ///
 /// # Errors
 /// A [`Failure`] for each way of ending that has a status of its own, other errors for the rest.
-pub fn run(s: ConnectSettings) -> Result<ExitCode> {
+pub fn run(s: Settings) -> Result<ExitCode> {
     let started = Instant::now();
     let dialer = Arc::new(Dialer::new(s));
     let s = dialer.settings();

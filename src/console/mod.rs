@@ -12,6 +12,7 @@ mod stdin;
 
 use std::collections::VecDeque;
 use std::io;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
@@ -20,13 +21,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
 
-use crate::cli::Format;
 use crate::command::Command;
 use crate::engine::{Net, Waker};
 use crate::error::Failure;
 use crate::event::{Dir, Event, Kind};
+use crate::output::Format;
 use crate::output::{Printer, Sink};
-use crate::settings;
 use lines::{Splitter, READ_SIZE};
 use repl::Repl;
 
@@ -50,6 +50,24 @@ pub enum Input {
 
 /// Lines read together, sent to the engine with one wakeup.
 pub type Batch = Vec<Input>;
+
+/// The operator's side, the same for both roles: how input is read and output shown
+/// (resolved by `settings.rs`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How lines become frames (slash commands on in the REPL, or with `--slash`).
+    pub line_mode: crate::command::LineMode,
+    /// Empty lines typed at a terminal send nothing; in a pipe they are empty frames.
+    pub skip_empty_lines: bool,
+    /// The REPL's history file, unless `--no-history` or no data directory is known.
+    pub history: Option<PathBuf>,
+    /// stdin and stdout are both terminals: run the line editor.
+    pub repl: bool,
+    pub close_timeout: Duration,
+    pub output: crate::output::Settings,
+    pub quiet: bool,
+    pub verbose: bool,
+}
 
 /// The reader that [`Console::start`] sets going.
 enum Reader {
@@ -97,7 +115,7 @@ impl Console {
     ///
     /// # Errors
     /// The terminal could not be set up, or the interrupt handler installed.
-    pub fn new(s: &settings::Console, waker: Waker) -> Result<Console> {
+    pub fn new(s: &Settings, waker: Waker) -> Result<Console> {
         let interrupts = on_interrupt(waker.clone())?;
         let (tx, input) = std::sync::mpsc::sync_channel(CHANNEL_BOUND);
         let (printer, reader) = if s.repl {

@@ -167,8 +167,8 @@ pub fn format_rtt(rtt: std::time::Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::Timestamps;
     use crate::event::CloseInfo;
+    use crate::output::Timestamps;
     use std::time::{Duration, SystemTime};
 
     fn view(ts: Timestamps) -> View {

@@ -6,8 +6,8 @@
 use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
+use super::Timestamps;
 use super::View;
-use crate::cli::Timestamps;
 use crate::event::{Dir, Event, Kind};
 
 /// Appends the JSON line for `ev` (with its `\n`) to `out`.

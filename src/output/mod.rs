@@ -13,11 +13,45 @@ mod stdout;
 use std::io;
 use std::time::SystemTime;
 
-use crate::cli::{BinaryOutput, Format, Timestamps};
 use crate::engine::{AsSource, Waker};
 use crate::event::Event;
 use crate::term::TerminalGuard;
 use stdout::Stdout;
+
+/// `--format`: how events are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One line per event with time, direction and type.
+    Human,
+    /// Only the payload of each received data frame, one per line.
+    Raw,
+    /// One JSON object per event.
+    Jsonl,
+}
+
+/// `--timestamps`: how event times are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timestamps {
+    /// Local wall-clock time, HH:MM:SS.mmm.
+    Local,
+    /// UTC wall-clock time, HH:MM:SS.mmm.
+    Utc,
+    /// Seconds since wsx started, +S.mmm.
+    Elapsed,
+    /// No time at all.
+    None,
+}
+
+/// `--binary-output`: how binary frames are written in raw format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BinaryOutput {
+    /// The bytes exactly, no newline added.
+    Raw,
+    /// Lowercase hex pairs separated by spaces, one frame per line.
+    Hex,
+    /// Standard base64, one frame per line.
+    Base64,
+}
 
 /// How events are rendered, resolved once from the command line and the terminal.
 #[derive(Debug, Clone)]
@@ -36,7 +70,7 @@ pub struct View {
 
 /// Everything the printer needs to know, resolved by `settings.rs`.
 #[derive(Debug, Clone)]
-pub struct OutputSettings {
+pub struct Settings {
     pub format: Format,
     pub view: View,
     pub binary_output: BinaryOutput,
@@ -61,7 +95,7 @@ pub enum Sink {
 
 /// Renders events and writes them; see the module docs.
 pub struct Printer {
-    settings: OutputSettings,
+    settings: Settings,
     sink: Sink,
     /// Bytes rendered and not yet written: the one buffer between the formatters and stdout.
     pending: Vec<u8>,
@@ -76,11 +110,11 @@ const FLUSH_AT: usize = 64 * 1024;
 impl Printer {
     /// A printer writing to stdout; `waker` wakes the engine when stdout, once full, has
     /// taken what waited (where stdout is written by a thread).
-    pub fn stdout(settings: OutputSettings, waker: &Waker) -> Printer {
+    pub fn stdout(settings: Settings, waker: &Waker) -> Printer {
         Printer::new(settings, Sink::Stdout(Stdout::open(waker)))
     }
 
-    pub fn new(settings: OutputSettings, sink: Sink) -> Printer {
+    pub fn new(settings: Settings, sink: Sink) -> Printer {
         Printer {
             settings,
             sink,

@@ -4,7 +4,7 @@
 
 use base64::Engine as _;
 
-use crate::cli::BinaryOutput;
+use super::BinaryOutput;
 use crate::event::{Dir, Event, Kind};
 use crate::term::escape;
 

@@ -5,7 +5,45 @@
 
 use base64::Engine as _;
 
-use crate::settings::Policy;
+/// The operator's rules for who may connect (`server::gate` applies them).
+#[derive(Debug, Clone, Default)]
+pub struct Policy {
+    /// Offered subprotocols, in order of preference.
+    pub subprotocols: Vec<String>,
+    /// Allowed browser origins; empty allows all.
+    pub origins: Vec<String>,
+    /// Required `user:pass` for Basic authentication.
+    pub credentials: Option<String>,
+    /// Most clients served at once.
+    pub max_clients: Option<u64>,
+    /// `--path`: the only paths that upgrade; empty allows every path.
+    pub paths: Vec<String>,
+    /// `-H`: extra headers of every 101 answer.
+    pub headers: Vec<(String, String)>,
+    /// Accept permessage-deflate when a client offers it (`--no-compression` declines).
+    pub compression: bool,
+}
+
+#[cfg(test)]
+impl Policy {
+    /// A policy with no other rule than the subprotocols and these checks.
+    pub fn new(
+        subprotocols: Vec<String>,
+        origins: Vec<String>,
+        credentials: Option<&str>,
+        max_clients: Option<u64>,
+    ) -> Policy {
+        Policy {
+            subprotocols,
+            origins,
+            credentials: credentials.map(str::to_string),
+            max_clients,
+            paths: Vec::new(),
+            headers: Vec::new(),
+            compression: true,
+        }
+    }
+}
 
 /// The request line and headers of an HTTP request.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use crate::tls;
 
 /// What every handshake thread needs.
 pub(super) struct Shared {
-    pub(super) policy: crate::settings::Policy,
+    pub(super) policy: gate::Policy,
     pub(super) tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) timeout: Duration,
     pub(super) config: WebSocketConfig,

@@ -8,7 +8,17 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Instant;
 
 use super::exec::Program;
-use crate::settings::Mode;
+
+/// What `wsx listen` does with what its clients send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Mode {
+    /// Show it; the operator's lines go to every client.
+    Broadcast,
+    Echo,
+    Chat,
+    /// A program per client (`sh -c CMD`).
+    Exec(String),
+}
 
 /// One connected client.
 pub struct Client {

@@ -8,13 +8,14 @@ mod exec;
 mod files;
 pub mod gate;
 mod handshake;
-mod hub;
+pub mod hub;
 mod limits;
 mod listener;
 
 pub use listener::ListenAddr;
 use listener::Listener;
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
@@ -32,12 +33,35 @@ use crate::console::{Console, Input};
 use crate::engine::{failure, Conn, Engine, Handler, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
-use crate::settings::{ListenSettings, Mode};
 use crate::stream::Transport;
 use crate::tls;
 use exec::{Program, ProgramEvent, Refused};
 use handshake::{handshake, Accepted, Handshake, Shared, HANDSHAKE_STACK};
-use hub::{Hub, Route};
+use hub::{Hub, Mode, Route};
+
+/// `wsx listen`, resolved (by `settings.rs`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub addr: ListenAddr,
+    pub mode: hub::Mode,
+    /// `--static`: plain HTTP requests are answered from this folder.
+    pub static_dir: Option<PathBuf>,
+    /// `--tls-ca`: clients must present a certificate signed by these authorities.
+    pub tls_ca: Option<PathBuf>,
+    /// `--pass-auth`: `--exec` programs see the Authorization header.
+    pub pass_auth: bool,
+    /// Certificate chain and key files for wss://.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub policy: gate::Policy,
+    pub once: bool,
+    pub max_message_size: usize,
+    /// `--max-backlog`: a client with more than this waiting for it is closed with 1008.
+    pub max_backlog: u64,
+    /// `--max-handshakes`: handshakes in progress at most.
+    pub max_handshakes: u64,
+    pub handshake_timeout: Duration,
+    pub console: crate::console::Settings,
+}
 
 /// The engine key of the listening socket (client ids count up from 1).
 const LISTENER: usize = usize::MAX - 1;
@@ -63,7 +87,7 @@ struct Starved {
 ///
 /// # Errors
 /// The address cannot be bound, the TLS files cannot be used, or the terminal cannot be set up.
-pub fn run(s: ListenSettings) -> Result<ExitCode> {
+pub fn run(s: Settings) -> Result<ExitCode> {
     let tls = match &s.tls {
         Some((cert, key)) => Some(tls::server_config(cert, key, s.tls_ca.as_deref())?),
         None => None,
