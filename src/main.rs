@@ -15,6 +15,7 @@ mod engine;
 mod error;
 mod event;
 mod output;
+mod pings;
 mod server;
 mod settings;
 mod stream;

@@ -24,6 +24,9 @@ use crate::tls;
 /// How long connecting and the handshake may take when `--connect-timeout` is not given.
 const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// What a dial gives: the WebSocket and the server's handshake response.
+pub type Attempt = Result<(WebSocket<Wire>, Response)>;
+
 /// Dials for one run: the settings, and the TLS configuration, made at most once (the first
 /// time a `wss://` URL is dialled), however many attempts and redirects follow. Shared with
 /// the thread that dials again for `--reconnect`.
@@ -49,7 +52,7 @@ impl Dialer {
     /// # Errors
     /// [`Failure::Connect`] for resolution, TCP, TLS and I/O failures; [`Failure::Rejected`]
     /// when the server answers with anything but a valid 101.
-    pub fn dial(&self) -> Result<(WebSocket<Wire>, Response)> {
+    pub fn dial(&self) -> Attempt {
         dial(self)
     }
 
@@ -67,7 +70,7 @@ impl Dialer {
     }
 }
 
-fn dial(dialer: &Dialer) -> Result<(WebSocket<Wire>, Response)> {
+fn dial(dialer: &Dialer) -> Attempt {
     let s = &dialer.settings;
     let deadline = Deadline::new(s.connect_timeout.unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT));
     let mut url = s.url.clone();

@@ -144,13 +144,18 @@ impl Conn {
             .saturating_sub(self.ws.get_ref().stream().socket().written())
     }
 
-    /// Queues a Close frame (tungstenite refuses to queue a second one).
+    /// Queues a Close frame with `code` and `reason` (tungstenite refuses to queue a second
+    /// one).
     ///
     /// # Errors
     /// As for [`Conn::send`].
-    pub fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), WsError> {
+    pub fn close(&mut self, code: u16, reason: &str) -> Result<(), WsError> {
         self.dirty = true;
-        match self.ws.close(frame) {
+        let frame = CloseFrame {
+            code: code.into(),
+            reason: reason.into(),
+        };
+        match self.ws.close(Some(frame)) {
             Ok(()) => {
                 self.blocked = false;
                 Ok(())
@@ -246,10 +251,6 @@ impl Conn {
     /// Sends `code` to a peer whose connection failed, as far as it still goes (best effort:
     /// the peer may be gone already).
     pub fn close_failed(&mut self, code: u16) {
-        let frame = CloseFrame {
-            code: code.into(),
-            reason: "".into(),
-        };
-        let _ = self.close(Some(frame)).and_then(|()| self.flush());
+        let _ = self.close(code, "").and_then(|()| self.flush());
     }
 }

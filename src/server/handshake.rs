@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::WebSocket;
 
+use super::admission::{Admission, Place};
 use super::files;
 use super::gate::{self, Decision};
 use super::listener::Peer;
@@ -23,8 +23,8 @@ pub(super) struct Shared {
     pub(super) tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) timeout: Duration,
     pub(super) config: WebSocketConfig,
-    /// Clients admitted and not yet gone, for `--max-clients`.
-    pub(super) admitted: AtomicU64,
+    /// The places of the clients served, for `--max-clients`.
+    pub(super) admission: Arc<Admission>,
     pub(super) quiet: bool,
     /// `-v`: print each request's head on stderr.
     pub(super) verbose: bool,
@@ -56,6 +56,8 @@ pub(super) enum Handshake {
 /// A client whose handshake succeeded.
 pub(super) struct Accepted {
     pub(super) ws: WebSocket<Wire>,
+    /// Its place among the clients served, given back when it goes.
+    pub(super) place: Place,
     pub(super) peer: Peer,
     pub(super) subprotocol: Option<String>,
     /// The subject of the client's certificate, under mutual TLS.
@@ -129,36 +131,32 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
         let status = files::respond(dir, &head, &mut stream).map_err(io_error)?;
         return Ok(Handshake::Served(status, head.path));
     }
-    let mut decision = gate::decide(
-        &head,
-        &shared.policy,
-        shared.admitted.load(Ordering::SeqCst),
-    );
-    if let (Decision::Accept { .. }, Some(max)) = (&decision, shared.policy.max_clients) {
-        // Reserve the place; two handshakes finishing together must not both take the last.
-        if shared.admitted.fetch_add(1, Ordering::SeqCst) >= max {
-            shared.admitted.fetch_sub(1, Ordering::SeqCst);
-            decision = gate::decide(&head, &shared.policy, max);
+    let mut decision = gate::decide(&head, &shared.policy, shared.admission.taken());
+    let mut place = None;
+    if let Decision::Accept { .. } = decision {
+        place = shared.admission.take();
+        if place.is_none() {
+            // The last place went to a handshake that finished meanwhile.
+            let full = shared.policy.max_clients.unwrap_or(u64::MAX);
+            decision = gate::decide(&head, &shared.policy, full);
         }
-    } else if matches!(decision, Decision::Accept { .. }) {
-        shared.admitted.fetch_add(1, Ordering::SeqCst);
     }
-    let Decision::Accept {
-        subprotocol,
-        extension,
-        ..
-    } = &decision
+    let (
+        Decision::Accept {
+            subprotocol,
+            extension,
+            ..
+        },
+        Some(place),
+    ) = (&decision, place)
     else {
         return Err(answer(&mut stream, decision));
     };
     let (subprotocol, extension) = (subprotocol.clone(), *extension);
-    if let Err(e) = stream
+    stream
         .write_all(&gate::response(&decision))
         .and_then(|()| stream.flush())
-    {
-        shared.admitted.fetch_sub(1, Ordering::SeqCst);
-        return Err(io_error(e));
-    }
+        .map_err(io_error)?;
     let env = if shared.cgi {
         let conn = gate::Connection {
             peer,
@@ -188,6 +186,7 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
     };
     Ok(Handshake::Upgraded(Box::new(Accepted {
         ws,
+        place,
         peer,
         subprotocol,
         subject,

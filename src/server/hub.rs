@@ -4,10 +4,11 @@
 //! Pure bookkeeping: no sockets here. The server applies the decisions to the engine.
 
 use super::listener::Peer;
-use std::collections::{BTreeMap, VecDeque};
-use std::time::Instant;
+use std::collections::BTreeMap;
 
+use super::admission::Place;
 use super::exec::Program;
+use crate::pings::Pings;
 
 /// What `wsx listen` does with what its clients send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,12 +23,14 @@ pub enum Mode {
 
 /// One connected client.
 pub struct Client {
+    /// Its place among the clients served (`--max-clients`), given back when it leaves.
+    _place: Place,
     pub peer: Peer,
     pub subprotocol: Option<String>,
     /// Its program, with `--exec`.
     pub program: Option<Program>,
-    /// Pings sent to it, oldest first, to show the round trip of each pong.
-    pub pings: VecDeque<(Vec<u8>, Instant)>,
+    /// Pings sent to it, to show the round trip of each pong.
+    pub pings: Pings,
 }
 
 /// Where a data frame from a client goes.
@@ -50,13 +53,14 @@ pub struct Hub {
 
 impl Hub {
     /// Registers a client and returns its id.
-    pub fn add(&mut self, peer: Peer, subprotocol: Option<String>) -> u64 {
+    pub fn add(&mut self, peer: Peer, subprotocol: Option<String>, place: Place) -> u64 {
         self.last_id += 1;
         let client = Client {
+            _place: place,
             peer,
             subprotocol,
             program: None,
-            pings: VecDeque::new(),
+            pings: Pings::default(),
         };
         self.clients.insert(self.last_id, client);
         self.last_id
@@ -119,11 +123,17 @@ impl Hub {
 mod tests {
     use super::*;
 
+    fn place() -> Place {
+        super::super::admission::Admission::new(None)
+            .take()
+            .unwrap()
+    }
+
     fn hub(n: usize) -> Hub {
         let mut hub = Hub::default();
         for i in 0..n {
             let addr = format!("127.0.0.1:{}", 5000 + i).parse().unwrap();
-            hub.add(Peer::Tcp(addr), None);
+            hub.add(Peer::Tcp(addr), None, place());
         }
         hub
     }
@@ -136,7 +146,8 @@ mod tests {
         assert_eq!(
             hub.add(
                 Peer::Tcp("127.0.0.1:1".parse().unwrap()),
-                Some("chat".into())
+                Some("chat".into()),
+                place()
             ),
             3
         );

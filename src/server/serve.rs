@@ -1,0 +1,436 @@
+//! Serving the clients on the engine: admit finished handshakes, route what clients send,
+//! apply the slow-client rule, close and fail connections, shut down. The operator's
+//! commands are in [`super::operator`].
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tungstenite::{Error as WsError, Message};
+
+use super::accept::{Acceptor, LISTENER};
+use super::exec::{Program, ProgramEvent, Refused};
+use super::handshake::Accepted;
+use super::hub::{Hub, Mode, Route};
+use crate::console::{Console, Input};
+use crate::engine::{failure, Conn, Handler, Incoming, Net, Waker};
+use crate::error::Failure;
+use crate::event::{CloseInfo, Dir, Kind};
+
+/// How many lines from `--exec` programs may wait for the loop before their readers wait.
+const PROGRAM_LINES: usize = 1024;
+
+/// The server's policy on the engine; see the module docs.
+pub(super) struct Server {
+    /// Operator input, output, interrupts and the outcome.
+    pub(super) console: Console,
+    pub(super) mode: Mode,
+    once: bool,
+    close_timeout: Duration,
+    max_backlog: u64,
+    /// The listener's side: accepting, handshakes, a shortage of descriptors.
+    acceptor: Acceptor,
+    /// Clients whose handshake succeeded, from the handshake threads.
+    accepted: Receiver<Accepted>,
+    programs: Receiver<ProgramEvent>,
+    program_tx: SyncSender<ProgramEvent>,
+    waker: Waker,
+    pub(super) hub: Hub,
+    /// Connections we closed (or that closed), waiting for the close handshake, by deadline.
+    closing: BTreeMap<u64, Instant>,
+    /// Shutting down: no new clients; done once every connection is gone.
+    shutdown: bool,
+    /// Threads ending and reaping programs of clients that left, joined before exiting.
+    reapers: Vec<thread::JoinHandle<()>>,
+}
+
+impl Server {
+    pub(super) fn new(
+        s: &super::Settings,
+        console: Console,
+        acceptor: Acceptor,
+        accepted: Receiver<Accepted>,
+        waker: Waker,
+    ) -> Server {
+        // Bounded: a program that writes faster than its lines go out waits in its write.
+        let (program_tx, programs) = mpsc::sync_channel(PROGRAM_LINES);
+        Server {
+            console,
+            mode: s.mode.clone(),
+            once: s.once,
+            close_timeout: s.console.close_timeout,
+            max_backlog: s.max_backlog,
+            acceptor,
+            accepted,
+            programs,
+            program_tx,
+            waker,
+            hub: Hub::default(),
+            closing: BTreeMap::new(),
+            shutdown: false,
+            reapers: Vec::new(),
+        }
+    }
+
+    /// After the loop: every program is ended before wsx is (each within its grace period),
+    /// and the output is written.
+    ///
+    /// # Errors
+    /// The loop's error, or writing to stdout failed.
+    pub(super) fn end(mut self, outcome: std::io::Result<Result<ExitCode>>) -> Result<ExitCode> {
+        for reaper in self.reapers.drain(..) {
+            let _ = reaper.join();
+        }
+        let outcome = outcome.context("waiting for events")?;
+        self.console.flush().context("writing to stdout")?;
+        outcome
+    }
+
+    pub(super) fn show(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
+        self.console.show(client, dir, kind);
+    }
+
+    pub(super) fn notice(&mut self, text: &str) {
+        self.console.notice(text);
+    }
+
+    pub(super) fn finish(&mut self, outcome: Result<ExitCode>) {
+        self.console.finish(outcome);
+    }
+
+    /// Queues a message for one client. A client for which more than `--max-backlog` bytes
+    /// of earlier messages still wait has stopped reading: it is closed with 1008 instead.
+    /// Only what is left of earlier messages counts, so one large message, however big, never
+    /// makes a client that keeps reading look slow.
+    /// Returns the compressed size when the message went compressed.
+    pub(super) fn send(
+        &mut self,
+        net: &mut Net,
+        id: u64,
+        msg: Message,
+        now: Instant,
+    ) -> Option<usize> {
+        let conn = net.get(id as usize)?;
+        let backlog = conn.backlog();
+        if backlog > self.max_backlog {
+            self.notice(&format!(
+                "#{id} is not reading: {backlog} bytes wait for it (--max-backlog {}); closed with 1008",
+                self.max_backlog
+            ));
+            self.leave(net, id, Some((1008, "too slow")), None, now);
+            return None;
+        }
+        match conn.send(msg) {
+            Ok(wire) => wire,
+            Err(e) => {
+                self.fail(net, id, e, now);
+                None
+            }
+        }
+    }
+
+    pub(super) fn broadcast(&mut self, net: &mut Net, msg: &Message, now: Instant) {
+        for id in self.hub.ids() {
+            self.send(net, id, msg.clone(), now);
+        }
+    }
+
+    /// Takes a client out of the hub: optionally sends a Close, shows it gone, stops its
+    /// program. The connection stays until the close handshake ends or times out.
+    pub(super) fn leave(
+        &mut self,
+        net: &mut Net,
+        id: u64,
+        close: Option<(u16, &str)>,
+        reason: Option<String>,
+        now: Instant,
+    ) {
+        // Its place among the clients served goes with it.
+        let Some(client) = self.hub.remove(id) else {
+            return;
+        };
+        if let Some(program) = client.program {
+            self.reapers.retain(|r| !r.is_finished());
+            match program.stop() {
+                Ok(reaper) => self.reapers.push(reaper),
+                Err(e) => self.notice(&format!("wsx: #{id} cannot end its program: {e}")),
+            }
+        }
+        if let Some((code, why)) = close {
+            if let Some(conn) = net.get(id as usize) {
+                if conn.close(code, why).is_err() {
+                    net.remove(id as usize);
+                }
+            }
+            self.show(Some(id), Dir::Out, Kind::Close(CloseInfo::new(code, why)));
+        }
+        if net.get(id as usize).is_some() {
+            self.closing.insert(id, now + self.close_timeout);
+        }
+        self.show(Some(id), Dir::In, Kind::Disconnected { reason });
+        if self.once && !self.shutdown {
+            self.begin_shutdown(net, now);
+        }
+    }
+
+    /// A connection failed: answer with the RFC's close code where one applies, report it in
+    /// one line, and drop it. Other clients are not affected.
+    fn fail(&mut self, net: &mut Net, id: u64, err: WsError, now: Instant) {
+        let (code, what) = failure(&err);
+        if let (Some(code), Some(conn)) = (code, net.get(id as usize)) {
+            conn.close_failed(code);
+        }
+        net.remove(id as usize);
+        self.closing.remove(&id);
+        if self.hub.contains(id) {
+            if code.is_some() {
+                self.notice(&format!("wsx: #{id} {what}"));
+            }
+            // The connection is already gone, so `leave` schedules no close handshake.
+            self.leave(net, id, None, Some(what), now);
+        }
+    }
+
+    pub(super) fn begin_shutdown(&mut self, net: &mut Net, now: Instant) {
+        if self.shutdown {
+            return;
+        }
+        self.shutdown = true;
+        net.unwatch(LISTENER);
+        for id in self.hub.ids() {
+            self.leave(net, id, Some((1001, "")), None, now);
+        }
+    }
+
+    fn admit(&mut self, net: &mut Net, accepted: Accepted, now: Instant) {
+        let Accepted {
+            ws,
+            place,
+            peer,
+            subprotocol,
+            subject,
+            env,
+        } = accepted;
+        if self.shutdown {
+            return; // dropping the socket and its place: we are going away
+        }
+        let id = self.hub.add(peer, subprotocol.clone(), place);
+        let extension = ws.get_ref().extension();
+        let conn = match Conn::new(ws) {
+            Ok(conn) => conn,
+            Err(e) => return self.fail(net, id, WsError::Io(e), now),
+        };
+        if let Err(e) = net.insert(id as usize, conn) {
+            return self.fail(net, id, WsError::Io(e), now);
+        }
+        self.show(
+            Some(id),
+            Dir::In,
+            Kind::Open {
+                peer: peer.to_string(),
+                subprotocol,
+                extension,
+                subject,
+            },
+        );
+        if let Mode::Exec(cmd) = &self.mode {
+            let spawned = Program::spawn(
+                cmd,
+                id,
+                &peer.to_string(),
+                &env,
+                self.program_tx.clone(),
+                self.waker.clone(),
+            );
+            match spawned {
+                Ok(program) => {
+                    if let Some(client) = self.hub.get_mut(id) {
+                        client.program = Some(program);
+                    }
+                }
+                Err(e) => {
+                    self.notice(&format!("wsx: #{id} cannot run the program: {e}"));
+                    self.leave(net, id, Some((1011, "cannot run the program")), None, now);
+                }
+            }
+        }
+    }
+
+    /// A message from client `id`; `wire` is its compressed size if it came compressed.
+    fn received(
+        &mut self,
+        net: &mut Net,
+        id: u64,
+        msg: Message,
+        wire: Option<usize>,
+        now: Instant,
+    ) {
+        if !self.hub.contains(id) {
+            return; // closing: what it still sends is not served
+        }
+        let kind = match Kind::of(&msg) {
+            Some(Kind::Pong { data, .. }) => {
+                let rtt = self
+                    .hub
+                    .get_mut(id)
+                    .and_then(|c| c.pings.answered(&data, now))
+                    .map(|answer| answer.rtt);
+                Kind::Pong { data, rtt }
+            }
+            Some(close @ Kind::Close(_)) => {
+                self.show(Some(id), Dir::In, close);
+                // tungstenite has queued the answer; the connection ends once it is sent.
+                return self.leave(net, id, None, None, now);
+            }
+            Some(kind) => kind,
+            None => return,
+        };
+        let data = kind.is_data();
+        self.console.show_sized(Some(id), Dir::In, kind, wire);
+        if !data {
+            return;
+        }
+        match self.hub.route(&self.mode, id) {
+            Route::Nowhere => {}
+            Route::Clients(targets) => {
+                for target in targets {
+                    self.send(net, target, msg.clone(), now);
+                }
+            }
+            Route::Program => {
+                let line = msg.into_data();
+                let refused = self
+                    .hub
+                    .get_mut(id)
+                    .and_then(|c| c.program.as_ref())
+                    .map(|p| p.send_line(&line));
+                match refused {
+                    Some(Err(Refused::Slow)) => {
+                        self.notice(&format!(
+                            "wsx: #{id} its program is not reading; closed with 1008"
+                        ));
+                        self.leave(net, id, Some((1008, "too slow")), None, now);
+                    }
+                    Some(Err(Refused::Gone)) | None | Some(Ok(())) => {}
+                }
+            }
+        }
+    }
+
+    fn program_event(&mut self, net: &mut Net, event: ProgramEvent, now: Instant) {
+        match event {
+            ProgramEvent::Line(id, text) => {
+                if self.hub.contains(id) {
+                    let text = tungstenite::Utf8Bytes::from(text);
+                    let wire = self.send(net, id, Message::Text(text.clone()), now);
+                    self.console
+                        .show_sized(Some(id), Dir::Out, Kind::Text(text), wire);
+                }
+            }
+            ProgramEvent::Ended(id) => {
+                self.leave(
+                    net,
+                    id,
+                    Some((1000, "")),
+                    Some("its program ended".into()),
+                    now,
+                );
+            }
+        }
+    }
+}
+
+impl Handler for Server {
+    type Outcome = Result<ExitCode>;
+
+    fn turn(&mut self, net: &mut Net, now: Instant) {
+        if self.console.interrupted() {
+            if self.shutdown {
+                return self.finish(Err(Failure::Interrupted.into()));
+            }
+            self.begin_shutdown(net, now);
+        }
+        while let Ok(accepted) = self.accepted.try_recv() {
+            self.admit(net, accepted, now);
+        }
+        self.acceptor.resume(net, now);
+        // Programs' lines and operator input wait while stdout is full (they are shown).
+        while !self.console.output_blocked() {
+            let Ok(event) = self.programs.try_recv() else {
+                break;
+            };
+            self.program_event(net, event, now);
+        }
+        while !self.console.output_blocked() {
+            let Some(input) = self.console.next_input() else {
+                break;
+            };
+            match input {
+                Input::Command(cmd) => self.operator_command(net, cmd, now),
+                Input::Rejected(reason) => self.notice(&format!("wsx: {reason}")),
+                // The end of operator input is not the end of the server.
+                Input::Eof => {}
+            }
+        }
+        let expired: Vec<u64> = self
+            .closing
+            .iter()
+            .filter(|(_, &t)| t <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in expired {
+            self.closing.remove(&id);
+            net.remove(id as usize);
+        }
+        if self.shutdown && self.hub.is_empty() && self.closing.is_empty() {
+            self.finish(Ok(ExitCode::SUCCESS));
+        }
+    }
+
+    fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant) {
+        let id = key as u64;
+        match what {
+            Incoming::Message(msg, wire) => self.received(net, id, msg, wire, now),
+            Incoming::Idle => {}
+            Incoming::Closed => {
+                net.remove(key);
+                self.closing.remove(&id);
+                self.leave(net, id, None, None, now);
+            }
+            Incoming::Failed(e) => self.fail(net, id, e, now),
+        }
+    }
+
+    fn ready(&mut self, net: &mut Net, key: usize) {
+        if key == LISTENER {
+            self.acceptor
+                .accept_all(net, &mut self.console, Instant::now());
+        } else {
+            self.console.ready(net, key);
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.closing
+            .values()
+            .copied()
+            .chain(self.acceptor.deadline())
+            .chain(self.console.deadline())
+            .min()
+    }
+
+    fn idle(&mut self, net: &mut Net) -> std::io::Result<()> {
+        self.console.idle(net)
+    }
+
+    fn output_blocked(&self) -> bool {
+        self.console.output_blocked()
+    }
+
+    fn finished(&mut self) -> Option<Result<ExitCode>> {
+        self.console.take_outcome()
+    }
+}
