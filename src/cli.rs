@@ -445,22 +445,11 @@ impl ValueEnum for BinaryOutput {
 }
 
 fn parse_ws_url(s: &str) -> Result<Url, String> {
-    let mut url = Url::parse(s).map_err(|e| format!("{e}"))?;
-    let scheme = match url.scheme() {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        other => {
-            return Err(format!(
-                "unsupported scheme '{other}' (use ws:// or wss://)"
-            ))
-        }
-    };
+    let url = Url::parse(s).map_err(|e| format!("{e}"))?;
     if url.host_str().is_none_or(str::is_empty) {
         return Err("the URL has no host".into());
     }
-    url.set_scheme(scheme)
-        .map_err(|()| "cannot use this URL as a WebSocket URL".to_string())?;
-    Ok(url)
+    crate::target::websocket(url)
 }
 
 fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
@@ -579,7 +568,7 @@ mod tests {
         );
         assert!(parse_ws_url("ftp://h/")
             .unwrap_err()
-            .contains("unsupported scheme"));
+            .contains("is not a WebSocket scheme"));
         assert!(parse_ws_url("not a url").is_err());
     }
 

@@ -227,18 +227,14 @@ fn sendable_close_code(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
 }
 
+/// `/binary 68 65 6c`: hex digits in pairs, spaces anywhere.
 fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
-    let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if !digits.len().is_multiple_of(2) {
-        return Err(format!("odd number of hex digits ({})", digits.len()));
-    }
-    digits
-        .chunks(2)
-        .map(|pair| {
-            let pair = std::str::from_utf8(pair).map_err(|_| "not a hex digit".to_string())?;
-            u8::from_str_radix(pair, 16).map_err(|_| format!("'{pair}' is not a hex byte"))
-        })
-        .collect()
+    let digits: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+    hex::decode(&digits).map_err(|e| match e {
+        hex::FromHexError::OddLength => format!("odd number of hex digits ({})", digits.len()),
+        hex::FromHexError::InvalidHexCharacter { c, .. } => format!("'{c}' is not a hex digit"),
+        e => e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -352,7 +348,8 @@ mod tests {
         );
         assert_eq!(p("/bin", REPL), Ok(Command::Binary(vec![])));
         assert!(p("/bin 123", REPL).unwrap_err().contains("odd number"));
-        assert!(p("/bin zz", REPL).unwrap_err().contains("not a hex byte"));
+        assert_eq!(p("/bin zz", REPL).unwrap_err(), "'z' is not a hex digit");
+        assert_eq!(p("/bin 4g", REPL).unwrap_err(), "'g' is not a hex digit");
     }
 
     const SERVER: LineMode = LineMode {

@@ -1,7 +1,28 @@
-//! What a URL names, read the same way everywhere: its host as a bare name or address (an
-//! IPv6 literal without its brackets), and the credentials in its userinfo, percent-decoded.
+//! What a URL names, read the same way everywhere: its WebSocket scheme, its host as a bare
+//! name or address (an IPv6 literal without its brackets), and the credentials in its
+//! userinfo, percent-decoded.
 
 use url::{Host, Url};
+
+/// `url` as a WebSocket URL: `ws://` and `wss://` as they are, `http://` and `https://` taken
+/// as their aliases (as a command line or a redirect's Location may give them).
+///
+/// # Errors
+/// Another scheme, in words.
+pub fn websocket(mut url: Url) -> Result<Url, String> {
+    let scheme = match url.scheme() {
+        "ws" | "http" => "ws",
+        "wss" | "https" => "wss",
+        other => {
+            return Err(format!(
+                "{other}:// is not a WebSocket scheme (use ws:// or wss://)"
+            ))
+        }
+    };
+    url.set_scheme(scheme)
+        .map_err(|()| format!("{url} cannot be a WebSocket URL"))?;
+    Ok(url)
+}
 
 /// The host without IPv6 brackets: what name resolution, TLS and `no_proxy` want.
 pub fn bare_host(url: &Url) -> String {
@@ -43,6 +64,18 @@ pub fn credentials(url: &Url) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_schemes_are_websocket_aliases() {
+        let ws = |u: &str| websocket(Url::parse(u).unwrap()).map(|u| u.to_string());
+        assert_eq!(ws("http://h/p").as_deref(), Ok("ws://h/p"));
+        assert_eq!(ws("https://h:8443/").as_deref(), Ok("wss://h:8443/"));
+        assert_eq!(ws("wss://h/").as_deref(), Ok("wss://h/"));
+        assert_eq!(
+            ws("ftp://h/"),
+            Err("ftp:// is not a WebSocket scheme (use ws:// or wss://)".into())
+        );
+    }
 
     #[test]
     fn hosts_lose_their_brackets() {

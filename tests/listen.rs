@@ -207,12 +207,7 @@ fn raw_request(port: u16, request: &str) -> String {
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
     tcp.write_all(request.as_bytes()).unwrap();
     // Read the response head only: after a 101 the connection stays open.
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && tcp.read(&mut byte).is_ok_and(|n| n == 1) {
-        head.push(byte[0]);
-    }
-    String::from_utf8_lossy(&head)
+    support::read_head(&mut tcp)
         .lines()
         .next()
         .unwrap_or_default()
@@ -288,17 +283,8 @@ fn raw_client(port: u16) -> TcpStream {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
     tcp.set_read_timeout(Some(PATIENCE)).unwrap();
     tcp.write_all(upgrade("").as_bytes()).unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        tcp.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 101"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let head = support::read_head(&mut tcp);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     tcp
 }
 

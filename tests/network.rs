@@ -334,14 +334,10 @@ fn the_tls_setup_and_its_warning_come_once_per_run() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let (tcp, _) = listener.accept().unwrap();
         let mut tls = first(tcp);
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && tls.read(&mut byte).is_ok_and(|n| n == 1) {
-            head.push(byte[0]);
-        }
+        support::read_head(&mut tls);
         let answer = format!(
             "HTTP/1.1 302 Found\r\nLocation: wss://localhost:{port}/again\r\nContent-Length: 0\r\n\r\n"
         );
@@ -497,13 +493,7 @@ fn redirector(plan: impl FnOnce(u16) -> Vec<Option<String>>) -> u16 {
             tcp.set_read_timeout(Some(support::PATIENCE)).unwrap();
             match step {
                 Some(location) => {
-                    let mut head = Vec::new();
-                    let mut byte = [0u8; 1];
-                    while !head.ends_with(b"\r\n\r\n")
-                        && std::io::Read::read(&mut tcp, &mut byte).is_ok_and(|n| n == 1)
-                    {
-                        head.push(byte[0]);
-                    }
+                    support::read_head(&mut tcp);
                     let answer = format!(
                         "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n"
                     );
@@ -680,14 +670,9 @@ fn connect_proxy_on(
             let Ok(mut client) = tcp else { return };
             let tx = tx.clone();
             std::thread::spawn(move || {
-                use std::io::{Read, Write};
+                use std::io::Write;
                 client.set_read_timeout(Some(support::PATIENCE)).unwrap();
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && client.read(&mut byte).is_ok_and(|n| n == 1) {
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).to_string();
+                let head = support::read_head(&mut client);
                 let line = head.lines().next().unwrap_or_default().to_string();
                 let auth = head
                     .lines()

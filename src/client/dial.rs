@@ -160,20 +160,13 @@ enum Dialed {
 
 /// Where a redirect leads: `location` resolved against `from`, with http(s) taken as ws(s).
 fn redirect_target(from: &Url, location: &str) -> Result<Url> {
-    let mut next = from.join(location).map_err(|e| {
+    let next = from.join(location).map_err(|e| {
         Failure::Rejected(format!(
             "{from} redirects to '{location}', which is not a URL: {e}"
         ))
     })?;
-    let scheme = match next.scheme() {
-        "ws" | "http" => "ws",
-        "wss" | "https" => "wss",
-        other => {
-            return Err(Failure::Rejected(format!("{from} redirects to a {other}:// URL")).into())
-        }
-    };
-    let _ = next.set_scheme(scheme);
-    Ok(next)
+    crate::target::websocket(next)
+        .map_err(|e| Failure::Rejected(format!("{from} redirects to {location}: {e}")).into())
 }
 
 /// One attempt: TCP (directly, through a proxy, or a Unix socket), TLS for wss://, the

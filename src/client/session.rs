@@ -15,8 +15,8 @@ use super::keepalive::KeepAlive;
 use super::reconnect::Reconnect;
 use super::{chosen_subprotocol, opened, Wait, CONN};
 use crate::command::Command;
-use crate::console::{Console, Input};
-use crate::engine::{failure, Conn, Handler, Incoming, Net, Waker};
+use crate::console::{Console, Input, Role};
+use crate::engine::{failure, Conn, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 use crate::pings::Pings;
@@ -421,8 +421,14 @@ impl Session {
     }
 }
 
-impl Handler for Session {
-    type Outcome = Result<ExitCode>;
+impl Role for Session {
+    fn console(&self) -> &Console {
+        &self.console
+    }
+
+    fn console_mut(&mut self) -> &mut Console {
+        &mut self.console
+    }
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
         self.check_interrupts(net, now);
@@ -488,10 +494,6 @@ impl Handler for Session {
         }
     }
 
-    fn ready(&mut self, net: &mut Net, key: usize) {
-        self.console.ready(net, key);
-    }
-
     fn deadline(&self) -> Option<Instant> {
         let closing = match self.phase {
             Phase::Closing { deadline } => Some(deadline),
@@ -506,28 +508,10 @@ impl Handler for Session {
             .time_limit
             .filter(|_| !self.timed_out)
             .map(|(deadline, _)| deadline);
-        [
-            self.linger_until,
-            time_limit,
-            closing,
-            keepalive,
-            self.console.deadline(),
-        ]
-        .into_iter()
-        .flatten()
-        .min()
-    }
-
-    fn idle(&mut self, net: &mut Net) -> std::io::Result<()> {
-        self.console.idle(net)
-    }
-
-    fn output_blocked(&self) -> bool {
-        self.console.output_blocked()
-    }
-
-    fn finished(&mut self) -> Option<Result<ExitCode>> {
-        self.console.take_outcome()
+        [self.linger_until, time_limit, closing, keepalive]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 

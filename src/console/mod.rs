@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 
 use crate::command::Command;
-use crate::engine::{Net, Waker};
+use crate::engine::{Handler, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{Dir, Event, Kind};
 use crate::output::Format;
@@ -280,7 +280,13 @@ impl Console {
         self.printer.blocked()
     }
 
-    /// A source the handler watches is ready: stdin (read it) or a full stdout (write more).
+    /// Whether `key` is one of the console's sources: stdin read by the engine, or a full
+    /// stdout.
+    pub fn watches(&self, key: usize) -> bool {
+        key == STDOUT || self.direct.as_ref().is_some_and(|d| d.key == key)
+    }
+
+    /// A source the console watches is ready: stdin (read it) or a full stdout (write more).
     pub fn ready(&mut self, net: &mut Net, key: usize) {
         if key == STDOUT {
             if let Err(e) = self.printer.flush() {
@@ -443,6 +449,62 @@ impl Console {
     /// Writing to stdout failed.
     pub fn flush(&mut self) -> io::Result<()> {
         self.printer.flush()
+    }
+}
+
+/// A role on the engine (the client's session, the server): its protocol rules, with the
+/// operator's [`Console`] doing the engine's other duties, the same for both roles (stdin,
+/// a full stdout, writing output before the loop waits, the run's outcome).
+pub trait Role {
+    fn console(&self) -> &Console;
+    fn console_mut(&mut self) -> &mut Console;
+    /// See [`Handler::turn`].
+    fn turn(&mut self, net: &mut Net, now: Instant);
+    /// See [`Handler::incoming`].
+    fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant);
+    /// The role's nearest deadline (the console's own is added to it).
+    fn deadline(&self) -> Option<Instant>;
+    /// A source the role watches is ready (the server's listener); the console's own sources
+    /// never come here.
+    fn ready(&mut self, _net: &mut Net, _key: usize) {}
+}
+
+impl<R: Role> Handler for R {
+    type Outcome = Result<ExitCode>;
+
+    fn turn(&mut self, net: &mut Net, now: Instant) {
+        Role::turn(self, net, now);
+    }
+
+    fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant) {
+        Role::incoming(self, net, key, what, now);
+    }
+
+    fn ready(&mut self, net: &mut Net, key: usize) {
+        if self.console().watches(key) {
+            self.console_mut().ready(net, key);
+        } else {
+            Role::ready(self, net, key);
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        [Role::deadline(self), self.console().deadline()]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn output_blocked(&self) -> bool {
+        self.console().output_blocked()
+    }
+
+    fn idle(&mut self, net: &mut Net) -> io::Result<()> {
+        self.console_mut().idle(net)
+    }
+
+    fn finished(&mut self) -> Option<Result<ExitCode>> {
+        self.console_mut().take_outcome()
     }
 }
 

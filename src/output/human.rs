@@ -142,11 +142,14 @@ fn control_payload(data: &[u8], out: &mut String) {
     }
 }
 
-/// Up to [`HEX_PREVIEW`] bytes in hex, each after a space, then a count of the rest.
+/// Up to [`HEX_PREVIEW`] bytes in hex, after a space, then a count of the rest.
 fn hex_preview(bytes: &[u8], out: &mut String) {
-    for b in bytes.iter().take(HEX_PREVIEW) {
-        let _ = write!(out, " {b:02x}");
+    if bytes.is_empty() {
+        return;
     }
+    let mut hex = vec![b' '];
+    super::spaced_hex(&bytes[..bytes.len().min(HEX_PREVIEW)], &mut hex);
+    out.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
     if bytes.len() > HEX_PREVIEW {
         let _ = write!(out, " … (+{} B)", bytes.len() - HEX_PREVIEW);
     }

@@ -81,15 +81,9 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
 }
 
 fn rfc3339(ev: &Event, view: &View) -> String {
-    use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-    let utc: DateTime<Utc> = ev.at.into();
-    if view.timestamps == Timestamps::Utc {
-        return utc.to_rfc3339_opts(SecondsFormat::Millis, true);
-    }
-    let offset = FixedOffset::east_opt(view.utc_offset)
-        .unwrap_or(FixedOffset::east_opt(0).expect("zero offset"));
-    utc.with_timezone(&offset)
-        .to_rfc3339_opts(SecondsFormat::Millis, false)
+    use chrono::SecondsFormat;
+    let utc = view.timestamps == Timestamps::Utc;
+    super::zoned(ev.at, view).to_rfc3339_opts(SecondsFormat::Millis, utc)
 }
 
 #[cfg(test)]

@@ -248,32 +248,45 @@ impl Printer {
     }
 }
 
+/// `00 ff 10`: each byte as two lowercase hex digits, separated by spaces (human format's
+/// preview, raw format's `--binary-output hex`).
+fn spaced_hex(bytes: &[u8], out: &mut Vec<u8>) {
+    let mut pair = [0u8; 2];
+    out.reserve(bytes.len() * 3);
+    for (i, &b) in bytes.iter().enumerate() {
+        if i > 0 {
+            out.push(b' ');
+        }
+        hex::encode_to_slice([b], &mut pair).expect("a byte is two hex digits");
+        out.extend_from_slice(&pair);
+    }
+}
+
 /// The time column of human format, or `None` with `--timestamps none`.
 fn render_time(at: SystemTime, view: &View) -> Option<String> {
-    let since = |t: SystemTime| at.duration_since(t).unwrap_or_default();
     match view.timestamps {
         Timestamps::None => None,
         Timestamps::Elapsed => {
-            let d = since(view.start);
+            let d = at.duration_since(view.start).unwrap_or_default();
             Some(format!("+{}.{:03}", d.as_secs(), d.subsec_millis()))
         }
         Timestamps::Utc | Timestamps::Local => {
-            let d = since(SystemTime::UNIX_EPOCH);
-            let offset = if view.timestamps == Timestamps::Local {
-                i64::from(view.utc_offset)
-            } else {
-                0
-            };
-            let secs = (d.as_secs() as i64 + offset).rem_euclid(86_400);
-            Some(format!(
-                "{:02}:{:02}:{:02}.{:03}",
-                secs / 3600,
-                secs / 60 % 60,
-                secs % 60,
-                d.subsec_millis()
-            ))
+            Some(zoned(at, view).format("%H:%M:%S%.3f").to_string())
         }
     }
+}
+
+/// `at` in the zone `--timestamps` asks for: UTC, or the local offset read at start-up
+/// (`elapsed` and `none` use local time where a wall clock is still wanted, as jsonl's `ts`).
+fn zoned(at: SystemTime, view: &View) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::{DateTime, FixedOffset, Utc};
+    let utc: DateTime<Utc> = at.into();
+    let offset = match view.timestamps {
+        Timestamps::Utc => 0,
+        _ => view.utc_offset,
+    };
+    let zone = FixedOffset::east_opt(offset).unwrap_or(FixedOffset::east_opt(0).expect("UTC"));
+    utc.with_timezone(&zone)
 }
 
 /// The local zone's current offset from UTC in seconds.

@@ -28,12 +28,7 @@ pub fn render(ev: &Event, binary: BinaryOutput, tty: bool, out: &mut Vec<u8>) {
         Kind::Binary(bytes) => match binary {
             BinaryOutput::Raw if !tty => out.extend_from_slice(bytes),
             BinaryOutput::Raw | BinaryOutput::Hex => {
-                for (i, b) in bytes.iter().enumerate() {
-                    if i > 0 {
-                        out.push(b' ');
-                    }
-                    out.extend_from_slice(&hex_pair(*b));
-                }
+                super::spaced_hex(bytes, out);
                 out.push(b'\n');
             }
             BinaryOutput::Base64 => {
@@ -47,11 +42,6 @@ pub fn render(ev: &Event, binary: BinaryOutput, tty: bool, out: &mut Vec<u8>) {
         },
         _ => {}
     }
-}
-
-fn hex_pair(b: u8) -> [u8; 2] {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]]
 }
 
 #[cfg(test)]

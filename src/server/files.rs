@@ -16,15 +16,17 @@ use super::gate::Head;
 /// # Errors
 /// Writing to the client failed.
 pub fn respond(dir: &Path, head: &Head, out: &mut impl Write) -> io::Result<u16> {
+    const PLAIN: &str = "text/plain; charset=utf-8";
     if head.method != "GET" && head.method != "HEAD" {
+        let body = b"method not allowed\n";
         write_head(
             out,
             405,
-            "text/plain; charset=utf-8",
-            19,
+            PLAIN,
+            body.len() as u64,
             &[("Allow", "GET, HEAD")],
         )?;
-        out.write_all(b"method not allowed\n")?;
+        out.write_all(body)?;
         return Ok(405);
     }
     let Some((path, mut file, len)) = resolve(dir, &head.path).and_then(|path| {
@@ -33,19 +35,13 @@ pub fn respond(dir: &Path, head: &Head, out: &mut impl Write) -> io::Result<u16>
         Some((path, file, len))
     }) else {
         let body = b"not found\n";
-        write_head(
-            out,
-            404,
-            "text/plain; charset=utf-8",
-            body.len() as u64,
-            &[],
-        )?;
+        write_head(out, 404, PLAIN, body.len() as u64, &[])?;
         if head.method == "GET" {
             out.write_all(body)?;
         }
         return Ok(404);
     };
-    write_head(out, 200, content_type(&path), len, &[])?;
+    write_head(out, 200, &content_type(&path), len, &[])?;
     if head.method == "GET" {
         io::copy(&mut file, out)?;
     }
@@ -53,6 +49,7 @@ pub fn respond(dir: &Path, head: &Head, out: &mut impl Write) -> io::Result<u16>
     Ok(200)
 }
 
+/// A response head that ends the connection after its body (one request per connection).
 fn write_head(
     out: &mut impl Write,
     status: u16,
@@ -60,19 +57,15 @@ fn write_head(
     len: u64,
     extra: &[(&str, &str)],
 ) -> io::Result<()> {
-    let reason = match status {
-        200 => "OK",
-        404 => "Not Found",
-        _ => "Method Not Allowed",
-    };
-    let mut text = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {len}\r\nCache-Control: no-cache\r\nConnection: close\r\n"
-    );
-    for (name, value) in extra {
-        text.push_str(&format!("{name}: {value}\r\n"));
-    }
-    text.push_str("\r\n");
-    out.write_all(text.as_bytes())
+    let len = len.to_string();
+    let mut headers = vec![
+        ("Content-Type", content_type),
+        ("Content-Length", &len),
+        ("Cache-Control", "no-cache"),
+        ("Connection", "close"),
+    ];
+    headers.extend_from_slice(extra);
+    out.write_all(super::gate::response_head(status, &headers).as_bytes())
 }
 
 /// The file a request path names inside `dir` (`index.html` for a folder), or `None` when
@@ -103,37 +96,15 @@ fn resolve(dir: &Path, request_path: &str) -> Option<PathBuf> {
     (real.starts_with(&root) && real.is_file()).then_some(real)
 }
 
-/// The Content-Type for a file, by its extension.
-fn content_type(path: &Path) -> &'static str {
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    match ext.as_str() {
-        "html" | "htm" => "text/html; charset=utf-8",
-        "css" => "text/css; charset=utf-8",
-        "js" | "mjs" => "text/javascript; charset=utf-8",
-        "json" | "map" => "application/json",
-        "txt" | "md" => "text/plain; charset=utf-8",
-        "xml" => "application/xml",
-        "svg" => "image/svg+xml",
-        "png" => "image/png",
-        "jpg" | "jpeg" => "image/jpeg",
-        "gif" => "image/gif",
-        "webp" => "image/webp",
-        "avif" => "image/avif",
-        "ico" => "image/x-icon",
-        "wasm" => "application/wasm",
-        "woff" => "font/woff",
-        "woff2" => "font/woff2",
-        "ttf" => "font/ttf",
-        "otf" => "font/otf",
-        "pdf" => "application/pdf",
-        "mp3" => "audio/mpeg",
-        "mp4" => "video/mp4",
-        "webm" => "video/webm",
-        _ => "application/octet-stream",
+/// The Content-Type for a file, by its extension (`mime_guess`'s table); text and scripts are
+/// UTF-8.
+fn content_type(path: &Path) -> String {
+    use mime_guess::mime;
+    let guess = mime_guess::from_path(path).first_or_octet_stream();
+    if guess.type_() == mime::TEXT || guess.subtype() == mime::JAVASCRIPT {
+        format!("{}; charset=utf-8", guess.essence_str())
+    } else {
+        guess.essence_str().to_string()
     }
 }
 
@@ -191,6 +162,8 @@ mod tests {
             "text/javascript; charset=utf-8"
         );
         assert_eq!(content_type(Path::new("a.wasm")), "application/wasm");
+        assert_eq!(content_type(Path::new("a.css")), "text/css; charset=utf-8");
+        assert_eq!(content_type(Path::new("a.png")), "image/png");
         assert_eq!(content_type(Path::new("a")), "application/octet-stream");
     }
 }

@@ -341,20 +341,24 @@ pub fn response(decision: &Decision) -> Vec<u8> {
             extension,
             headers,
         } => {
-            let mut out = format!(
-                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept_key}\r\n"
+            let extension = extension.map(|e| e.to_string());
+            let mut all = vec![
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Accept", accept_key.as_str()),
+            ];
+            all.extend(
+                subprotocol
+                    .as_deref()
+                    .map(|p| ("Sec-WebSocket-Protocol", p)),
             );
-            if let Some(p) = subprotocol {
-                out.push_str(&format!("Sec-WebSocket-Protocol: {p}\r\n"));
-            }
-            if let Some(e) = extension {
-                out.push_str(&format!("Sec-WebSocket-Extensions: {e}\r\n"));
-            }
-            for (name, value) in headers {
-                out.push_str(&format!("{name}: {value}\r\n"));
-            }
-            out.push_str("\r\n");
-            out.into_bytes()
+            all.extend(
+                extension
+                    .as_deref()
+                    .map(|e| ("Sec-WebSocket-Extensions", e)),
+            );
+            all.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+            response_head(101, &all).into_bytes()
         }
         Decision::Reject {
             status,
@@ -362,24 +366,37 @@ pub fn response(decision: &Decision) -> Vec<u8> {
             body,
             ..
         } => {
-            let mut out = format!("HTTP/1.1 {status} {}\r\n", reason_phrase(*status));
-            for (name, value) in headers {
-                out.push_str(&format!("{name}: {value}\r\n"));
-            }
-            out.push_str(&format!(
-                "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            ));
+            let len = body.len().to_string();
+            let mut all: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            all.extend([
+                ("Content-Type", "text/plain; charset=utf-8"),
+                ("Content-Length", &len),
+                ("Connection", "close"),
+            ]);
+            let mut out = response_head(*status, &all);
+            out.push_str(body);
             out.into_bytes()
         }
     }
 }
 
-fn reason_phrase(status: u16) -> &'static str {
-    tungstenite::http::StatusCode::from_u16(status)
+/// An HTTP/1.1 response head: the status line with the status's reason phrase (`http`'s
+/// `StatusCode`), each header, and the empty line.
+pub fn response_head(status: u16, headers: &[(&str, &str)]) -> String {
+    let reason = tungstenite::http::StatusCode::from_u16(status)
         .ok()
         .and_then(|code| code.canonical_reason())
-        .unwrap_or("Error")
+        .unwrap_or("Error");
+    let mut out = format!("HTTP/1.1 {status} {reason}\r\n");
+    for (name, value) in headers {
+        out.push_str(name);
+        out.push_str(": ");
+        out.push_str(value);
+        out.push_str("\r\n");
+    }
+    out.push_str("\r\n");
+    out
 }
 
 #[cfg(test)]

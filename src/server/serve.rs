@@ -15,8 +15,8 @@ use super::accept::{Acceptor, LISTENER};
 use super::exec::{Program, ProgramEvent, Refused};
 use super::handshake::Accepted;
 use super::hub::{Hub, Mode, Route};
-use crate::console::{Console, Input};
-use crate::engine::{failure, Conn, Handler, Incoming, Net, Waker};
+use crate::console::{Console, Input, Role};
+use crate::engine::{failure, Conn, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 
@@ -343,8 +343,14 @@ impl Server {
     }
 }
 
-impl Handler for Server {
-    type Outcome = Result<ExitCode>;
+impl Role for Server {
+    fn console(&self) -> &Console {
+        &self.console
+    }
+
+    fn console_mut(&mut self) -> &mut Console {
+        &mut self.console
+    }
 
     fn turn(&mut self, net: &mut Net, now: Instant) {
         if self.console.interrupted() {
@@ -408,8 +414,6 @@ impl Handler for Server {
         if key == LISTENER {
             self.acceptor
                 .accept_all(net, &mut self.console, Instant::now());
-        } else {
-            self.console.ready(net, key);
         }
     }
 
@@ -418,19 +422,6 @@ impl Handler for Server {
             .values()
             .copied()
             .chain(self.acceptor.deadline())
-            .chain(self.console.deadline())
             .min()
-    }
-
-    fn idle(&mut self, net: &mut Net) -> std::io::Result<()> {
-        self.console.idle(net)
-    }
-
-    fn output_blocked(&self) -> bool {
-        self.console.output_blocked()
-    }
-
-    fn finished(&mut self) -> Option<Result<ExitCode>> {
-        self.console.take_outcome()
     }
 }
