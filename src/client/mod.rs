@@ -71,6 +71,37 @@ pub struct Settings {
     pub console: crate::console::Settings,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// The defaults of `wsx connect URL` in a pipe, with raw output.
+    pub fn for_test(url: &str) -> Settings {
+        Settings {
+            url: Url::parse(url).expect("a test URL"),
+            headers: Vec::new(),
+            cookies: Vec::new(),
+            dropped_headers: Vec::new(),
+            execute: Vec::new(),
+            echo: false,
+            wait: Wait::After(Duration::ZERO),
+            count: None,
+            until: None,
+            max_time: None,
+            max_message_size: 64 << 20,
+            compression: false,
+            connect_timeout: None,
+            ping_interval: None,
+            ping_timeout: None,
+            reconnect: false,
+            unix_socket: None,
+            proxy: None,
+            follow_redirects: false,
+            max_redirects: 10,
+            tls: crate::tls::ClientTls::default(),
+            console: crate::console::Settings::for_test(crate::output::Format::Raw, false),
+        }
+    }
+}
+
 /// `-w/--wait`: how long to linger for replies after stdin EOF.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {

@@ -48,6 +48,9 @@ pub struct Session {
     linger_until: Option<Instant>,
     /// Data frames still to receive before exiting (`--count`).
     count_left: Option<u64>,
+    /// `--count` was reached or `--until` matched: the run is closing, and data that still
+    /// arrives is not shown.
+    satisfied: bool,
     /// Pings we sent, to match pongs and show the round trip.
     pings: Pings,
     /// `--ping-interval`, `--ping-timeout`.
@@ -82,6 +85,7 @@ impl Session {
             close_timeout: s.console.close_timeout,
             linger_until: None,
             count_left: s.count,
+            satisfied: false,
             pings: Pings::default(),
             keepalive: KeepAlive::new(s.ping_interval, s.ping_timeout, Instant::now()),
             reconnect: s.reconnect.then(|| Reconnect::new(dialer.clone(), waker)),
@@ -235,25 +239,25 @@ impl Session {
     /// A received message; `wire` is its compressed size if it came compressed.
     fn received(&mut self, net: &mut Net, kind: Kind, wire: Option<usize>, now: Instant) {
         if kind.is_data() {
-            if self.count_left == Some(0) {
-                return; // --count reached: what follows the Nth frame is not ours to print
+            if self.satisfied {
+                // --count reached or --until matched: what follows while the close completes
+                // is not ours to print.
+                return;
             }
             let matched = match (&self.until, &kind) {
                 (Some(re), Kind::Text(text)) => re.is_match(text),
                 _ => false,
             };
             self.console.show_sized(None, Dir::In, kind, wire);
-            if matched {
-                return self.begin_close(net, 1000, "", now);
-            }
             if let (Some(_), Wait::After(d)) = (self.linger_until, self.wait) {
                 self.linger_until = Some(now + d);
             }
             if let Some(left) = self.count_left.as_mut() {
                 *left -= 1;
-                if *left == 0 {
-                    self.begin_close(net, 1000, "", now);
-                }
+            }
+            if matched || self.count_left == Some(0) {
+                self.satisfied = true;
+                self.begin_close(net, 1000, "", now);
             }
             return;
         }
@@ -520,4 +524,177 @@ fn is_interrupt(outcome: &Result<ExitCode>) -> bool {
     outcome
         .as_ref()
         .is_err_and(|e| crate::error::exit_code(e) == Failure::Interrupted.code())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+    use crate::stream::{Socket, Stream, Wire};
+    use std::net::{TcpListener, TcpStream};
+
+    type Peer = tungstenite::WebSocket<TcpStream>;
+
+    /// Runs a session with `input` against `peer` (an in-process server for one connection,
+    /// on its own thread); returns the outcome's exit status or error, and what was printed.
+    /// Every run is bounded by its own `--max-time` (exit 7), so nothing here can hang.
+    fn session(
+        adjust: impl FnOnce(&mut super::super::Settings),
+        input: Vec<Input>,
+        peer: impl FnOnce(&mut Peer) + Send + 'static,
+    ) -> (Result<ExitCode>, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let mut ws = tungstenite::accept(tcp).unwrap();
+            peer(&mut ws);
+        });
+        let mut settings = super::super::Settings::for_test(&format!("ws://{addr}/"));
+        settings.max_time = Some(Duration::from_secs(10));
+        adjust(&mut settings);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let socket = Socket::with_deadline(TcpStream::connect(addr).unwrap(), deadline);
+        let wire = Wire::plain(Stream::Plain(socket));
+        let (ws, _) = tungstenite::client::client(settings.url.as_str(), wire).unwrap();
+
+        let dialer = Arc::new(Dialer::new(settings));
+        let mut engine = Engine::new().unwrap();
+        engine.net().insert(CONN, Conn::new(ws).unwrap()).unwrap();
+        let (console, printed, tx) = Console::captured(&dialer.settings().console, engine.waker());
+        tx.send(input).unwrap();
+        let mut session = Session::new(&dialer, console, engine.waker(), Instant::now());
+        let outcome = engine.run(&mut session).unwrap();
+        let outcome = session.end(outcome);
+        if let Err(panic) = server.join() {
+            std::panic::resume_unwind(panic);
+        }
+        let printed = printed.lock().unwrap().clone();
+        (outcome, String::from_utf8(printed).unwrap())
+    }
+
+    fn text(s: &str) -> Input {
+        Input::Command(Command::Text(s.into()))
+    }
+
+    /// Echoes data messages until the connection ends.
+    fn echo(ws: &mut Peer) {
+        while let Ok(msg) = ws.read() {
+            if msg.is_text() || msg.is_binary() {
+                let _ = ws.send(msg);
+            }
+        }
+    }
+
+    /// Sends `texts`, then reads until the connection ends.
+    fn sends(texts: &'static [&'static str]) -> impl FnOnce(&mut Peer) + Send {
+        move |ws| {
+            for t in texts {
+                ws.send(Message::text(*t)).unwrap();
+            }
+            while ws.read().is_ok() {}
+        }
+    }
+
+    fn status(outcome: &Result<ExitCode>) -> u8 {
+        match outcome {
+            Ok(code) if *code == ExitCode::SUCCESS => 0,
+            Ok(_) => panic!("an exit status other than 0 without an error"),
+            Err(e) => crate::error::exit_code(e),
+        }
+    }
+
+    #[test]
+    fn lines_go_out_and_the_close_follows_their_end() {
+        let (outcome, printed) = session(|_| {}, vec![text("a"), text("b"), Input::Eof], echo);
+        assert_eq!(status(&outcome), 0, "{outcome:?}");
+        assert_eq!(printed, "a\nb\n");
+    }
+
+    #[test]
+    fn count_ends_the_run_after_n_messages() {
+        let (outcome, printed) = session(
+            |s| {
+                s.count = Some(2);
+                s.wait = Wait::Forever;
+            },
+            vec![],
+            sends(&["1", "2", "3"]),
+        );
+        assert_eq!(status(&outcome), 0, "{outcome:?}");
+        assert_eq!(printed, "1\n2\n");
+    }
+
+    #[test]
+    fn until_ends_the_run_at_the_first_match_after_printing_it() {
+        let (outcome, printed) = session(
+            |s| {
+                s.until = Some(regex::Regex::new("^go$").unwrap());
+                s.wait = Wait::Forever;
+            },
+            vec![],
+            sends(&["wait", "go", "more"]),
+        );
+        assert_eq!(status(&outcome), 0, "{outcome:?}");
+        assert_eq!(printed, "wait\ngo\n");
+    }
+
+    #[test]
+    fn a_close_with_another_code_is_6_and_a_lost_connection_5() {
+        let closes = |ws: &mut Peer| {
+            let frame = tungstenite::protocol::CloseFrame {
+                code: 4001.into(),
+                reason: "bye".into(),
+            };
+            ws.close(Some(frame)).unwrap();
+            while ws.read().is_ok() {}
+        };
+        let (outcome, _) = session(|s| s.wait = Wait::Forever, vec![], closes);
+        assert_eq!(status(&outcome), 6, "{outcome:?}");
+        assert!(format!("{:#}", outcome.unwrap_err()).contains("4001 \"bye\""));
+
+        // The peer goes without a Close frame.
+        let vanishes = |ws: &mut Peer| {
+            let _ = ws.get_mut().shutdown(std::net::Shutdown::Both);
+        };
+        let (outcome, _) = session(|s| s.wait = Wait::Forever, vec![], vanishes);
+        assert_eq!(status(&outcome), 5, "{outcome:?}");
+    }
+
+    #[test]
+    fn a_line_that_could_not_be_sent_makes_the_run_a_failure() {
+        let input = vec![Input::Rejected("bad".into()), text("ok"), Input::Eof];
+        let (outcome, printed) = session(|_| {}, input, echo);
+        assert_eq!(status(&outcome), 1, "{outcome:?}");
+        assert_eq!(
+            format!("{:#}", outcome.unwrap_err()),
+            "1 input line was not sent"
+        );
+        assert_eq!(printed, "ok\n");
+    }
+
+    #[test]
+    fn the_time_limit_closes_cleanly_and_is_7() {
+        let (outcome, _) = session(
+            |s| {
+                s.max_time = Some(Duration::from_millis(200));
+                s.wait = Wait::Forever;
+            },
+            vec![],
+            |ws| while ws.read().is_ok() {},
+        );
+        assert_eq!(status(&outcome), 7, "{outcome:?}");
+    }
+
+    #[test]
+    fn execute_messages_go_before_any_input() {
+        let (outcome, printed) = session(
+            |s| s.execute = vec!["first".into()],
+            vec![text("second"), Input::Eof],
+            echo,
+        );
+        assert_eq!(status(&outcome), 0, "{outcome:?}");
+        assert_eq!(printed, "first\nsecond\n");
+    }
 }

@@ -16,10 +16,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError};
-use std::sync::Arc;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 use crate::command::Command;
 use crate::engine::{Handler, Incoming, Net, Waker};
@@ -69,6 +69,41 @@ pub struct Settings {
     pub verbose: bool,
 }
 
+#[cfg(test)]
+impl Settings {
+    /// A pipe's settings, with output in `format` and no timestamps.
+    pub fn for_test(format: Format, server: bool) -> Settings {
+        use crate::output::{BinaryOutput, Timestamps, View};
+        Settings {
+            line_mode: crate::command::LineMode {
+                slash: true,
+                binary: false,
+                server,
+            },
+            skip_empty_lines: false,
+            history: None,
+            repl: false,
+            close_timeout: Duration::from_secs(2),
+            output: crate::output::Settings {
+                format,
+                view: View {
+                    timestamps: Timestamps::None,
+                    show_ping_pong: false,
+                    pretty: false,
+                    wire_sizes: false,
+                    start: SystemTime::now(),
+                    utc_offset: 0,
+                },
+                binary_output: BinaryOutput::Raw,
+                tty: false,
+                color: false,
+            },
+            quiet: false,
+            verbose: false,
+        }
+    }
+}
+
 /// The reader that [`Console::start`] sets going.
 enum Reader {
     Repl(Box<Repl>),
@@ -98,7 +133,7 @@ pub struct Console {
     idle_reader: Option<(Reader, SyncSender<Batch>, Waker)>,
     /// Wakes the loop this console runs in.
     waker: Waker,
-    interrupts: Arc<AtomicUsize>,
+    interrupts: &'static AtomicUsize,
     interrupts_seen: usize,
     /// After Ctrl-C: when output that stdout will not take is dropped, so that wsx exits even
     /// if nobody reads it (`--close-timeout` after the first interrupt, at once on the next).
@@ -116,7 +151,6 @@ impl Console {
     /// # Errors
     /// The terminal could not be set up, or the interrupt handler installed.
     pub fn new(s: &Settings, waker: Waker) -> Result<Console> {
-        let interrupts = on_interrupt(waker.clone())?;
         let (tx, input) = std::sync::mpsc::sync_channel(CHANNEL_BOUND);
         let (printer, reader) = if s.repl {
             let repl = Repl::new(
@@ -141,22 +175,52 @@ impl Console {
             let printer = Printer::stdout(s.output.clone(), &waker);
             (printer, Reader::Lines(splitter))
         };
+        let idle_reader = Some((reader, tx, waker.clone()));
+        Console::with(s, printer, input, idle_reader, waker)
+    }
+
+    fn with(
+        s: &Settings,
+        printer: Printer,
+        input: Receiver<Batch>,
+        idle_reader: Option<(Reader, SyncSender<Batch>, Waker)>,
+        waker: Waker,
+    ) -> Result<Console> {
+        let interrupts = on_interrupt(waker.clone())?;
         Ok(Console {
             printer,
             input,
             queued: VecDeque::new(),
             loading: None,
             direct: None,
-            idle_reader: Some((reader, tx, waker.clone())),
+            idle_reader,
             waker,
+            interrupts_seen: interrupts.load(Ordering::SeqCst),
             interrupts,
-            interrupts_seen: 0,
             give_up_at: None,
             close_timeout: s.close_timeout,
             repl: s.repl,
             quiet: s.quiet,
             outcome: None,
         })
+    }
+
+    /// A console for tests: what it prints is kept in memory, and its input is what is sent
+    /// on the channel it returns (with a wakeup of `waker`); stdin is never read.
+    #[cfg(test)]
+    pub fn captured(
+        s: &Settings,
+        waker: Waker,
+    ) -> (
+        Console,
+        std::sync::Arc<std::sync::Mutex<Vec<u8>>>,
+        SyncSender<Batch>,
+    ) {
+        let (tx, input) = std::sync::mpsc::sync_channel(CHANNEL_BOUND);
+        let (stdout, printed) = crate::output::Stdout::memory();
+        let printer = Printer::new(s.output.clone(), crate::output::Sink::Stdout(stdout));
+        let console = Console::with(s, printer, input, None, waker).expect("the interrupt handler");
+        (console, printed, tx)
     }
 
     /// Starts reading input. With `direct_key`, piped stdin that the engine can poll (a pipe
@@ -509,15 +573,133 @@ impl<R: Role> Handler for R {
 }
 
 /// Counts SIGINT and SIGTERM (on Windows, Ctrl-C, Ctrl-Break and closing the console) and
-/// wakes the engine on each; the handler decides what a count means (the first closes
+/// wakes `waker`'s engine on each; the handler decides what a count means (the first closes
 /// gracefully, the next one while closing exits 130).
-fn on_interrupt(waker: Waker) -> Result<Arc<AtomicUsize>> {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    ctrlc::set_handler(move || {
-        seen.fetch_add(1, Ordering::SeqCst);
-        waker.wake();
-    })
-    .context("installing the Ctrl-C handler")?;
-    Ok(count)
+///
+/// The handler is installed once per process (the platform allows one) and wakes the engine
+/// of the console made last.
+fn on_interrupt(waker: Waker) -> Result<&'static AtomicUsize> {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    static WAKER: Mutex<Option<Waker>> = Mutex::new(None);
+    static INSTALLED: OnceLock<Result<(), String>> = OnceLock::new();
+    let lock = || WAKER.lock().unwrap_or_else(|e| e.into_inner());
+    *lock() = Some(waker);
+    let installed = INSTALLED.get_or_init(|| {
+        // ctrlc runs this on a thread of its own, not in the signal handler: it may lock.
+        ctrlc::set_handler(move || {
+            COUNT.fetch_add(1, Ordering::SeqCst);
+            if let Some(waker) = lock().as_ref() {
+                waker.wake();
+            }
+        })
+        .map_err(|e| e.to_string())
+    });
+    match installed {
+        Ok(()) => Ok(&COUNT),
+        Err(e) => Err(anyhow::anyhow!("installing the Ctrl-C handler: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Engine;
+
+    fn console() -> (Console, SyncSender<Batch>, Engine) {
+        let engine = Engine::new().unwrap();
+        let settings = Settings::for_test(Format::Raw, false);
+        let (console, _, input) = Console::captured(&settings, engine.waker());
+        (console, input, engine)
+    }
+
+    fn text(s: &str) -> Input {
+        Input::Command(Command::Text(s.into()))
+    }
+
+    /// The next input, waiting (bounded) while a `/file` is read.
+    fn next(console: &mut Console) -> Option<Input> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let input = console.next_input();
+            if input.is_some() || !console.has_queued() {
+                return input;
+            }
+            assert!(Instant::now() < deadline, "the file was never read");
+            std::thread::sleep(Duration::from_millis(1)); // the reading thread's result
+        }
+    }
+
+    #[test]
+    fn a_file_is_read_off_the_loop_and_keeps_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.txt");
+        std::fs::write(&path, "contents").unwrap();
+        let (mut console, input, _engine) = console();
+        let file = Input::Command(Command::File {
+            path,
+            binary: false,
+        });
+        input.send(vec![text("a"), file, text("b")]).unwrap();
+        assert_eq!(console.next_input(), Some(text("a")));
+        // While the file is read, nothing after it is handed out, and input counts as queued
+        // (so stdin pauses).
+        assert_eq!(console.next_input(), None);
+        assert!(console.has_queued());
+        assert_eq!(next(&mut console), Some(text("contents")));
+        assert_eq!(next(&mut console), Some(text("b")));
+        assert_eq!(next(&mut console), None);
+        assert!(!console.has_queued());
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_read_is_a_rejected_line() {
+        let (mut console, input, _engine) = console();
+        let file = Input::Command(Command::File {
+            path: "/no/such/file".into(),
+            binary: true,
+        });
+        input.send(vec![file]).unwrap();
+        match next(&mut console) {
+            Some(Input::Rejected(reason)) => {
+                assert!(reason.starts_with("/file /no/such/file: "), "{reason}")
+            }
+            other => panic!("expected a rejection, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn execute_messages_go_before_waiting_input() {
+        let (mut console, input, _engine) = console();
+        input.send(vec![text("typed")]).unwrap();
+        assert_eq!(console.next_input(), Some(text("typed")));
+        input.send(vec![text("later")]).unwrap();
+        console.push_front(
+            ["x1".to_string(), "x2".to_string()]
+                .into_iter()
+                .map(Command::Text),
+        );
+        assert_eq!(console.next_input(), Some(text("x1")));
+        assert_eq!(console.next_input(), Some(text("x2")));
+        assert_eq!(console.next_input(), Some(text("later")));
+    }
+
+    #[test]
+    fn the_first_ending_wins_and_is_taken_once_output_is_written() {
+        let (mut console, _input, _engine) = console();
+        assert!(!console.is_finished());
+        assert_eq!(console.deadline(), None, "nothing to come round for");
+        console.show(None, Dir::In, Kind::Text("shown".into()));
+        console.finish(Ok(ExitCode::from(3)));
+        console.finish(Ok(ExitCode::SUCCESS));
+        assert!(console.is_finished());
+        // Rendered output is written when the loop is idle; only then is the outcome taken.
+        assert!(
+            console.take_outcome().is_none(),
+            "output is still unwritten"
+        );
+        console.flush().unwrap();
+        assert!(console.deadline().is_some(), "come round at once to end");
+        assert_eq!(console.take_outcome().unwrap().unwrap(), ExitCode::from(3));
+        assert!(console.take_outcome().is_none());
+    }
 }

@@ -16,7 +16,7 @@ use std::time::SystemTime;
 use crate::engine::{AsSource, Waker};
 use crate::event::Event;
 use crate::term::TerminalGuard;
-use stdout::Stdout;
+pub use stdout::Stdout;
 
 /// `--format`: how events are shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -27,6 +27,9 @@ pub enum Stdout {
     #[cfg(target_os = "linux")]
     Nonblocking(std::fs::File),
     Thread(Arc<Writer>),
+    /// In memory, for tests.
+    #[cfg(test)]
+    Memory(Arc<Mutex<Vec<u8>>>),
 }
 
 impl Stdout {
@@ -43,6 +46,13 @@ impl Stdout {
             Blocking::Pipe => Stdout::Thread(Writer::spawn(waker.clone())),
             Blocking::Other => Stdout::Thread(Writer::spawn(waker.clone())),
         }
+    }
+
+    /// A stdout that keeps what is written, for tests, and what it keeps.
+    #[cfg(test)]
+    pub fn memory() -> (Stdout, Arc<Mutex<Vec<u8>>>) {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        (Stdout::Memory(kept.clone()), kept)
     }
 
     /// Writes what stdout takes without blocking; `Ok(0)` when it is full.
@@ -65,6 +75,13 @@ impl Stdout {
                 }
             },
             Stdout::Thread(writer) => writer.take(buf),
+            #[cfg(test)]
+            Stdout::Memory(kept) => {
+                kept.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .extend_from_slice(buf);
+                Ok(buf.len())
+            }
         }
     }
 
@@ -87,6 +104,8 @@ impl Stdout {
                 writer.wake_when_written();
                 None
             }
+            #[cfg(test)]
+            Stdout::Memory(_) => None,
         }
     }
 }

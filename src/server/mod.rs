@@ -84,20 +84,37 @@ pub fn run(s: Settings) -> Result<ExitCode> {
     let url = listener
         .url(tls.is_some())
         .context("reading the bound address")?;
-    let server_port = listener.port();
-    let listener = Arc::new(listener);
 
     let mut engine = Engine::new().context("creating the poller")?;
-    let waker = engine.waker();
-    engine.net().watch(Box::new(listener.clone()), LISTENER)?;
-
+    // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
+    let console = Console::new(&s.console, engine.waker())?;
+    let mut server = start(&s, listener, tls, open_files, console, &mut engine)?;
     if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
         crate::diag::say(&format!("listening on {url}"));
     }
-    // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
-    let mut console = Console::new(&s.console, waker.clone())?;
-    console.start(engine.net(), None);
+    server.console.start(engine.net(), None);
+    let outcome = engine.run(&mut server);
+    server.end(outcome)
+}
+
+/// Sets up serving on `engine`: the listener watched, what every handshake thread shares,
+/// accepting, and the server with its console (not reading input yet).
+///
+/// # Errors
+/// The poller refused the listener.
+fn start(
+    s: &Settings,
+    listener: Listener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    open_files: Option<u64>,
+    console: Console,
+    engine: &mut Engine,
+) -> Result<Server> {
+    let server_port = listener.port();
+    let listener = Arc::new(listener);
+    let waker = engine.waker();
+    engine.net().watch(Box::new(listener.clone()), LISTENER)?;
 
     // The backlog bound, plus the message that may be queued on top of it, plus control frames.
     let max_queue = usize::try_from(s.max_backlog)
@@ -135,7 +152,48 @@ pub fn run(s: Settings) -> Result<ExitCode> {
         s.max_handshakes,
         open_files,
     );
-    let mut server = Server::new(&s, console, acceptor, accepted, waker);
-    let outcome = engine.run(&mut server);
-    server.end(outcome)
+    Ok(Server::new(s, console, acceptor, accepted, waker))
+}
+
+#[cfg(test)]
+impl Settings {
+    /// The defaults of `wsx listen 127.0.0.1:0` in a pipe, in `mode`, with human output.
+    pub fn for_test(mode: Mode) -> Settings {
+        Settings {
+            addr: ListenAddr::Tcp(([127, 0, 0, 1], 0).into()),
+            mode,
+            static_dir: None,
+            tls_ca: None,
+            pass_auth: false,
+            tls: None,
+            policy: gate::Policy::default(),
+            once: false,
+            max_message_size: 64 << 20,
+            max_backlog: 8 << 20,
+            max_handshakes: 256,
+            handshake_timeout: Duration::from_secs(10),
+            console: crate::console::Settings::for_test(crate::output::Format::Human, true),
+        }
+    }
+}
+
+/// A server for tests: `s` served on 127.0.0.1 port 0 with a captured console. Returns it,
+/// its engine, its port, what it prints, and the channel its operator input comes from.
+#[cfg(test)]
+#[allow(clippy::type_complexity)]
+fn for_test(
+    s: &Settings,
+) -> (
+    Server,
+    Engine,
+    u16,
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    mpsc::SyncSender<crate::console::Batch>,
+) {
+    let listener = Listener::bind(&s.addr).expect("binding 127.0.0.1:0");
+    let port = listener.port().expect("a TCP port");
+    let mut engine = Engine::new().expect("a poller");
+    let (console, printed, input) = Console::captured(&s.console, engine.waker());
+    let server = start(s, listener, None, None, console, &mut engine).expect("serving");
+    (server, engine, port, printed, input)
 }

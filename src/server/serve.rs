@@ -425,3 +425,191 @@ impl Role for Server {
             .min()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::Command;
+    use std::net::TcpStream;
+    use std::sync::{Arc, Mutex};
+
+    type Client = tungstenite::WebSocket<TcpStream>;
+
+    /// The operator of a server under test, typing from the driver's thread. Dropping it
+    /// types `/quit`, so the server ends however the driver did.
+    struct Operator {
+        input: std::sync::mpsc::SyncSender<crate::console::Batch>,
+        waker: Waker,
+        printed: Arc<Mutex<Vec<u8>>>,
+        port: u16,
+    }
+
+    impl Operator {
+        fn type_command(&self, cmd: Command) {
+            let _ = self.input.send(vec![Input::Command(cmd)]);
+            self.waker.wake();
+        }
+
+        fn client(&self) -> Client {
+            let tcp = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+            tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            let url = format!("ws://127.0.0.1:{}/", self.port);
+            tungstenite::client(url.as_str(), tcp).unwrap().0
+        }
+
+        /// Waits (bounded) until the server has printed a line containing `needle`.
+        fn printed(&self, needle: &str) {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let text = String::from_utf8_lossy(&self.printed.lock().unwrap()).into_owned();
+                if text.contains(needle) {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "no {needle:?} in:\n{text}");
+                thread::sleep(Duration::from_millis(2)); // polling a buffer no event announces
+            }
+        }
+    }
+
+    impl Drop for Operator {
+        fn drop(&mut self) {
+            self.type_command(Command::Quit);
+        }
+    }
+
+    /// Serves `s` until the driver is done; returns the exit status and what was printed.
+    fn serve(
+        s: &super::super::Settings,
+        driver: impl FnOnce(&Operator) + Send + 'static,
+    ) -> (u8, String) {
+        let (mut server, mut engine, port, printed, input) = super::super::for_test(s);
+        let operator = Operator {
+            input,
+            waker: engine.waker(),
+            printed: printed.clone(),
+            port,
+        };
+        let driving = thread::spawn(move || driver(&operator));
+        let outcome = engine.run(&mut server);
+        let outcome = server.end(outcome);
+        if let Err(panic) = driving.join() {
+            std::panic::resume_unwind(panic);
+        }
+        let status = match outcome {
+            Ok(code) if code == ExitCode::SUCCESS => 0,
+            Ok(_) => 255,
+            Err(e) => crate::error::exit_code(&e),
+        };
+        let printed = String::from_utf8(printed.lock().unwrap().clone()).unwrap();
+        (status, printed)
+    }
+
+    fn next_text(ws: &mut Client) -> String {
+        loop {
+            match ws.read().unwrap() {
+                Message::Text(t) => return t.as_str().to_string(),
+                Message::Ping(_) | Message::Pong(_) => {}
+                other => panic!("expected text, got {other:?}"),
+            }
+        }
+    }
+
+    fn close_code(ws: &mut Client) -> u16 {
+        loop {
+            match ws.read() {
+                Ok(Message::Close(frame)) => return frame.map_or(0, |f| f.code.into()),
+                Ok(_) => {}
+                Err(e) => panic!("expected a Close, got {e}"),
+            }
+        }
+    }
+
+    #[test]
+    fn echo_sends_each_message_back_and_quit_closes_with_1001() {
+        let settings = super::super::Settings::for_test(Mode::Echo);
+        let (status, printed) = serve(&settings, |op| {
+            let mut a = op.client();
+            a.send(Message::text("hi")).unwrap();
+            assert_eq!(next_text(&mut a), "hi");
+            op.type_command(Command::Quit);
+            assert_eq!(close_code(&mut a), 1001);
+        });
+        assert_eq!(status, 0);
+        assert!(printed.contains("#1 < hi\n"), "{printed}");
+        assert!(
+            printed.contains("#1 > [close 1001 going away]\n"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn the_operator_broadcasts_speaks_to_one_and_kicks() {
+        let settings = super::super::Settings::for_test(Mode::Broadcast);
+        let (status, printed) = serve(&settings, |op| {
+            let mut a = op.client();
+            op.printed("#1 connected");
+            let mut b = op.client();
+            op.printed("#2 connected");
+            op.type_command(Command::Text("to all".into()));
+            assert_eq!(next_text(&mut a), "to all");
+            assert_eq!(next_text(&mut b), "to all");
+            op.type_command(Command::To {
+                id: 2,
+                text: "just you".into(),
+            });
+            assert_eq!(next_text(&mut b), "just you");
+            op.type_command(Command::Kick {
+                id: 1,
+                code: 4000,
+                reason: "bye".into(),
+            });
+            assert_eq!(close_code(&mut a), 4000);
+            op.printed("#1 disconnected");
+            b.send(Message::text("still here")).unwrap();
+            op.printed("#2 < still here");
+        });
+        assert_eq!(status, 0);
+        assert!(printed.contains("#2 > just you\n"), "{printed}");
+        assert!(printed.contains("#1 > [close 4000 \"bye\"]\n"), "{printed}");
+    }
+
+    #[test]
+    fn chat_relays_to_the_others_only() {
+        let settings = super::super::Settings::for_test(Mode::Chat);
+        serve(&settings, |op| {
+            let mut a = op.client();
+            op.printed("#1 connected");
+            let mut b = op.client();
+            op.printed("#2 connected");
+            a.send(Message::text("from a")).unwrap();
+            assert_eq!(next_text(&mut b), "from a");
+            b.send(Message::text("from b")).unwrap();
+            // a's next message is b's: its own never came back.
+            assert_eq!(next_text(&mut a), "from b");
+        });
+    }
+
+    #[test]
+    fn past_max_clients_a_client_is_refused_until_a_place_is_free() {
+        let mut settings = super::super::Settings::for_test(Mode::Echo);
+        settings.policy.max_clients = Some(1);
+        serve(&settings, |op| {
+            let mut a = op.client();
+            op.printed("#1 connected");
+            let url = format!("ws://127.0.0.1:{}/", op.port);
+            let tcp = TcpStream::connect(("127.0.0.1", op.port)).unwrap();
+            match tungstenite::client(url.as_str(), tcp) {
+                Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+                    assert_eq!(r.status(), 503);
+                }
+                other => panic!("expected 503, got {:?}", other.map(|_| ())),
+            }
+            a.close(None).unwrap();
+            let _ = close_code(&mut a);
+            op.printed("#1 disconnected");
+            let mut b = op.client();
+            b.send(Message::text("in")).unwrap();
+            assert_eq!(next_text(&mut b), "in");
+        });
+    }
+}
