@@ -18,25 +18,14 @@ use crate::client::Wait;
 use crate::output::{BinaryOutput, Format, Timestamps};
 use crate::server::ListenAddr;
 
-/// The exit-status table, shown after `--help` and kept identical to the README's.
-pub const EXIT_STATUS_HELP: &str = "\
-Exit status:
-  0    finished normally: Close 1000/1001 from either side, stdin EOF handled, --count reached
-  1    other runtime failure (a file that cannot be read, an internal error)
-  2    usage error
-  3    could not connect: name not resolved, refused, timed out, TLS or proxy failure
-  4    handshake rejected: a non-101 answer, a subprotocol or extension not offered,
-       or a redirect loop
-  5    connection lost: no Close frame (1006), protocol error, message too big (1009),
-       no answer to our Close within --close-timeout
-  6    the peer started a close with a code other than 1000/1001
-  7    timed out: --max-time passed
-  130  interrupted: a second Ctrl-C / SIGINT while closing, or output lost to a full stdout
-       after Ctrl-C / SIGTERM";
+/// What `wsx --help` says of exit statuses: each command has its own table.
+const TOP_EXIT_HELP: &str = "\
+Exit status: 0 when a command finishes normally, 2 for a usage error; the others are in
+`wsx connect --help` and `wsx listen --help`.";
 
 /// A terminal tool for WebSocket: an interactive client, a scriptable pipe, and a server.
 #[derive(Debug, Parser)]
-#[command(name = "wsx", version, about, after_help = EXIT_STATUS_HELP)]
+#[command(name = "wsx", version, about, after_help = TOP_EXIT_HELP)]
 pub struct Cli {
     #[command(subcommand)]
     pub action: Action,
@@ -45,10 +34,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Action {
     /// Connect to a WebSocket server (REPL in a terminal, one frame per line in a pipe)
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = crate::error::help_text(crate::error::CONNECT))]
     Connect(Box<ConnectArgs>),
     /// Serve WebSocket clients: type to broadcast, or echo, chat, or run a program per client
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = crate::error::help_text(crate::error::LISTEN))]
     Listen(Box<ListenArgs>),
     /// Print a shell completion script to stdout
     Completions {

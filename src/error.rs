@@ -1,7 +1,10 @@
-//! The failures that choose an exit status, and the mapping from an error chain to that status.
+//! The failures that choose an exit status, the mapping from an error chain to that status,
+//! and each command's table of statuses.
 //!
 //! Everything else travels as a plain `anyhow::Error` with context and exits 1. Only
 //! [`exit_code`] looks inside an error to pick a status (after xh's `error_reporting.rs`).
+//! The tables ([`CONNECT`], [`LISTEN`]) are the one definition behind `--help`, the manual
+//! pages and the README's tables (a test checks that the README's copy is this one).
 
 use std::io;
 
@@ -40,6 +43,111 @@ impl Failure {
             Failure::Interrupted => 130,
         }
     }
+}
+
+/// One row of an exit-status table: the status, and when a command ends with it (Markdown:
+/// `code` spans are plain text in `--help`).
+pub struct Status {
+    pub code: u8,
+    pub meaning: &'static str,
+}
+
+/// How `wsx connect` ends.
+pub const CONNECT: &[Status] = &[
+    Status {
+        code: 0,
+        meaning: "finished normally: Close 1000/1001 from either side, stdin EOF handled, `--count` reached or `--until` matched",
+    },
+    Status {
+        code: 1,
+        meaning: "other runtime failure (a file that cannot be read, an internal error, input lines that could not be sent)",
+    },
+    Status {
+        code: 2,
+        meaning: "usage error",
+    },
+    Status {
+        code: 3,
+        meaning: "could not connect: name not resolved, refused, timed out (`--connect-timeout`), TLS failure, proxy failure",
+    },
+    Status {
+        code: 4,
+        meaning: "handshake rejected: the server answered with a non-101 status (the status line and the start of the body are shown), or a 101 that chose a subprotocol or an extension that was not offered, or redirects looped or went past `--max-redirects`",
+    },
+    Status {
+        code: 5,
+        meaning: "connection lost: no Close frame (1006), protocol error (answered with 1002), invalid UTF-8 (1007), a message over `--max-message-size` (1009), no answer to our Close within `--close-timeout`, no pong within `--ping-timeout`",
+    },
+    Status {
+        code: 6,
+        meaning: "the server started a close with a code other than 1000/1001 (its code and reason are shown)",
+    },
+    Status {
+        code: 7,
+        meaning: "timed out: `-m/--max-time` passed (wsx closed cleanly, or gave up connecting)",
+    },
+    Status {
+        code: 130,
+        meaning: "interrupted: a second Ctrl-C / SIGINT while closing, or a Ctrl-C / SIGTERM after which stdout, full, could not take the rest of the output",
+    },
+];
+
+/// How `wsx listen` ends.
+pub const LISTEN: &[Status] = &[
+    Status {
+        code: 0,
+        meaning: "stopped normally: Ctrl-C, SIGTERM, `/quit` or Ctrl-D in the REPL (every client closed with 1001), or `--once` after its client left",
+    },
+    Status {
+        code: 1,
+        meaning: "could not start: the address cannot be bound (or another server listens on the Unix socket), the TLS files cannot be used, the terminal cannot be set up",
+    },
+    Status {
+        code: 2,
+        meaning: "usage error",
+    },
+    Status {
+        code: 130,
+        meaning: "interrupted: a second Ctrl-C / SIGINT while closing, or a Ctrl-C / SIGTERM after which stdout, full, could not take the rest of the output",
+    },
+];
+
+/// The table as `--help` shows it after the options: `Exit status:`, then one row per
+/// status, wrapped at 80 columns under its meaning.
+pub fn help_text(table: &[Status]) -> String {
+    const WIDTH: usize = 80;
+    const INDENT: usize = 7;
+    let mut out = String::from("Exit status:");
+    for status in table {
+        let mut line = format!("  {:<5}", status.code);
+        let mut column = line.len();
+        for word in status.meaning.replace('`', "").split(' ') {
+            if column + 1 + word.len() > WIDTH && column > INDENT {
+                out.push('\n');
+                out.push_str(line.trim_end());
+                line = " ".repeat(INDENT);
+                column = INDENT;
+            } else if column > INDENT {
+                line.push(' ');
+                column += 1;
+            }
+            line.push_str(word);
+            column += word.chars().count();
+        }
+        out.push('\n');
+        out.push_str(&line);
+    }
+    out
+}
+
+/// The table as the README has it: a Markdown table (checked by a test).
+#[cfg(test)]
+pub fn markdown(table: &[Status]) -> String {
+    let mut out = String::from("| status | meaning |\n|---|---|\n");
+    for status in table {
+        out.push_str(&format!("| {} | {} |\n", status.code, status.meaning));
+    }
+    out
 }
 
 /// The exit status for an error that reached `main`: the first [`Failure`] in the chain
@@ -91,6 +199,52 @@ mod tests {
             .unwrap_err();
         assert_eq!(exit_code(&err), 1);
         assert!(!is_broken_pipe(&err));
+    }
+
+    #[test]
+    fn the_failures_statuses_are_in_the_table() {
+        let codes: Vec<u8> = CONNECT.iter().map(|s| s.code).collect();
+        for failure in [
+            Failure::Connect(String::new()),
+            Failure::Rejected(String::new()),
+            Failure::Lost(String::new()),
+            Failure::PeerClosed(String::new()),
+            Failure::TimedOut(String::new()),
+            Failure::Interrupted,
+        ] {
+            assert!(codes.contains(&failure.code()), "{failure:?}");
+        }
+        assert!(LISTEN.iter().all(|s| codes.contains(&s.code)));
+    }
+
+    #[test]
+    fn the_readme_has_each_table_as_defined() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        for (command, table) in [("wsx connect", CONNECT), ("wsx listen", LISTEN)] {
+            let heading = format!("### `{command}`\n\n");
+            let at = readme
+                .find(&heading)
+                .unwrap_or_else(|| panic!("README.md has no {heading:?}"));
+            let copy = &readme[at + heading.len()..];
+            let expected = markdown(table);
+            assert!(
+                copy.starts_with(&expected),
+                "README.md's table under {heading:?} is not error.rs's; it should read:\n{expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn help_rows_wrap_under_their_meaning() {
+        let text = help_text(&[Status {
+            code: 130,
+            meaning: "a `long` meaning that goes on and on and on, well past the eightieth column of the terminal",
+        }]);
+        assert_eq!(
+            text,
+            "Exit status:\n  130  a long meaning that goes on and on and on, well past the eightieth column\n       of the terminal"
+        );
+        assert!(text.lines().all(|l| l.chars().count() <= 80));
     }
 
     #[test]
