@@ -49,7 +49,12 @@ fn shared_home() -> &'static PathBuf {
 /// `wsx` with every variable that changes its output removed and `HOME` pointed away from
 /// the user's (so no real history file is touched).
 pub fn wsx() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsx"));
+    scrubbed(env!("CARGO_BIN_EXE_wsx"))
+}
+
+/// `program` in the environment of [`wsx`].
+pub fn scrubbed(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(program);
     for var in [
         "NO_COLOR",
         "CLICOLOR",
@@ -598,11 +603,15 @@ impl Server {
         let url = line.trim_start_matches("listening on ").to_string();
         // A wildcard address is reached through loopback.
         let url = url.replace("0.0.0.0", "127.0.0.1").replace("[::]", "[::1]");
-        server.port = url
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .expect("a port");
+        // A Unix socket has no port.
+        server.port = match url.contains("+unix:") {
+            true => 0,
+            false => url
+                .rsplit(':')
+                .next()
+                .and_then(|p| p.parse().ok())
+                .expect("a port"),
+        };
         server.url = format!("{url}/");
         server
     }
