@@ -5,6 +5,9 @@
 //! `completions.rs` the definition); the value types they carry live with the code that uses
 //! them, which never sees clap.
 
+// Doc comments here are `--help` text, shown as written: `[HOST:]PORT` is not a link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;

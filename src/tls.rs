@@ -1,6 +1,10 @@
-//! rustls configuration for `wss://`: trust roots, ALPN, and the TLS handshake over TCP.
+//! rustls for both roles: the client's configuration (trust roots, `--ca`, `-k`, a client
+//! certificate, ALPN) and its handshake over a socket with a deadline, with certificate
+//! failures explained in words; the server's configuration (`--tls-cert`, `--tls-key`, and
+//! `--tls-ca` for mutual TLS) and the subject of a client's certificate.
 //!
-//! Built only when a URL needs it, so a plain `ws://` run pays nothing for TLS.
+//! A client's configuration is built only when a URL needs it, so a plain `ws://` run pays
+//! nothing for TLS.
 
 use std::sync::Arc;
 

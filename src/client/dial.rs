@@ -1,6 +1,7 @@
-//! Dialing for `wsx connect`: TCP (directly or through an HTTP CONNECT proxy), TLS for
-//! wss://, the WebSocket handshake, and redirects with `-L`. Blocking, with timeouts; the
-//! session (`client/mod.rs`) takes over the finished WebSocket.
+//! Dialing for `wsx connect`: TCP (directly, through an HTTP CONNECT or SOCKS5 proxy, or a
+//! Unix socket), TLS for wss://, the WebSocket handshake with the request's headers and
+//! cookies, and redirects with `-L`. Blocking, all of it by one [`Deadline`]; the session
+//! ([`super::session`]) takes over the finished WebSocket.
 
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, OnceLock};

@@ -1,5 +1,5 @@
 //! Proxies for `wsx connect`: which proxy a URL goes through (`--proxy`, or the environment
-//! as curl reads it), and opening the tunnel: HTTP CONNECT, or SOCKS5 (see [`crate::socks`]).
+//! as curl reads it), and opening the tunnel: HTTP CONNECT, or SOCKS5 (see [`super::socks`]).
 //!
 //! `choose` is pure; `tunnel` talks to the proxy on a blocking socket that has a deadline.
 

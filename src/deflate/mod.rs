@@ -97,7 +97,7 @@ impl fmt::Display for Params {
 }
 
 /// Why a compressed connection failed, with the close code the RFCs give for it. It travels
-/// inside an `io::Error` through tungstenite's reader; [`Error::code_of`] finds it again.
+/// inside an `io::Error` through tungstenite's reader; [`Error::of`] finds it again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
     pub code: u16,

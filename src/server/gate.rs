@@ -1,7 +1,9 @@
-//! The handshake policy of `wsx listen`: parse the upgrade request, decide, write the answer.
+//! The handshake policy of `wsx listen`: parse the upgrade request, decide, write the answer;
+//! and the CGI-style environment of an `--exec` program.
 //!
-//! Pure: bytes in, a [`Decision`] and response bytes out. The I/O (timeouts, TLS) is in
-//! `server/mod.rs`. Checks follow RFC 6455 section 4.2.1, then the operator's policy.
+//! Pure: bytes in, a [`Decision`] and response bytes out. The I/O (the deadline, TLS, the
+//! socket) is in [`super::handshake`]. Checks follow RFC 6455 section 4.2.1, then the
+//! operator's [`Policy`].
 
 use base64::Engine as _;
 

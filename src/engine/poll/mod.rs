@@ -2,9 +2,9 @@
 //! readiness, a wakeup, or a timeout) and [`Waker`] (wake it from another thread).
 //!
 //! Two backends, chosen at build time:
-//! - Linux: level-triggered epoll plus an eventfd, one system call per wait ([`epoll`]).
+//! - Linux: level-triggered epoll plus an eventfd, one system call per wait (`epoll.rs`).
 //! - Everywhere else (macOS and the BSDs on kqueue, Windows on IOCP), and on Linux with the
-//!   `portable-poll` feature: the `polling` crate in level-triggered mode ([`portable`]).
+//!   `portable-poll` feature: the `polling` crate in level-triggered mode (`portable.rs`).
 //!
 //! Both are level-triggered, so the engine never needs a source in non-blocking mode to
 //! drain it: one read per report is enough.
