@@ -1,7 +1,7 @@
 //! What is generated from the clap definition: `wsx completions <shell>` (a shell's completion
 //! script) and `wsx man [COMMAND]` (the manual pages).
 //!
-//! Both are committed (under `completions/` and `man/`); `tests/completions.rs` fails when
+//! Both are committed (under `completions/` and `man/`); `tests/it/completions.rs` fails when
 //! they drift from the CLI.
 
 use std::io::Write;

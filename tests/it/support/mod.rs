@@ -4,7 +4,6 @@
 //! No sleeps and no fixed ports: every wait has a deadline that only turns a hang into a
 //! failure, and every process started here is killed by its PID.
 
-#![allow(dead_code)] // each test file uses a different part of this module
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -696,20 +695,20 @@ impl Server {
         ws
     }
 
-    /// The ids of the processes wsx has started, from `/proc`.
+    /// The ids of the processes wsx has started and not yet reaped (zombies included): every
+    /// process in `/proc` whose parent is wsx.
     #[cfg(target_os = "linux")]
     pub fn children(&self) -> Vec<u32> {
-        let pid = self.pid;
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-            return Vec::new();
-        };
-        tasks
+        let procs = std::fs::read_dir("/proc").expect("reading /proc");
+        procs
             .flatten()
-            .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-            .flat_map(|s| {
-                s.split_whitespace()
-                    .filter_map(|p| p.parse().ok())
-                    .collect::<Vec<u32>>()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+                // "PID (COMM) STATE PPID ...": COMM may hold spaces and parentheses.
+                let (_, rest) = stat.rsplit_once(") ")?;
+                let ppid: u32 = rest.split(' ').nth(1)?.parse().ok()?;
+                (ppid == self.pid).then_some(pid)
             })
             .collect()
     }

@@ -1,10 +1,10 @@
 //! `wsx connect` in a pipe: lines out, payloads in, the linger, formats, and every exit status,
 //! against in-process tungstenite peers on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use support::{close_with, record, record_until_end, run, wsx, Peer, Seen};
@@ -990,7 +990,10 @@ fn a_file_that_is_slow_to_read_does_not_stall_the_connection() {
     // contents and the lines after it, in order.
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
-    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo");
     assert!(made.success());
     let (pong_tx, pong) = std::sync::mpsc::channel();
     let peer = Peer::ws(move |ws, seen| {

@@ -15,7 +15,7 @@
 //! shown lines must be the two streams' lines, each stream in its order.
 #![cfg(unix)]
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::Command;
@@ -313,7 +313,7 @@ fn run_block(block: &Block) {
 
 #[test]
 fn every_console_block_is_checked_or_says_why_not() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let blocks = blocks(readme);
     assert!(blocks.len() > 20, "found {} blocks", blocks.len());
     for block in &blocks {
@@ -329,7 +329,7 @@ fn every_console_block_is_checked_or_says_why_not() {
 
 #[test]
 fn the_readmes_transcripts_are_what_wsx_prints() {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let runnable: Vec<Block> = blocks(readme)
         .into_iter()
         .filter(|b| b.annotation.lines().next() == Some("run"))

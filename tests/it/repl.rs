@@ -3,7 +3,7 @@
 
 #![cfg(unix)] // pseudo-terminals and `sh`
 
-mod support;
+use crate::support;
 
 use std::io::Read as _;
 use std::path::Path;

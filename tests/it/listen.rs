@@ -2,7 +2,7 @@
 //! clients that must not hurt good ones, and shutdown. Driven by in-process tungstenite
 //! clients and raw TCP sockets on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -123,6 +123,11 @@ fn exec_program_exit_closes_the_client_and_stderr_is_tagged() {
     let mut server = Server::start(&["--exec", "echo oops >&2; read line; echo \"last: $line\""]);
     let mut a = server.client();
     server.expect_stderr("#1 oops");
+    assert_eq!(
+        server.children().len(),
+        1,
+        "the program, waiting for its line"
+    );
     text(&mut a, "x");
     assert_eq!(next_text(&mut a), "last: x");
     assert_eq!(next_close(&mut a), 1000);
@@ -169,6 +174,7 @@ fn exec_a_program_that_ignores_sigterm_is_killed_after_the_grace() {
     let mut server = Server::start(&["--exec", "trap '' TERM; sleep 600 & echo $!; wait"]);
     let mut a = server.client();
     let job = next_text(&mut a);
+    assert_eq!(server.children().len(), 1, "the program runs");
     a.close(None).unwrap();
     server.expect_stdout("#1 disconnected");
     support::eventually("the job ignoring SIGTERM was killed", || !alive(&job));
@@ -753,17 +759,25 @@ fn connect_and_listen_chat_between_shells() {
 #[cfg(unix)]
 #[test]
 fn shutdown_waits_for_answers_at_most_the_close_timeout() {
-    let mut server = Server::start(&["--close-timeout", "0.5"]);
+    let mut server = Server::start(&["--close-timeout", "0.3"]);
     // A client that never answers the Close.
     let mut mute = raw_client(server.port);
     server.expect_stdout("#1 connected");
+    let asked = std::time::Instant::now();
     support::interrupt(server.pid);
     // It is asked to close (1001, going away)...
     let mut frame = [0u8; 4];
     mute.read_exact(&mut frame).unwrap();
     assert_eq!(frame, [0x88, 0x02, 0x03, 0xe9]);
-    // ...and, silent, is dropped when the close timeout passes: the server exits cleanly.
+    // ...and, silent, is dropped when the close timeout passes: the server exits cleanly,
+    // having waited that long, and not the 2 s default (nor for ever).
     assert_eq!(server.wait(), Some(0));
+    let waited = asked.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(300)
+            && waited < std::time::Duration::from_millis(1900),
+        "waited {waited:?} for an answer that never came"
+    );
     assert_eq!(mute.read(&mut frame).unwrap(), 0, "dropped");
 }
 

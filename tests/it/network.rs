@@ -1,7 +1,7 @@
 //! `wsx connect` against real endpoints' demands: request headers, authentication,
 //! subprotocols, and the handshake shown with -v, against in-process peers on 127.0.0.1.
 
-mod support;
+use crate::support;
 
 use std::sync::mpsc;
 
@@ -800,9 +800,25 @@ fn connect_to_an_ipv6_literal_puts_it_in_brackets() {
 #[test]
 fn a_proxy_url_without_a_port_or_with_80_is_dialled_on_80() {
     // Port 80 is the scheme's default, which `Url` does not report as a port of its own.
-    let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:80") else {
-        eprintln!("skipped: 127.0.0.1:80 cannot be bound here (taken, or not allowed)");
-        return;
+    let listener = match std::net::TcpListener::bind("127.0.0.1:80") {
+        Ok(listener) => listener,
+        // Not allowed here (not root): nothing listens on 80 either, so wsx's refusal must
+        // name the port it dialled.
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let target = format!("ws://127.0.0.1:{}/", support::closed_port());
+            let mut cmd = wsx();
+            cmd.args(["connect", &target, "--proxy", "http://127.0.0.1"]);
+            let out = run(cmd, b"");
+            assert_eq!(out.code, Some(3), "{}", out.stderr);
+            assert!(
+                out.stderr
+                    .contains("could not connect to http://127.0.0.1/ (port 80)"),
+                "{}",
+                out.stderr
+            );
+            return;
+        }
+        Err(e) => panic!("this test needs 127.0.0.1:80 free: {e}"),
     };
     let (_, seen) = connect_proxy_on(listener, None);
     for proxy in ["http://127.0.0.1:80", "http://127.0.0.1"] {

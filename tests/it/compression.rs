@@ -3,7 +3,7 @@
 //! handshake, an answer that was never offered, a frame that inflates past the limit, data
 //! that is not deflate at all.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -1,7 +1,7 @@
 //! The completion scripts committed under `completions/` and the manual pages under `man/`
 //! match what `wsx completions` and `wsx man` generate from the current CLI definition.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! One-shot command-line behaviour: help, version, and usage errors (exit 2).
 
-mod support;
+use crate::support;
 
 use support::{run, wsx};
 
@@ -13,7 +13,7 @@ fn wsx_with(args: &[&str]) -> support::Run {
 /// The rows of the README's exit-status table for `wsx COMMAND`: (status, meaning as plain
 /// text).
 fn readme_exit_table(command: &str) -> Vec<(String, String)> {
-    let readme = include_str!("../README.md");
+    let readme = include_str!("../../README.md");
     let heading = format!("### `wsx {command}`\n");
     let at = readme.find(&heading).expect("the README's table");
     readme[at + heading.len()..]
