@@ -4,7 +4,6 @@
 //! No sleeps and no fixed ports: every wait has a deadline that only turns a hang into a
 //! failure, and every process started here is killed by its PID.
 
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
