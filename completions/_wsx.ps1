@@ -69,6 +69,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
             [CompletionResult]::new('--cert', '--cert', [CompletionResultType]::ParameterName, 'Present this client certificate (PEM, with --key)')
             [CompletionResult]::new('--key', '--key', [CompletionResultType]::ParameterName, 'The private key for --cert (PEM)')
             [CompletionResult]::new('--echo', '--echo', [CompletionResultType]::ParameterName, 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)')
+            [CompletionResult]::new('--stream', '--stream', [CompletionResultType]::ParameterName, 'stdin and stdout as a byte stream (ssh''s ProxyCommand, nc): each read of stdin is sent as one binary frame, and the payload of every data frame received is written to stdout as it is, with nothing added (on a terminal, as raw format shows it)')
             [CompletionResult]::new('--binary', '--binary', [CompletionResultType]::ParameterName, 'Send lines as binary frames instead of text')
             [CompletionResult]::new('--slash', '--slash', [CompletionResultType]::ParameterName, 'Interpret /commands in piped input too (always on in the REPL)')
             [CompletionResult]::new('--no-history', '--no-history', [CompletionResultType]::ParameterName, 'Do not read or write the REPL history file')

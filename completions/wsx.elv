@@ -65,6 +65,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --cert 'Present this client certificate (PEM, with --key)'
             cand --key 'The private key for --cert (PEM)'
             cand --echo 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)'
+            cand --stream 'stdin and stdout as a byte stream (ssh''s ProxyCommand, nc): each read of stdin is sent as one binary frame, and the payload of every data frame received is written to stdout as it is, with nothing added (on a terminal, as raw format shows it)'
             cand --binary 'Send lines as binary frames instead of text'
             cand --slash 'Interpret /commands in piped input too (always on in the REPL)'
             cand --no-history 'Do not read or write the REPL history file'

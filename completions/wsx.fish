@@ -64,6 +64,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ca -d 'Trust only th
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l cert -d 'Present this client certificate (PEM, with --key)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l key -d 'The private key for --cert (PEM)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l echo -d 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l stream -d 'stdin and stdout as a byte stream (ssh\'s ProxyCommand, nc): each read of stdin is sent as one binary frame, and the payload of every data frame received is written to stdout as it is, with nothing added (on a terminal, as raw format shows it)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l binary -d 'Send lines as binary frames instead of text'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-history -d 'Do not read or write the REPL history file'

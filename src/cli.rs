@@ -216,6 +216,12 @@ pub struct InputArgs {
     #[arg(long)]
     pub echo: bool,
 
+    /// stdin and stdout as a byte stream (ssh's ProxyCommand, nc): each read of stdin is sent
+    /// as one binary frame, and the payload of every data frame received is written to stdout
+    /// as it is, with nothing added (on a terminal, as raw format shows it)
+    #[arg(long, conflicts_with_all = ["binary", "slash", "format", "binary_output", "pretty", "echo"])]
+    pub stream: bool,
+
     /// After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never
     #[arg(short = 'w', long, value_name = "SECS", default_value = "1", allow_negative_numbers = true,
           value_parser = parse_wait)]

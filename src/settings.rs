@@ -39,17 +39,28 @@ pub fn resolve(cli: Cli, facts: &Facts, utc_offset: i32) -> Settings {
     }
 }
 
+/// Which role the console serves: `wsx listen`, or `wsx connect` with or without `--stream`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Server,
+    Client,
+    /// `wsx connect --stream`: bytes in, payloads out, never the line editor.
+    Stream,
+}
+
 fn console(
     op: OperatorArgs,
     output: OutputArgs,
-    server: bool,
+    role: Role,
     facts: &Facts,
     utc_offset: i32,
 ) -> console::Settings {
+    let server = role == Role::Server;
+    let stream = role == Role::Stream;
     // rustyline only when both ends are terminals: on piped input it keeps the newline
     // (rustyline#532), and it would write its prompt into a piped stdout.
-    let repl = facts.stdin_tty && facts.stdout_tty;
-    let format = output.format.unwrap_or(if facts.stdout_tty {
+    let repl = facts.stdin_tty && facts.stdout_tty && !stream;
+    let format = output.format.unwrap_or(if facts.stdout_tty && !stream {
         Format::Human
     } else {
         Format::Raw
@@ -65,6 +76,7 @@ fn console(
             server,
         },
         skip_empty_lines: facts.stdin_tty,
+        stream,
         history,
         repl,
         close_timeout: op.close_timeout,
@@ -80,6 +92,7 @@ fn console(
             },
             binary_output: output.binary_output,
             tty: facts.stdout_tty,
+            stream,
             color: facts.color(output.no_color),
         },
         quiet: output.quiet,
@@ -128,7 +141,17 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> client::Setting
             insecure: tls.insecure,
             identity: tls.cert.zip(tls.key),
         },
-        console: console(operator, output, false, facts, utc_offset),
+        console: console(
+            operator,
+            output,
+            if input.stream {
+                Role::Stream
+            } else {
+                Role::Client
+            },
+            facts,
+            utc_offset,
+        ),
     }
 }
 
@@ -233,7 +256,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
         max_backlog: serve.max_backlog,
         max_handshakes: serve.max_handshakes,
         handshake_timeout: serve.handshake_timeout,
-        console: console(operator, output, true, facts, utc_offset),
+        console: console(operator, output, Role::Server, facts, utc_offset),
     }
 }
 

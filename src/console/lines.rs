@@ -21,9 +21,12 @@ const BATCH_LINES: usize = 1024;
 /// How much is read from stdin at a time.
 pub const READ_SIZE: usize = 64 * 1024;
 
-/// Cuts a byte stream into lines and parses each one.
+/// Cuts a byte stream into lines and parses each one, or with `--stream` passes each read on
+/// as it came.
 pub struct Splitter {
     mode: LineMode,
+    /// `--stream`: no lines at all; every read is one binary frame, byte for byte.
+    bytes: bool,
     /// Empty lines typed at a terminal send nothing.
     skip_empty: bool,
     quiet: bool,
@@ -37,6 +40,7 @@ impl Splitter {
     pub fn new(mode: LineMode, skip_empty: bool, quiet: bool) -> Splitter {
         Splitter {
             mode,
+            bytes: false,
             skip_empty,
             quiet,
             partial: Vec::new(),
@@ -44,8 +48,30 @@ impl Splitter {
         }
     }
 
+    /// `--stream`: every read of stdin becomes one binary frame, nothing split or stripped.
+    pub fn bytes() -> Splitter {
+        Splitter {
+            bytes: true,
+            ..Splitter::new(
+                LineMode {
+                    slash: false,
+                    binary: true,
+                    server: false,
+                },
+                false,
+                true,
+            )
+        }
+    }
+
     /// Turns every complete line in `bytes` into an [`Input`]; keeps the rest for later.
     pub fn feed(&mut self, bytes: &[u8], out: &mut VecDeque<Input>) {
+        if self.bytes {
+            if !bytes.is_empty() {
+                out.push_back(Input::Command(Command::Binary(bytes.to_vec())));
+            }
+            return;
+        }
         let mut rest = bytes;
         while let Some(end) = memchr::memchr(b'\n', rest) {
             let (line, tail) = rest.split_at(end);
@@ -165,6 +191,22 @@ mod tests {
         binary: false,
         server: false,
     };
+
+    #[test]
+    fn a_stream_passes_each_read_on_as_one_binary_frame() {
+        let mut splitter = Splitter::bytes();
+        let mut out = VecDeque::new();
+        for chunk in [&b"no\r\nlines"[..], b"", b"\xff\n"] {
+            splitter.feed(chunk, &mut out);
+        }
+        splitter.finish(&mut out);
+        let binary = |b: &[u8]| Input::Command(Command::Binary(b.to_vec()));
+        let got: Vec<Input> = out.into();
+        assert_eq!(
+            got,
+            vec![binary(b"no\r\nlines"), binary(b"\xff\n"), Input::Eof]
+        );
+    }
 
     #[test]
     fn line_endings_are_stripped_and_the_last_line_is_kept() {

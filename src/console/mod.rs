@@ -59,6 +59,8 @@ pub struct Settings {
     pub line_mode: crate::command::LineMode,
     /// Empty lines typed at a terminal send nothing; in a pipe they are empty frames.
     pub skip_empty_lines: bool,
+    /// `--stream`: stdin is bytes, not lines (each read is one binary frame).
+    pub stream: bool,
     /// The REPL's history file, unless `--no-history` or no data directory is known.
     pub history: Option<PathBuf>,
     /// stdin and stdout are both terminals: run the line editor.
@@ -81,6 +83,7 @@ impl Settings {
                 server,
             },
             skip_empty_lines: false,
+            stream: false,
             history: None,
             repl: false,
             close_timeout: Duration::from_secs(2),
@@ -96,6 +99,7 @@ impl Settings {
                 },
                 binary_output: BinaryOutput::Raw,
                 tty: false,
+                stream: false,
                 color: false,
             },
             quiet: false,
@@ -171,7 +175,11 @@ impl Console {
                 Reader::Repl(Box::new(repl)),
             )
         } else {
-            let splitter = Splitter::new(s.line_mode, s.skip_empty_lines, s.quiet);
+            let splitter = if s.stream {
+                Splitter::bytes()
+            } else {
+                Splitter::new(s.line_mode, s.skip_empty_lines, s.quiet)
+            };
             let printer = Printer::stdout(s.output.clone(), &waker);
             (printer, Reader::Lines(splitter))
         };

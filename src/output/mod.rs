@@ -76,6 +76,9 @@ pub struct Settings {
     pub binary_output: BinaryOutput,
     /// stdout is a terminal: escape raw output and flush after every event.
     pub tty: bool,
+    /// `--stream`: raw output is the payloads' bytes, with no newline after a text frame
+    /// (unless stdout is a terminal).
+    pub stream: bool,
     /// Color human output (`--no-color`, `NO_COLOR`, `TERM=dumb` and pipes turn it off).
     pub color: bool,
 }
@@ -136,6 +139,7 @@ impl Printer {
                 ev,
                 self.settings.binary_output,
                 self.settings.tty,
+                self.settings.stream,
                 &mut self.pending,
             ),
             Format::Jsonl => jsonl::render(ev, &self.settings.view, &mut self.pending),

@@ -1,6 +1,7 @@
 //! `--format raw`: only the payload of each received data frame, for scripts.
 //!
 //! Text gets one `\n` per frame; binary follows `--binary-output`. Nothing else is written.
+//! With `--stream` not even the newline: stdout is the payloads' bytes, one after the other.
 
 use base64::Engine as _;
 
@@ -11,8 +12,9 @@ use crate::term::escape;
 /// Appends the bytes for `ev` to `out` (nothing for events other than received data).
 ///
 /// On a terminal (`tty`), text is escaped and raw binary is shown as hex instead, so that a
-/// peer cannot write escape sequences to the user's terminal.
-pub fn render(ev: &Event, binary: BinaryOutput, tty: bool, out: &mut Vec<u8>) {
+/// peer cannot write escape sequences to the user's terminal (with `stream` too: a terminal
+/// gets one line per frame).
+pub fn render(ev: &Event, binary: BinaryOutput, tty: bool, stream: bool, out: &mut Vec<u8>) {
     if ev.dir != Dir::In {
         return;
     }
@@ -23,7 +25,9 @@ pub fn render(ev: &Event, binary: BinaryOutput, tty: bool, out: &mut Vec<u8>) {
         }
         Kind::Text(text) => {
             out.extend_from_slice(text.as_bytes());
-            out.push(b'\n');
+            if !stream {
+                out.push(b'\n');
+            }
         }
         Kind::Binary(bytes) => match binary {
             BinaryOutput::Raw if !tty => out.extend_from_slice(bytes),
@@ -50,6 +54,10 @@ mod tests {
     use std::time::SystemTime;
 
     fn out(kind: Kind, dir: Dir, binary: BinaryOutput, tty: bool) -> Vec<u8> {
+        out_as(kind, dir, binary, tty, false)
+    }
+
+    fn out_as(kind: Kind, dir: Dir, binary: BinaryOutput, tty: bool, stream: bool) -> Vec<u8> {
         let mut buf = Vec::new();
         render(
             &Event {
@@ -61,9 +69,22 @@ mod tests {
             },
             binary,
             tty,
+            stream,
             &mut buf,
         );
         buf
+    }
+
+    #[test]
+    fn a_stream_is_the_payloads_and_nothing_else_unless_on_a_terminal() {
+        let text = || Kind::Text("a\x1b".into());
+        let raw = BinaryOutput::Raw;
+        assert_eq!(out_as(text(), Dir::In, raw, false, true), b"a\x1b");
+        assert_eq!(
+            out_as(Kind::Binary(vec![0, 10].into()), Dir::In, raw, false, true),
+            [0, 10]
+        );
+        assert_eq!(out_as(text(), Dir::In, raw, true, true), b"a\\x1b\n");
     }
 
     #[test]

@@ -1146,3 +1146,59 @@ fn a_slow_reader_gets_every_line_and_wsx_stops_reading_stdin_meanwhile() {
     assert_eq!(seen.len(), 20_002, "20000 lines, the close, the end");
     assert_eq!(seen[19_999], text(&format!("19999 {line}")));
 }
+
+/// Bytes that lines would mangle: both line endings, a lone `\r`, invalid UTF-8, a NUL.
+fn awkward_bytes(len: usize) -> Vec<u8> {
+    let pattern = b"line\r\nnext\nlone\r\xff\xfe\x00";
+    pattern.iter().copied().cycle().take(len).collect()
+}
+
+#[test]
+fn stream_sends_stdin_as_bytes_and_writes_payloads_exactly() {
+    // --stream: each read of stdin is one binary frame, nothing split or stripped; what the
+    // peer sends is written to stdout with nothing added, text and binary alike.
+    let peer = Peer::ws(|ws, seen| {
+        ws.send(Message::text("text\r")).unwrap();
+        ws.send(Message::binary(vec![0, 1, b'\n'])).unwrap();
+        record_until_end(ws, seen);
+    });
+    let input = awkward_bytes(100_000);
+    let out = run(connect(&peer.url(), &["-w", "0", "--stream"]), &input);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, b"text\r\x00\x01\n");
+    let mut sent = Vec::new();
+    for seen in peer.all() {
+        match seen {
+            Seen::Binary(bytes) => sent.extend(bytes),
+            Seen::Close(code, _) => assert_eq!(code, 1000),
+            Seen::Gone(_) => {}
+            other => panic!("--stream sent {other:?}"),
+        }
+    }
+    assert!(sent == input, "the bytes sent differ from stdin");
+}
+
+#[test]
+fn stream_round_trips_a_mebibyte_through_an_echo_server() {
+    let peer = Peer::echo();
+    let input = awkward_bytes(1 << 20);
+    let out = run(connect(&peer.url(), &["--stream"]), &input);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stdout == input, "stdout differs from what was echoed");
+}
+
+#[test]
+fn stream_refuses_flags_about_lines_and_formats() {
+    for flag in [
+        &["--format", "human"][..],
+        &["--binary"],
+        &["--slash"],
+        &["--echo"],
+    ] {
+        let mut args = vec!["--stream"];
+        args.extend_from_slice(flag);
+        let out = run(connect("ws://127.0.0.1:9/", &args), b"");
+        assert_eq!(out.code, Some(2), "{flag:?}: {}", out.stderr);
+        assert!(out.stderr.contains("--stream"), "{}", out.stderr);
+    }
+}
