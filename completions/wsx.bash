@@ -319,7 +319,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__listen)
-            opts="-s -H -P -q -v -h --echo --chat --exec --tls-cert --tls-key --tls-ca --pass-auth --subprotocol --origin --auth --header --path --static --max-clients --once --max-message-size --no-compression --max-backlog --max-handshakes --handshake-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --help"
+            opts="-s -H -P -q -v -h --echo --chat --exec --tls-cert --tls-key --tls-ca --pass-auth --subprotocol --origin --auth --header --path --static --max-clients --once --max-message-size --no-compression --max-backlog --max-handshakes --handshake-timeout --forward --forward-ca --forward-insecure --forward-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -390,6 +390,18 @@ _wsx() {
                     return 0
                     ;;
                 --handshake-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --forward-timeout)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -94,6 +94,9 @@ complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-message-size -d '
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-backlog -d 'Close a client with 1008 once more than BYTES of earlier messages still wait for it (it stopped reading); one large message alone never counts' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-handshakes -d 'Handshakes in progress at most; past it, the oldest is dropped for each new connection' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l handshake-timeout -d 'Drop a client whose handshake is not complete after SECS' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward -d 'Relay every client to its own connection to URL (ws:// or wss://), the client\'s path and query appended, and show every message both ways' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward-ca -d 'Trust the authorities in FILE (PEM) for the --forward server\'s certificate' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward-timeout -d 'How long dialling the --forward server may take; then the client gets 504' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l close-timeout -d 'How long to wait for the peer\'s answer to our Close frame' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l format -d 'Output format [default: human on a terminal, raw otherwise]' -r -f -a "human\t'One line per event with time, direction and type'
 raw\t'Only the payload of each received data frame, one per line'
@@ -110,6 +113,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand listen" -l chat -d 'Relay every 
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l pass-auth -d 'Give --exec programs the Authorization header too (HTTP_AUTHORIZATION)'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l once -d 'Exit after the first client leaves'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l no-compression -d 'Decline permessage-deflate (accepted by default when a client offers it)'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward-insecure -d 'Do not verify the --forward server\'s certificate'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l binary -d 'Send lines as binary frames instead of text'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l slash -d 'Interpret /commands in piped input too (always on in the REPL)'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l no-history -d 'Do not read or write the REPL history file'

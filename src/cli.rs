@@ -109,6 +109,9 @@ pub struct ListenArgs {
     pub serve: ServeArgs,
 
     #[command(flatten)]
+    pub forward: ForwardArgs,
+
+    #[command(flatten)]
     pub operator: OperatorArgs,
 
     #[command(flatten)]
@@ -201,6 +204,29 @@ pub struct ServeArgs {
     /// Drop a client whose handshake is not complete after SECS
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     pub handshake_timeout: Duration,
+}
+
+/// `wsx listen --forward`: the inspecting relay.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Relay")]
+pub struct ForwardArgs {
+    /// Relay every client to its own connection to URL (ws:// or wss://), the client's path and
+    /// query appended, and show every message both ways
+    #[arg(long, value_name = "URL", value_parser = parse_ws_url,
+          conflicts_with_all = ["echo", "chat", "exec", "subprotocols"])]
+    pub forward: Option<Url>,
+
+    /// Trust the authorities in FILE (PEM) for the --forward server's certificate
+    #[arg(long, value_name = "FILE", requires = "forward")]
+    pub forward_ca: Option<PathBuf>,
+
+    /// Do not verify the --forward server's certificate
+    #[arg(long, requires = "forward")]
+    pub forward_insecure: bool,
+
+    /// How long dialling the --forward server may take; then the client gets 504
+    #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_positive_secs)]
+    pub forward_timeout: Duration,
 }
 
 /// What is sent (connect only).

@@ -51,6 +51,8 @@ pub enum Kind {
         extension: Option<String>,
         /// Server, mutual TLS: the subject of the client's certificate.
         subject: Option<String>,
+        /// Server, `--forward`: the URL the client is relayed to.
+        upstream: Option<String>,
     },
     /// The connection is gone; `reason` says why when it ended badly.
     Disconnected {

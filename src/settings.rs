@@ -93,6 +93,7 @@ fn console(
             binary_output: output.binary_output,
             tty: facts.stdout_tty,
             stream,
+            relay: false,
             color: facts.color(output.no_color),
         },
         quiet: output.quiet,
@@ -217,15 +218,48 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
     let ListenArgs {
         addr,
         serve,
+        forward,
         operator,
         output,
     } = args;
-    let mode = match (serve.echo, serve.chat, serve.exec) {
-        (_, _, Some(cmd)) => Mode::Exec(cmd),
-        (true, _, None) => Mode::Echo,
-        (false, true, None) => Mode::Chat,
-        (false, false, None) => Mode::Broadcast,
+    let mode = match (serve.echo, serve.chat, serve.exec, &forward.forward) {
+        (_, _, _, Some(_)) => Mode::Forward,
+        (_, _, Some(cmd), None) => Mode::Exec(cmd),
+        (true, _, None, None) => Mode::Echo,
+        (false, true, None, None) => Mode::Chat,
+        (false, false, None, None) => Mode::Broadcast,
     };
+    let relay = forward.forward.is_some();
+    let mut console = console(operator, output, Role::Server, facts, utc_offset);
+    console.output.relay = relay;
+    let forward = forward.forward.map(|url| client::Settings {
+        url,
+        headers: Vec::new(),
+        cookies: Vec::new(),
+        dropped_headers: Vec::new(),
+        execute: Vec::new(),
+        echo: false,
+        wait: client::Wait::Forever,
+        count: None,
+        until: None,
+        max_time: None,
+        max_message_size: serve.max_message_size,
+        compression: !serve.no_compression,
+        connect_timeout: Some(forward.forward_timeout),
+        ping_interval: None,
+        ping_timeout: None,
+        reconnect: false,
+        unix_socket: None,
+        proxy: None,
+        follow_redirects: false,
+        max_redirects: 0,
+        tls: ClientTls {
+            ca: forward.forward_ca,
+            insecure: forward.forward_insecure,
+            identity: None,
+        },
+        console: console.clone(),
+    });
     server::Settings {
         addr,
         mode,
@@ -256,7 +290,8 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
         max_backlog: serve.max_backlog,
         max_handshakes: serve.max_handshakes,
         handshake_timeout: serve.handshake_timeout,
-        console: console(operator, output, Role::Server, facts, utc_offset),
+        forward,
+        console,
     }
 }
 

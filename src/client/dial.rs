@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::{Request, Response};
 use tungstenite::handshake::HandshakeError;
+use tungstenite::http::{HeaderName, HeaderValue};
 use tungstenite::protocol::{Role, WebSocketConfig};
 use tungstenite::{Error as WsError, WebSocket};
 use url::Url;
@@ -57,6 +58,48 @@ impl Dialer {
         dial(self)
     }
 
+    /// A dialer for another URL and request headers with the same settings otherwise, and
+    /// the TLS configuration already made (`wsx listen --forward`: one per client).
+    pub fn retarget(&self, url: Url, headers: Vec<(HeaderName, HeaderValue)>) -> Dialer {
+        let tls = OnceLock::new();
+        if let Some(config) = self.tls.get() {
+            let _ = tls.set(config.clone());
+        }
+        Dialer {
+            settings: Settings {
+                url,
+                headers,
+                ..self.settings.clone()
+            },
+            tls,
+        }
+    }
+
+    /// Makes the TLS configuration now, if the URL needs one: a bad `--ca` file is an error
+    /// before anything is dialled.
+    ///
+    /// # Errors
+    /// The configuration could not be made.
+    pub fn prepare(&self) -> Result<()> {
+        if self.settings.url.scheme() == "wss" {
+            self.tls_config()?;
+        }
+        Ok(())
+    }
+
+    /// One handshake with the settings' URL, redirects not followed, by the settings'
+    /// connect timeout: what the relay needs to pass a refusal on as it came.
+    ///
+    /// # Errors
+    /// As for [`Dialer::dial`], except that an HTTP answer other than 101 is a [`Dialed`].
+    pub fn handshake(&self) -> Result<Dialed> {
+        let limit = self
+            .settings
+            .connect_timeout
+            .unwrap_or(DEFAULT_HANDSHAKE_TIMEOUT);
+        dial_once(self, &self.settings.url, Deadline::new(limit))
+    }
+
     /// The TLS configuration, made (and `-k` warned about) the first time it is needed.
     fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>> {
         if let Some(config) = self.tls.get() {
@@ -79,9 +122,15 @@ fn dial(dialer: &Dialer) -> Attempt {
     loop {
         match dial_once(dialer, &url, deadline)? {
             Dialed::Open(open) => return Ok(*open),
+            Dialed::Refused { rejection, .. } => {
+                return Err(
+                    Failure::Rejected(format!("handshake rejected by {url}: {rejection}")).into(),
+                )
+            }
             Dialed::Redirect {
                 location,
                 rejection,
+                ..
             } => {
                 if !s.follow_redirects {
                     let hint = format!("{rejection} (use -L to follow it to {location})");
@@ -150,14 +199,23 @@ impl Deadline {
 }
 
 /// The outcome of one handshake attempt.
-enum Dialed {
+pub enum Dialed {
     Open(Box<(WebSocket<Wire>, Response)>),
     /// A 3xx with a Location; `rejection` is its status line and the start of its body.
     Redirect {
         location: String,
         rejection: String,
+        response: Box<Refusal>,
+    },
+    /// Any other answer than 101.
+    Refused {
+        rejection: String,
+        response: Box<Refusal>,
     },
 }
+
+/// A server's answer other than 101, as it came.
+pub type Refusal = tungstenite::http::Response<Option<Vec<u8>>>;
 
 /// Where a redirect leads: `location` resolved against `from`, with http(s) taken as ws(s).
 fn redirect_target(from: &Url, location: &str) -> Result<Url> {
@@ -282,10 +340,12 @@ fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
                 (301 | 302 | 303 | 307 | 308, Some(location)) => Ok(Dialed::Redirect {
                     location: location.to_string(),
                     rejection,
+                    response,
                 }),
-                _ => Err(
-                    Failure::Rejected(format!("handshake rejected by {url}: {rejection}")).into(),
-                ),
+                _ => Ok(Dialed::Refused {
+                    rejection,
+                    response,
+                }),
             }
         }
         Err(HandshakeError::Failure(WsError::Io(e))) => {

@@ -19,7 +19,7 @@ use crate::console::Console;
 use crate::engine::{Conn, Engine};
 use crate::error::Failure;
 use crate::event::{Dir, Kind};
-use dial::Dialer;
+pub use dial::{Dialed, Dialer};
 use session::Session;
 
 pub mod cookies;
@@ -164,6 +164,7 @@ pub(crate) fn opened(url: &Url, subprotocol: Option<String>, extension: Option<S
         subprotocol,
         extension,
         subject: None,
+        upstream: None,
     }
 }
 

@@ -100,6 +100,7 @@ impl Settings {
                 binary_output: BinaryOutput::Raw,
                 tty: false,
                 stream: false,
+                relay: false,
                 color: false,
             },
             quiet: false,

@@ -80,6 +80,9 @@ pub struct Net {
     watched: HashMap<usize, (Box<dyn AsSource>, bool)>,
     /// No connection is read: the handler's output is backed up.
     reads_paused: bool,
+    /// A flush since the last turn cleared a connection's backed-up output: the handler must
+    /// see it (to release what it held back) before the loop waits.
+    unblocked: bool,
 }
 
 struct Slot {
@@ -88,6 +91,8 @@ struct Slot {
     /// poller: reads are paused and nothing waits to be written. (A socket registered with
     /// no interest would still report a hang-up, over and over, while nobody may read it.)
     interest: Option<(bool, bool)>,
+    /// Not read until released ([`Net::hold`]): where its messages go is backed up.
+    held: bool,
 }
 
 impl Net {
@@ -102,6 +107,7 @@ impl Net {
             Slot {
                 conn,
                 interest: Some((true, false)),
+                held: false,
             },
         );
         self.unread.push(key);
@@ -149,6 +155,26 @@ impl Net {
         Ok(())
     }
 
+    /// Stops or resumes reading connection `key` alone (the others are read as before): a
+    /// relay holds one side while the other cannot take more, so that what it sends waits
+    /// in the kernel. Its output is still written.
+    pub fn hold(&mut self, key: usize, held: bool) {
+        if let Some(slot) = self.conns.get_mut(&key) {
+            if slot.held != held {
+                slot.held = held;
+                if !held {
+                    // Whole frames may wait in its buffers, which no readiness announces.
+                    self.unread.push(key);
+                }
+            }
+        }
+    }
+
+    /// Whether connection `key` is held ([`Net::hold`]).
+    pub fn is_held(&self, key: usize) -> bool {
+        self.conns.get(&key).is_some_and(|s| s.held)
+    }
+
     /// Whether `key` is a watched source.
     pub fn is_watched(&self, key: usize) -> bool {
         self.watched.contains_key(&key)
@@ -182,8 +208,9 @@ impl Net {
     fn flush_all(&mut self) -> Vec<(usize, Incoming)> {
         let mut failed = Vec::new();
         for (&key, slot) in &mut self.conns {
+            let was_blocked = slot.conn.is_blocked();
             match slot.conn.flush() {
-                Ok(()) => {}
+                Ok(()) => self.unblocked |= was_blocked && !slot.conn.is_blocked(),
                 Err(tungstenite::Error::ConnectionClosed) => failed.push((key, Incoming::Closed)),
                 Err(e) => failed.push((key, Incoming::Failed(e))),
             }
@@ -194,8 +221,8 @@ impl Net {
     /// Asks for writability exactly where output is backed up, and for readability unless
     /// reading is paused.
     fn update_interest(&mut self) -> io::Result<()> {
-        let readable = !self.reads_paused;
         for (&key, slot) in &mut self.conns {
+            let readable = !self.reads_paused && !slot.held;
             let writable = slot.conn.is_blocked();
             let want = (readable || writable).then_some((readable, writable));
             if want == slot.interest {
@@ -234,6 +261,7 @@ impl Engine {
                 unread: Vec::new(),
                 watched: HashMap::default(),
                 reads_paused: false,
+                unblocked: false,
             },
             waker,
             ready: Vec::new(),
@@ -260,6 +288,7 @@ impl Engine {
             // must count as unblocked when the handler decides whether to take more input,
             // or input stays paused with nothing left to wake the loop.
             self.flush(handler);
+            self.net.unblocked = false;
             handler.turn(&mut self.net, Instant::now());
             self.flush(handler);
             if let Some(outcome) = handler.finished() {
@@ -272,7 +301,10 @@ impl Engine {
                 handler.idle(&mut self.net)?;
                 self.net.reads_paused = handler.output_blocked();
             }
-            let timeout = if self.net.unread.is_empty() || self.net.reads_paused {
+            let timeout = if self.net.unblocked {
+                // Output cleared after the turn: come straight back for another.
+                Some(Duration::ZERO)
+            } else if self.net.unread.is_empty() || self.net.reads_paused {
                 handler
                     .deadline()
                     .map(|d| d.saturating_duration_since(Instant::now()))
@@ -321,9 +353,13 @@ impl Engine {
         }
         let now = Instant::now();
         for _ in 0..READ_BUDGET {
-            let Some(conn) = self.net.get(key) else {
+            let Some(slot) = self.net.conns.get_mut(&key) else {
                 return;
             };
+            if slot.held {
+                return; // read again when released
+            }
+            let conn = &mut slot.conn;
             let what = conn.read();
             let more = matches!(what, Incoming::Message(..));
             if matches!(what, Incoming::Idle) {

@@ -35,11 +35,15 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
             subprotocol,
             extension,
             subject,
+            upstream,
         } => {
             let mut line = match ev.dir {
                 Dir::Out => format!("connected to {}", escape(peer)),
                 Dir::In => format!("connected from {}", escape(peer)),
             };
+            if let Some(url) = upstream {
+                let _ = write!(line, ", relayed to {}", escape(url));
+            }
             if let Some(p) = subprotocol {
                 let _ = write!(line, " (subprotocol {})", escape(p));
             }
@@ -341,6 +345,7 @@ mod tests {
             subprotocol: Some("chat".into()),
             extension: None,
             subject: None,
+            upstream: None,
         };
         assert_eq!(
             line(open, Dir::Out, None, &v),
@@ -351,6 +356,7 @@ mod tests {
             subprotocol: None,
             extension: Some("permessage-deflate; server_no_context_takeover".into()),
             subject: None,
+            upstream: None,
         };
         assert_eq!(
             line(open, Dir::Out, None, &v),

@@ -55,8 +55,12 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
             subprotocol,
             extension,
             subject,
+            upstream,
         } => {
             obj.insert("type".into(), json!("open"));
+            if let Some(url) = upstream {
+                obj.insert("upstream".into(), json!(url));
+            }
             obj.insert("subprotocol".into(), json!(subprotocol));
             obj.insert("extensions".into(), json!(extension));
             let key = if ev.client.is_some() { "peer" } else { "url" };
@@ -169,6 +173,7 @@ mod tests {
                     subprotocol: None,
                     extension: Some("permessage-deflate".into()),
                     subject: None,
+                    upstream: None,
                 },
                 Dir::Out,
                 none,

@@ -14,7 +14,7 @@ use std::io;
 use std::time::SystemTime;
 
 use crate::engine::{AsSource, Waker};
-use crate::event::Event;
+use crate::event::{Dir, Event};
 use crate::term::TerminalGuard;
 pub use stdout::Stdout;
 
@@ -79,6 +79,9 @@ pub struct Settings {
     /// `--stream`: raw output is the payloads' bytes, with no newline after a text frame
     /// (unless stdout is a terminal).
     pub stream: bool,
+    /// `wsx listen --forward`: raw output is what arrives from the upstreams (the messages
+    /// sent to clients), not what clients send.
+    pub relay: bool,
     /// Color human output (`--no-color`, `NO_COLOR`, `TERM=dumb` and pipes turn it off).
     pub color: bool,
 }
@@ -137,6 +140,11 @@ impl Printer {
         match self.settings.format {
             Format::Raw => raw::render(
                 ev,
+                if self.settings.relay {
+                    Dir::Out
+                } else {
+                    Dir::In
+                },
                 self.settings.binary_output,
                 self.settings.tty,
                 self.settings.stream,

@@ -14,8 +14,16 @@ use crate::term::escape;
 /// On a terminal (`tty`), text is escaped and raw binary is shown as hex instead, so that a
 /// peer cannot write escape sequences to the user's terminal (with `stream` too: a terminal
 /// gets one line per frame).
-pub fn render(ev: &Event, binary: BinaryOutput, tty: bool, stream: bool, out: &mut Vec<u8>) {
-    if ev.dir != Dir::In {
+/// Only events in direction `shown` are written (`In` but in a relay).
+pub fn render(
+    ev: &Event,
+    shown: Dir,
+    binary: BinaryOutput,
+    tty: bool,
+    stream: bool,
+    out: &mut Vec<u8>,
+) {
+    if ev.dir != shown {
         return;
     }
     match &ev.kind {
@@ -67,6 +75,7 @@ mod tests {
                 kind,
                 wire: None,
             },
+            Dir::In,
             binary,
             tty,
             stream,

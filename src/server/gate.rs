@@ -64,6 +64,11 @@ impl Head {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Every header, in order, as received.
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
     /// The request as text for `-v`: the request line and each header on its own line, with
     /// credentials redacted and control characters escaped.
     pub fn describe(&self) -> String {

@@ -12,6 +12,7 @@ use tungstenite::WebSocket;
 
 use super::admission::{Admission, Place};
 use super::files;
+use super::forward::Upstream;
 use super::gate::{self, Decision};
 use super::listener::Peer;
 use crate::stream::{Socket, Stream, Transport, Wire};
@@ -39,6 +40,8 @@ pub(super) struct Shared {
     pub(super) pass_auth: bool,
     /// The port the server listens on (`SERVER_PORT`; none on a Unix socket).
     pub(super) server_port: Option<u16>,
+    /// `--forward`: each client's upstream is dialled before its handshake is answered.
+    pub(super) forward: Option<super::forward::Forward>,
 }
 
 /// Handshake threads run little code (TLS and an HTTP head): a small stack keeps thousands of
@@ -64,6 +67,8 @@ pub(super) struct Accepted {
     pub(super) subject: Option<String>,
     /// The CGI-style variables for its `--exec` program (empty without `--exec`).
     pub(super) env: Vec<(String, String)>,
+    /// `--forward`: its upstream connection, open.
+    pub(super) upstream: Option<Box<Upstream>>,
 }
 
 impl Shared {
@@ -152,7 +157,26 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
     else {
         return Err(answer(&mut stream, decision));
     };
-    let (subprotocol, extension) = (subprotocol.clone(), *extension);
+    let (mut subprotocol, extension) = (subprotocol.clone(), *extension);
+    // The relay: the upstream answers first; its refusal is the client's answer, and its
+    // subprotocol the client's.
+    let upstream = match &shared.forward {
+        Some(forward) => match forward.dial(&head) {
+            Ok(upstream) => {
+                subprotocol.clone_from(&upstream.subprotocol);
+                if let Decision::Accept {
+                    subprotocol: chosen,
+                    ..
+                } = &mut decision
+                {
+                    chosen.clone_from(&upstream.subprotocol);
+                }
+                Some(Box::new(upstream))
+            }
+            Err(refusal) => return Err(answer(&mut stream, refusal)),
+        },
+        None => None,
+    };
     stream
         .write_all(&gate::response(&decision))
         .and_then(|()| stream.flush())
@@ -191,6 +215,7 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
         subprotocol,
         subject,
         env,
+        upstream,
     })))
 }
 

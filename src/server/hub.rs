@@ -19,6 +19,8 @@ pub enum Mode {
     Chat,
     /// A program per client (`sh -c CMD`).
     Exec(String),
+    /// `--forward`: each client to its own upstream connection.
+    Forward,
 }
 
 /// One connected client.
@@ -31,6 +33,15 @@ pub struct Client {
     pub program: Option<Program>,
     /// Pings sent to it, to show the round trip of each pong.
     pub pings: Pings,
+    /// `--forward`: its upstream connection.
+    pub upstream: Option<Relayed>,
+}
+
+/// The upstream side of a relayed client, as the hub sees it.
+pub struct Relayed {
+    /// The Close the upstream gets when the pair ends: going away (1001) unless the client
+    /// closed with a code of its own, and none once the upstream's side has ended.
+    pub close: Option<(u16, String)>,
 }
 
 /// Where a data frame from a client goes.
@@ -42,6 +53,8 @@ pub enum Route {
     Clients(Vec<u64>),
     /// To the sender's program (`--exec`).
     Program,
+    /// To the sender's upstream (`--forward`).
+    Upstream,
 }
 
 /// The clients by id; ids count up from 1 and are never reused.
@@ -61,6 +74,7 @@ impl Hub {
             subprotocol,
             program: None,
             pings: Pings::default(),
+            upstream: None,
         };
         self.clients.insert(self.last_id, client);
         self.last_id
@@ -100,6 +114,7 @@ impl Hub {
                     .collect(),
             ),
             Mode::Exec(_) => Route::Program,
+            Mode::Forward => Route::Upstream,
         }
     }
 

@@ -13,6 +13,7 @@ mod accept;
 mod admission;
 mod exec;
 mod files;
+mod forward;
 pub mod gate;
 mod handshake;
 pub mod hub;
@@ -63,6 +64,8 @@ pub struct Settings {
     /// `--max-handshakes`: handshakes in progress at most.
     pub max_handshakes: u64,
     pub handshake_timeout: Duration,
+    /// `--forward`: how each client's upstream is dialled (connect's settings for it).
+    pub forward: Option<crate::client::Settings>,
     pub console: crate::console::Settings,
 }
 
@@ -78,6 +81,8 @@ pub fn run(s: Settings) -> Result<ExitCode> {
         Some((cert, key)) => Some(tls::server_config(cert, key, s.tls_ca.as_deref())?),
         None => None,
     };
+    // A --forward-ca that cannot be used is an error before anything is bound.
+    let forward = s.forward.clone().map(forward::Forward::new).transpose()?;
     let open_files = limits::raise_open_files();
     let listener =
         Listener::bind(&s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
@@ -88,7 +93,7 @@ pub fn run(s: Settings) -> Result<ExitCode> {
     let mut engine = Engine::new().context("creating the poller")?;
     // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
     let console = Console::new(&s.console, engine.waker())?;
-    let mut server = start(&s, listener, tls, open_files, console, &mut engine)?;
+    let mut server = start(&s, listener, tls, forward, open_files, console, &mut engine)?;
     if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
         crate::diag::say(&format!("listening on {url}"));
@@ -107,6 +112,7 @@ fn start(
     s: &Settings,
     listener: Listener,
     tls: Option<Arc<rustls::ServerConfig>>,
+    forward: Option<forward::Forward>,
     open_files: Option<u64>,
     console: Console,
     engine: &mut Engine,
@@ -142,6 +148,7 @@ fn start(
         cgi: matches!(s.mode, Mode::Exec(_)),
         pass_auth: s.pass_auth,
         server_port,
+        forward,
     });
     let (accepted_tx, accepted) = mpsc::channel();
     let acceptor = Acceptor::new(
@@ -172,6 +179,7 @@ impl Settings {
             max_backlog: 8 << 20,
             max_handshakes: 256,
             handshake_timeout: Duration::from_secs(10),
+            forward: None,
             console: crate::console::Settings::for_test(crate::output::Format::Human, true),
         }
     }
@@ -194,6 +202,10 @@ fn for_test(
     let port = listener.port().expect("a TCP port");
     let mut engine = Engine::new().expect("a poller");
     let (console, printed, input) = Console::captured(&s.console, engine.waker());
-    let server = start(s, listener, None, None, console, &mut engine).expect("serving");
+    let forward = s
+        .forward
+        .clone()
+        .map(|f| forward::Forward::new(f).expect("a forward"));
+    let server = start(s, listener, None, forward, None, console, &mut engine).expect("serving");
     (server, engine, port, printed, input)
 }

@@ -23,6 +23,18 @@ use crate::event::{CloseInfo, Dir, Kind};
 /// How many lines from `--exec` programs may wait for the loop before their readers wait.
 const PROGRAM_LINES: usize = 1024;
 
+/// With `--forward`, client `id`'s upstream connection is on the engine under `id | RELAY`
+/// (ids count from 1 and stay far below it; the listener's key is not a connection).
+const RELAY: usize = 1 << (usize::BITS - 2);
+
+/// The engine key of client `id`'s upstream.
+fn upstream_key(id: u64) -> usize {
+    id as usize | RELAY
+}
+
+/// The longest close reason a Close frame carries (125 bytes less the code).
+const MAX_REASON: usize = 123;
+
 /// The server's policy on the engine; see the module docs.
 pub(super) struct Server {
     /// Operator input, output, interrupts and the outcome.
@@ -43,6 +55,9 @@ pub(super) struct Server {
     closing: BTreeMap<u64, Instant>,
     /// Shutting down: no new clients; done once every connection is gone.
     shutdown: bool,
+    /// Relayed connections not read while the other side of their pair cannot take more:
+    /// (held, the one it waits for).
+    held: Vec<(usize, usize)>,
     /// Threads ending and reaping programs of clients that left, joined before exiting.
     reapers: Vec<thread::JoinHandle<()>>,
 }
@@ -71,6 +86,7 @@ impl Server {
             hub: Hub::default(),
             closing: BTreeMap::new(),
             shutdown: false,
+            held: Vec::new(),
             reapers: Vec::new(),
         }
     }
@@ -170,6 +186,18 @@ impl Server {
         if net.get(id as usize).is_some() {
             self.closing.insert(id, now + self.close_timeout);
         }
+        if let Some(relayed) = client.upstream {
+            // The pair ends together: the upstream gets the client's Close, or 1001.
+            let key = upstream_key(id);
+            if let (Some((code, why)), Some(conn)) = (relayed.close, net.get(key)) {
+                if conn.close(code, &why).is_err() {
+                    net.remove(key);
+                }
+            }
+            if net.get(key).is_some() {
+                self.closing.insert(key as u64, now + self.close_timeout);
+            }
+        }
         self.show(Some(id), Dir::In, Kind::Disconnected { reason });
         if self.once && !self.shutdown {
             self.begin_shutdown(net, now);
@@ -213,6 +241,7 @@ impl Server {
             subprotocol,
             subject,
             env,
+            upstream,
         } = accepted;
         if self.shutdown {
             return; // dropping the socket and its place: we are going away
@@ -226,6 +255,20 @@ impl Server {
         if let Err(e) = net.insert(id as usize, conn) {
             return self.fail(net, id, WsError::Io(e), now);
         }
+        let upstream_url = upstream.as_ref().map(|u| u.url.to_string());
+        if let Some(upstream) = upstream {
+            let inserted =
+                Conn::new(upstream.ws).and_then(|conn| net.insert(upstream_key(id), conn));
+            if let Err(e) = inserted {
+                self.notice(&format!("wsx: #{id} cannot relay: {e}"));
+                return self.leave(net, id, Some((1011, "cannot relay")), None, now);
+            }
+            if let Some(client) = self.hub.get_mut(id) {
+                client.upstream = Some(super::hub::Relayed {
+                    close: Some((1001, String::new())),
+                });
+            }
+        }
         self.show(
             Some(id),
             Dir::In,
@@ -234,6 +277,7 @@ impl Server {
                 subprotocol,
                 extension,
                 subject,
+                upstream: upstream_url,
             },
         );
         if let Mode::Exec(cmd) = &self.mode {
@@ -280,8 +324,14 @@ impl Server {
                     .map(|answer| answer.rtt);
                 Kind::Pong { data, rtt }
             }
-            Some(close @ Kind::Close(_)) => {
-                self.show(Some(id), Dir::In, close);
+            Some(Kind::Close(info)) => {
+                if let Some(relayed) = self.hub.get_mut(id).and_then(|c| c.upstream.as_mut()) {
+                    // Relayed as it came; no code at all becomes 1000 (1005 is never sent).
+                    if relayed.close.is_some() {
+                        relayed.close = Some((info.code.unwrap_or(1000), info.reason.clone()));
+                    }
+                }
+                self.show(Some(id), Dir::In, Kind::Close(info));
                 // tungstenite has queued the answer; the connection ends once it is sent.
                 return self.leave(net, id, None, None, now);
             }
@@ -298,6 +348,15 @@ impl Server {
             Route::Clients(targets) => {
                 for target in targets {
                     self.send(net, target, msg.clone(), now);
+                }
+            }
+            Route::Upstream => {
+                let (from, to) = (id as usize, upstream_key(id));
+                let sent = net.get(to).map(|conn| conn.send(msg));
+                match sent {
+                    Some(Err(e)) => self.upstream_failed(net, to, e, now),
+                    Some(Ok(_)) => self.hold_while_blocked(net, from, to),
+                    None => {}
                 }
             }
             Route::Program => {
@@ -317,6 +376,81 @@ impl Server {
                     Some(Err(Refused::Gone)) | None | Some(Ok(())) => {}
                 }
             }
+        }
+    }
+
+    /// Holds `from` while `to` cannot take more: what `from` sends waits in the kernel, and
+    /// the pair's memory stays bounded. Released in [`Role::turn`] once `to` has drained.
+    fn hold_while_blocked(&mut self, net: &mut Net, from: usize, to: usize) {
+        if net.get(to).is_some_and(|c| c.is_blocked()) && !net.is_held(from) {
+            net.hold(from, true);
+            self.held.push((from, to));
+        }
+    }
+
+    /// What arrived from client `id`'s upstream (engine key `key`).
+    fn upstream_incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant) {
+        let id = (key & !RELAY) as u64;
+        match what {
+            Incoming::Message(msg, _) => {
+                if !self.hub.contains(id) {
+                    return; // the client is gone: the upstream is closing
+                }
+                match Kind::of(&msg) {
+                    Some(Kind::Close(info)) => {
+                        // tungstenite has queued the upstream's answer; the client gets the
+                        // same Close (none at all becomes 1000).
+                        self.upstream_ended(id);
+                        self.closing.insert(key as u64, now + self.close_timeout);
+                        let code = info.code.unwrap_or(1000);
+                        self.leave(net, id, Some((code, &info.reason)), None, now);
+                    }
+                    Some(kind) if kind.is_data() => {
+                        let wire = self.send(net, id, msg, now);
+                        self.console.show_sized(Some(id), Dir::Out, kind, wire);
+                        self.hold_while_blocked(net, key, id as usize);
+                    }
+                    // Pings are answered on each leg by tungstenite.
+                    _ => {}
+                }
+            }
+            Incoming::Idle => {}
+            Incoming::Closed => {
+                net.remove(key);
+                self.closing.remove(&(key as u64));
+                if self.hub.contains(id) {
+                    self.upstream_ended(id);
+                    let why = "the upstream closed";
+                    self.leave(net, id, Some((1011, why)), Some(why.into()), now);
+                }
+            }
+            Incoming::Failed(e) => self.upstream_failed(net, key, e, now),
+        }
+    }
+
+    /// The upstream connection under `key` failed: its client is closed with 1011 and a
+    /// reason that says what happened upstream. (Not 1014, which tungstenite rejects.)
+    fn upstream_failed(&mut self, net: &mut Net, key: usize, err: WsError, now: Instant) {
+        let id = (key & !RELAY) as u64;
+        let (code, what) = failure(&err);
+        if let (Some(code), Some(conn)) = (code, net.get(key)) {
+            conn.close_failed(code);
+        }
+        net.remove(key);
+        self.closing.remove(&(key as u64));
+        if self.hub.contains(id) {
+            self.upstream_ended(id);
+            let why = format!("upstream: {what}");
+            self.notice(&format!("wsx: #{id} {why}"));
+            let reason = truncated(&why, MAX_REASON);
+            self.leave(net, id, Some((1011, reason)), Some(why.clone()), now);
+        }
+    }
+
+    /// The upstream's side of client `id` has ended: it gets no Close of ours.
+    fn upstream_ended(&mut self, id: u64) {
+        if let Some(relayed) = self.hub.get_mut(id).and_then(|c| c.upstream.as_mut()) {
+            relayed.close = None;
         }
     }
 
@@ -363,6 +497,14 @@ impl Role for Server {
             self.admit(net, accepted, now);
         }
         self.acceptor.resume(net, now);
+        // Relayed connections are read again once their other side has drained.
+        self.held.retain(|&(held, waits_for)| {
+            let blocked = net.get(waits_for).is_some_and(|c| c.is_blocked());
+            if !blocked {
+                net.hold(held, false);
+            }
+            blocked
+        });
         // Programs' lines and operator input wait while stdout is full (they are shown).
         while !self.console.output_blocked() {
             let Ok(event) = self.programs.try_recv() else {
@@ -397,6 +539,9 @@ impl Role for Server {
     }
 
     fn incoming(&mut self, net: &mut Net, key: usize, what: Incoming, now: Instant) {
+        if key & RELAY != 0 {
+            return self.upstream_incoming(net, key, what, now);
+        }
         let id = key as u64;
         match what {
             Incoming::Message(msg, wire) => self.received(net, id, msg, wire, now),
@@ -424,6 +569,18 @@ impl Role for Server {
             .chain(self.acceptor.deadline())
             .min()
     }
+}
+
+/// The longest start of `text` that fits in `max` bytes, cut at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 #[cfg(test)]

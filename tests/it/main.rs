@@ -10,4 +10,5 @@ mod connect;
 mod listen;
 mod network;
 mod readme;
+mod relay;
 mod repl;

@@ -129,7 +129,9 @@ struct Started {
     real: String,
 }
 
-fn start_server(command: &str, dir: &Path) -> Started {
+/// `earlier`: the servers already started, whose README addresses the command may name (a
+/// relay's `--forward`).
+fn start_server(command: &str, dir: &Path, earlier: &[Started]) -> Started {
     let listen = Regex::new(r"^wsx listen (\S+)").unwrap();
     let addr = listen
         .captures(command)
@@ -152,6 +154,7 @@ fn start_server(command: &str, dir: &Path) -> Started {
         .trim_end()
         .trim_end_matches('&')
         .to_string();
+    let command = swap(&command, earlier, true);
     let mut sh = shell(dir);
     sh.arg("-c").arg(format!("exec {command}"));
     let server = Server::start_command(sh);
@@ -250,7 +253,8 @@ fn run_block(block: &Block) {
     let mut servers = Vec::new();
     for directive in block.annotation.lines().skip(1) {
         if let Some(command) = directive.strip_prefix("server: ") {
-            servers.push(start_server(command, dir.path()));
+            let started = start_server(command, dir.path(), &servers);
+            servers.push(started);
         } else if let Some(file) = directive.strip_prefix("file ") {
             let (name, contents) = file.split_once(": ").expect("file NAME: CONTENTS");
             std::fs::write(dir.path().join(name), contents).unwrap();
@@ -266,7 +270,7 @@ fn run_block(block: &Block) {
     for step in steps(block) {
         let background = step.command.starts_with("wsx listen") && step.command.ends_with('&');
         if background {
-            let started = start_server(&step.command, dir.path());
+            let started = start_server(&step.command, dir.path(), &servers);
             // Its readiness line, if the README shows it.
             if !step.shown.is_empty() {
                 let url = started.server.url.trim_end_matches('/');

@@ -1,0 +1,420 @@
+//! `wsx listen --forward`: the inspecting relay, between in-process tungstenite clients and
+//! upstreams (raw TCP ones for refusals, stalls and resets).
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tungstenite::handshake::server::{Request, Response};
+use tungstenite::http::HeaderValue;
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::{Message, WebSocket};
+
+use crate::support::{self, next_text, record, run, Peer, Seen, Server, PATIENCE};
+
+/// `wsx listen 127.0.0.1:0 --forward URL ARGS` in `format`, ready.
+fn relay(upstream: &str, format: &str, args: &[&str]) -> Server {
+    let base = [
+        "listen",
+        "127.0.0.1:0",
+        "--format",
+        format,
+        "--timestamps",
+        "none",
+        "--forward",
+        upstream,
+    ];
+    Server::start_with(&base, args)
+}
+
+/// A client of the relay at `path`, with extra request headers; its handshake response.
+fn client(
+    relay: &Server,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<
+    (
+        WebSocket<TcpStream>,
+        tungstenite::handshake::client::Response,
+    ),
+    tungstenite::Error,
+> {
+    use tungstenite::client::IntoClientRequest;
+    let tcp = TcpStream::connect(("127.0.0.1", relay.port)).expect("connecting");
+    tcp.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    let url = format!("ws://127.0.0.1:{}{path}", relay.port);
+    let mut request = url.into_client_request().expect("a request");
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            tungstenite::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            HeaderValue::from_str(value).unwrap(),
+        );
+    }
+    match tungstenite::client(request, tcp) {
+        Ok(done) => Ok(done),
+        Err(tungstenite::HandshakeError::Failure(e)) => Err(e),
+        Err(tungstenite::HandshakeError::Interrupted(_)) => panic!("interrupted handshake"),
+    }
+}
+
+/// An upstream that reports the request it got (path and headers), picks `subprotocol`, and
+/// then runs `f`.
+#[allow(clippy::result_large_err)] // tungstenite's callback returns its error response by value
+fn upstream<F>(subprotocol: Option<&'static str>, f: F) -> (Peer, mpsc::Receiver<Request>)
+where
+    F: FnOnce(&mut support::Ws, &mpsc::Sender<Seen>) + Send + 'static,
+{
+    let (req_tx, req_rx) = mpsc::channel();
+    let peer = Peer::tcp(move |tcp, seen| {
+        let callback = |req: &Request, mut resp: Response| {
+            let _ = req_tx.send(req.clone());
+            if let Some(p) = subprotocol {
+                resp.headers_mut()
+                    .insert("sec-websocket-protocol", HeaderValue::from_static(p));
+            }
+            Ok(resp)
+        };
+        let stream: Box<dyn support::Io> = Box::new(tcp);
+        let mut ws = tungstenite::accept_hdr(stream, callback).expect("upstream handshake");
+        f(&mut ws, seen);
+    });
+    (peer, req_rx)
+}
+
+#[test]
+fn messages_go_both_ways_unchanged_and_each_is_shown() {
+    let (up, requests) = upstream(Some("chat.v2"), |ws, seen| {
+        ws.send(Message::text("welcome")).unwrap();
+        loop {
+            match record(ws, seen) {
+                Some(msg @ (Message::Text(_) | Message::Binary(_))) => ws.send(msg).unwrap(),
+                Some(_) => {}
+                None => return,
+            }
+        }
+    });
+    let mut relay = relay(&format!("{}api", up.url()), "jsonl", &[]);
+    let (mut ws, response) = client(
+        &relay,
+        "/feed/7?room=blue",
+        &[
+            ("Authorization", "Bearer t0ken"),
+            ("Sec-WebSocket-Protocol", "chat.v1, chat.v2"),
+            ("X-Custom", "yes"),
+        ],
+    )
+    .expect("the relay's handshake");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "chat.v2",
+        "the upstream's choice reaches the client"
+    );
+    let request = requests
+        .recv_timeout(PATIENCE)
+        .expect("the upstream's request");
+    assert_eq!(request.uri().path(), "/api/feed/7");
+    assert_eq!(request.uri().query(), Some("room=blue"));
+    let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap());
+    assert_eq!(header("authorization"), Some("Bearer t0ken"));
+    assert_eq!(header("x-custom"), Some("yes"));
+    assert_eq!(header("sec-websocket-protocol"), Some("chat.v1, chat.v2"));
+
+    assert_eq!(next_text(&mut ws), "welcome");
+    ws.send(Message::text("héllo")).unwrap();
+    assert_eq!(next_text(&mut ws), "héllo");
+    let bytes = vec![0u8, 0xff, b'\n', 7];
+    ws.send(Message::binary(bytes.clone())).unwrap();
+    match ws.read().unwrap() {
+        Message::Binary(b) => assert_eq!(b.to_vec(), bytes, "binary stays binary"),
+        other => panic!("expected binary, got {other:?}"),
+    }
+    ws.close(Some(CloseFrame {
+        code: CloseCode::from(4001),
+        reason: "done  here".into(),
+    }))
+    .unwrap();
+    let seen = up.all();
+    assert!(
+        seen.contains(&Seen::Close(4001, "done  here".into())),
+        "the client's close reaches the upstream as it was: {seen:?}"
+    );
+
+    let open = relay.expect_stdout(r#""type":"open""#);
+    assert!(open.contains(r#""client":1"#), "{open}");
+    assert!(
+        open.contains(&format!(r#""upstream":"{}api/feed/7?room=blue""#, up.url())),
+        "{open}"
+    );
+    assert!(open.contains(r#""subprotocol":"chat.v2""#), "{open}");
+    let welcome = relay.expect_stdout("welcome");
+    assert!(welcome.contains(r#""dir":"out""#), "{welcome}");
+    let hello = relay.expect_stdout(r#""dir":"in""#);
+    assert!(
+        hello.contains("héllo") && hello.contains(r#""type":"text""#),
+        "{hello}"
+    );
+    relay.expect_stdout(r#""type":"binary""#);
+}
+
+#[test]
+fn the_upstreams_close_reaches_the_client_with_its_code_and_reason() {
+    let (up, _requests) = upstream(None, |ws, seen| {
+        support::close_with(ws, 4002, "bye now");
+        support::record_until_end(ws, seen);
+    });
+    let mut relay = relay(&up.url(), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 4002);
+            assert_eq!(frame.reason.as_str(), "bye now");
+        }
+        other => panic!("expected the upstream's Close, got {other:?}"),
+    }
+    drop(up);
+    relay.expect_stdout(r#"#1 > [close 4002 "bye now"]"#);
+}
+
+#[test]
+fn an_upstream_lost_without_a_close_closes_its_client_with_1011() {
+    let peer = Peer::tcp(|tcp, _seen| {
+        let stream: Box<dyn support::Io> = Box::new(tcp.try_clone().unwrap());
+        let mut ws = tungstenite::accept(stream).expect("upstream handshake");
+        ws.send(Message::text("about to vanish")).unwrap();
+        drop(ws);
+        drop(tcp); // no Close frame
+    });
+    let mut relay = relay(&peer.url(), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    assert_eq!(next_text(&mut ws), "about to vanish");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1011);
+            assert!(frame.reason.starts_with("upstream: "), "{}", frame.reason);
+        }
+        other => panic!("expected Close 1011, got {other:?}"),
+    }
+    relay.expect_stderr("#1 upstream: ");
+    drop(peer);
+}
+
+#[test]
+fn refusals_are_passed_on_and_unreachable_upstreams_are_502() {
+    let refusing = Peer::tcp(|mut tcp, _seen| {
+        support::read_head(&mut tcp);
+        let body = "who are you?\n";
+        let answer = format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Bearer realm=\"api\"\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        tcp.write_all(answer.as_bytes()).unwrap();
+    });
+    let mut relay = relay(&refusing.url(), "human", &[]);
+    match client(&relay, "/", &[]) {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 401);
+            assert_eq!(
+                response.headers().get("www-authenticate").unwrap(),
+                "Bearer realm=\"api\""
+            );
+            assert_eq!(response.body().as_deref(), Some(&b"who are you?\n"[..]));
+        }
+        other => panic!("expected the upstream's 401, got {other:?}"),
+    }
+    relay.expect_stderr("refused: HTTP/1.1 401");
+    drop(refusing);
+
+    // A redirect is passed on with its Location, not followed.
+    let redirecting = Peer::tcp(|mut tcp, _seen| {
+        support::read_head(&mut tcp);
+        let answer =
+            "HTTP/1.1 302 Found\r\nLocation: ws://elsewhere.test/\r\nContent-Length: 0\r\n\r\n";
+        tcp.write_all(answer.as_bytes()).unwrap();
+    });
+    let redirect = self::relay(&redirecting.url(), "human", &[]);
+    match client(&redirect, "/", &[]) {
+        Err(tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 302);
+            assert_eq!(
+                response.headers().get("location").unwrap(),
+                "ws://elsewhere.test/"
+            );
+        }
+        other => panic!("expected the upstream's 302, got {other:?}"),
+    }
+    drop(redirecting);
+
+    let closed = support::closed_port();
+    let mut gone = self::relay(&format!("ws://127.0.0.1:{closed}/"), "human", &[]);
+    match client(&gone, "/", &[]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 502),
+        other => panic!("expected 502, got {other:?}"),
+    }
+    gone.expect_stderr("(502)");
+}
+
+#[test]
+fn an_upstream_that_does_not_answer_in_time_is_504() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // Accepts (the kernel does) and never answers.
+    let mut relay = relay(
+        &format!("ws://127.0.0.1:{port}/"),
+        "human",
+        &["--forward-timeout", "0.3"],
+    );
+    match client(&relay, "/", &[]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 504),
+        other => panic!("expected 504, got {other:?}"),
+    }
+    relay.expect_stderr("(504)");
+    drop(listener);
+}
+
+#[test]
+fn a_refused_client_does_not_use_up_a_number() {
+    // The first client is refused by the relay's own gate (a path it does not serve); the
+    // second, relayed, is #1.
+    let (up, _requests) = upstream(None, support::record_until_end);
+    let mut relay = relay(&up.url(), "human", &["--path", "/ok"]);
+    assert!(client(&relay, "/nope", &[]).is_err());
+    let (mut ws, _) = client(&relay, "/ok", &[]).expect("handshake");
+    relay.expect_stdout("#1 connected from");
+    ws.close(None).unwrap();
+    let _ = ws.read();
+    drop(up);
+}
+
+/// An upstream for many clients: a connection to `/flood` gets binary messages until a write
+/// stalls for a second (then reports how much it sent); any other is echoed.
+#[allow(clippy::result_large_err)] // tungstenite's callback returns its error response by value
+fn flooding_upstream() -> (u16, mpsc::Receiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stalled_tx, stalled) = mpsc::channel();
+    std::thread::spawn(move || {
+        for tcp in listener.incoming() {
+            let Ok(tcp) = tcp else { return };
+            let stalled_tx = stalled_tx.clone();
+            std::thread::spawn(move || {
+                let mut flood = false;
+                let callback = |req: &Request, resp: Response| {
+                    flood = req.uri().path() == "/flood";
+                    Ok(resp)
+                };
+                let Ok(mut ws) = tungstenite::accept_hdr(tcp, callback) else {
+                    return;
+                };
+                if !flood {
+                    while let Ok(msg) = ws.read() {
+                        if (msg.is_text() || msg.is_binary()) && ws.send(msg).is_err() {
+                            return;
+                        }
+                    }
+                    return;
+                }
+                let _ = ws.get_mut().set_write_timeout(Some(Duration::from_secs(1)));
+                let chunk = vec![b'x'; 64 * 1024];
+                let mut sent = 0usize;
+                while sent < 512 << 20 && ws.send(Message::binary(chunk.clone())).is_ok() {
+                    sent += chunk.len();
+                }
+                let _ = stalled_tx.send(sent);
+            });
+        }
+    });
+    (port, stalled)
+}
+
+#[test]
+fn a_client_that_stops_reading_holds_back_only_its_own_upstream() {
+    // The flooding upstream writes far more than any buffer holds to a client that never
+    // reads: its writes stall (the relay stops reading it) instead of wsx buffering without
+    // bound. Meanwhile another client's pair goes on as before.
+    let (port, stalled) = flooding_upstream();
+    let relay = relay(&format!("ws://127.0.0.1:{port}/"), "human", &[]);
+    let mut relay = relay;
+    let (mut slow, _) = client(&relay, "/flood", &[]).expect("handshake");
+    let sent = stalled
+        .recv_timeout(PATIENCE)
+        .expect("the upstream stalled");
+    assert!(
+        sent < 64 << 20,
+        "the relay took {sent} bytes for a client that reads nothing"
+    );
+    let (mut other, _) = client(&relay, "/echo", &[]).expect("handshake");
+    for i in 0..100 {
+        other.send(Message::text(format!("m{i}"))).unwrap();
+        assert_eq!(next_text(&mut other), format!("m{i}"));
+    }
+    // The slow client was held back, not dropped: once it reads, every whole message the
+    // upstream sent arrives, then the Close for the upstream that went away meanwhile.
+    let mut received = 0;
+    let code = loop {
+        let msg = slow.read().unwrap_or_else(|e| {
+            panic!(
+                "{e} after {received} bytes; wsx said:\n{}",
+                relay.stderr_so_far()
+            )
+        });
+        match msg {
+            Message::Binary(b) => received += b.len(),
+            Message::Close(frame) => break frame.map(|f| u16::from(f.code)),
+            _ => {}
+        }
+    };
+    assert_eq!(received, sent, "what the upstream sent, all of it");
+    assert_eq!(code, Some(1011));
+    let stderr = relay.stderr_so_far();
+    assert!(!stderr.contains("not reading"), "{stderr}");
+}
+
+#[test]
+fn forward_refuses_modes_that_answer_for_themselves() {
+    for flag in [
+        &["--echo"][..],
+        &["--chat"],
+        &["--exec", "cat"],
+        &["-s", "chat"],
+    ] {
+        let out = run(
+            {
+                let mut cmd = support::wsx();
+                cmd.args(["listen", "127.0.0.1:0", "--forward", "ws://127.0.0.1:9/"]);
+                cmd.args(flag);
+                cmd
+            },
+            b"",
+        );
+        assert_eq!(out.code, Some(2), "{flag:?}: {}", out.stderr);
+        assert!(out.stderr.contains("--forward"), "{}", out.stderr);
+    }
+    let out = run(
+        {
+            let mut cmd = support::wsx();
+            cmd.args(["listen", "127.0.0.1:0", "--forward", "ftp://x/"]);
+            cmd
+        },
+        b"",
+    );
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
+    assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
+}
+
+#[test]
+fn a_typed_line_goes_to_every_client_as_if_from_the_upstream() {
+    let (up, _requests) = upstream(None, support::record_until_end);
+    let mut relay = relay(&up.url(), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    relay.expect_stdout("#1 connected from");
+    relay.type_line("injected");
+    assert_eq!(next_text(&mut ws), "injected");
+    ws.close(None).unwrap();
+    let seen = up.all();
+    assert!(
+        !seen.contains(&Seen::Text("injected".into())),
+        "the operator's line is not sent upstream: {seen:?}"
+    );
+}
