@@ -418,3 +418,58 @@ fn a_typed_line_goes_to_every_client_as_if_from_the_upstream() {
         "the operator's line is not sent upstream: {seen:?}"
     );
 }
+
+#[test]
+fn a_wss_upstream_is_verified_against_forward_ca() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let up = Peer::ws_over(pki.wrap(), |ws, seen| {
+        ws.send(Message::text("over tls")).unwrap();
+        support::record_until_end(ws, seen);
+    });
+    let upstream = format!("wss://localhost:{}/", up.addr.port());
+    let relay = relay(&upstream, "human", &["--forward-ca", ca.to_str().unwrap()]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    assert_eq!(next_text(&mut ws), "over tls");
+    ws.close(None).unwrap();
+    drop(up);
+
+    // Without the authority, the upstream's certificate is refused: 502, and the reason.
+    let untrusted = Peer::tcp(|tcp, _seen| {
+        // Drives the TLS handshake, which the relay ends when it sees the certificate.
+        let mut tls = support::TestPki::new().wrap()(tcp);
+        let _ = std::io::Read::read(&mut tls, &mut [0u8; 1]);
+    });
+    let upstream = format!("wss://localhost:{}/", untrusted.addr.port());
+    let mut strict = self::relay(&upstream, "human", &[]);
+    match client(&strict, "/", &[]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 502),
+        other => panic!("expected 502, got {other:?}"),
+    }
+    strict.expect_stderr("not signed by a trusted authority");
+    drop(untrusted);
+}
+
+#[test]
+fn a_bad_forward_ca_is_an_error_before_anything_is_bound() {
+    let out = run(
+        {
+            let mut cmd = support::wsx();
+            cmd.args([
+                "listen",
+                "127.0.0.1:0",
+                "--forward",
+                "wss://localhost:9/",
+                "--forward-ca",
+                "/nonexistent/ca.pem",
+            ]);
+            cmd
+        },
+        b"",
+    );
+    assert_ne!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
+    assert!(out.stderr.contains("ca.pem"), "{}", out.stderr);
+}
