@@ -17,6 +17,7 @@ import os
 import queue
 import re
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -462,6 +463,101 @@ def chromium_chat_room():
             shell.stop()
 
 
+# --- wsx listen --forward, the relay --------------------------------------------------------
+
+
+@scenario
+def relay_to(server_class):
+    """`wsx connect` -> `wsx listen --forward` -> a real server: what connect_to checks
+    directly, through the relay."""
+    with server_class() as server, Listen("--forward", server.url) as relay:
+        name = f"the relay to {server.name}"
+        url = f"ws://127.0.0.1:{relay.port}/"
+        big = "w" * MIB
+        lines = ["hello", "big", "frag", "bin", "ping", big]
+        status, out, err = wsx_connect(url, "--binary-output", "hex",
+                                       stdin="\n".join(lines).encode() + b"\n")
+        got = out.decode().split("\n")
+        check(f"wsx connect -> {name}: exit 0", status == 0, err)
+        check(f"{name}: text both ways", got[0] == "hello", got[0])
+        check(f"{name}: 1 MiB message", "b" * MIB in got, [len(g) for g in got])
+        check(f"{name}: fragmented message, reassembled", "fragmented" in got, got[:3])
+        check(f"{name}: binary stays binary", "00 ff 0a 0d" in got, got[:4])
+        check(f"{name}: the server's ping is answered", "pong srv" in got,
+              [g[:20] for g in got])
+        check(f"{name}: 1 MiB line", big in got, [len(g) for g in got])
+        relay.expect(relay.out, r"#1 > pong srv")
+        check(f"{name}: both directions shown", True)
+
+        status, _, err = wsx_connect(url, "-w", "-1", stdin=b"close\n")
+        check(f"{name}: the server's close 4001 bye passes: exit 6",
+              status == 6 and "4001" in err and "bye" in err, f"{status} {err}")
+
+        status, out, err = wsx_connect(url, "-s", "chat", "-w", "0", "--format", "jsonl",
+                                       "--timestamps", "none")
+        opened = json.loads(out.decode().splitlines()[0]) if out else {}
+        check(f"{name}: the server's subprotocol choice passes",
+              opened.get("subprotocol") == "chat", f"{out[:200]!r} {err}")
+
+        status, _, err = wsx_connect(url + "auth", "--auth", "user:pass", "-w", "0")
+        check(f"{name}: the client's credentials pass", status == 0, err)
+        status, _, err = wsx_connect(url + "auth", "-w", "0")
+        check(f"{name}: the server's 401 passes: exit 4", status == 4 and "401" in err,
+              f"{status} {err}")
+
+
+@scenario
+def relay_to_python_over_tls():
+    with tempfile.TemporaryDirectory() as dir:
+        make_pki(dir)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(os.path.join(dir, "server.pem"), os.path.join(dir, "server.key"))
+        server = ws_serve(python_handler, "127.0.0.1", 0, ssl=context)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        upstream = f"wss://localhost:{server.socket.getsockname()[1]}/"
+        try:
+            ca = os.path.join(dir, "ca.pem")
+            with Listen("--forward", upstream, "--forward-ca", ca) as relay:
+                status, out, err = wsx_connect(f"ws://127.0.0.1:{relay.port}/",
+                                               stdin=b"hello over tls\n")
+                check("the relay to python websockets over wss:// (--forward-ca)",
+                      status == 0 and out == b"hello over tls\n", f"{status} {out!r} {err}")
+            with Listen("--forward", upstream) as relay:
+                status, _, err = wsx_connect(f"ws://127.0.0.1:{relay.port}/", "-w", "0")
+                check("the relay refuses an upstream it cannot verify: 502",
+                      status == 4 and "502" in err, f"{status} {err}")
+        finally:
+            server.shutdown()
+
+
+@scenario
+def chromium_relay():
+    """A page in Chromium talks to Node ws through `wsx listen --forward`, which shows both
+    directions and lets the operator inject a message."""
+    with tempfile.TemporaryDirectory() as home, PageServer() as pages, NodeServer() as node:
+        with Listen("--forward", node.url) as relay:
+            page = f"{pages.origin}/page.html?once&ws=ws://127.0.0.1:{relay.port}/"
+            chromium = browser(page, home)
+            try:
+                opened = chromium.expect(chromium.out, r"^open")
+                check("Chromium -> the relay -> node ws: open, permessage-deflate",
+                      opened.startswith("open permessage-deflate"), opened)
+                connected = relay.expect(relay.out, r"relayed to")
+                check("the relay names node ws as the upstream", node.url in connected,
+                      connected)
+                relay.type("hello through the relay")
+                line = chromium.expect(chromium.out, r"^message ")
+                check("a line typed into the relay reaches Chromium",
+                      line == "message hello through the relay", line)
+                relay.expect(relay.out, r"#1 < browser got: hello through the relay")
+                relay.expect(relay.out, r"#1 > browser got: hello through the relay")
+                line = chromium.expect(chromium.out, r"^message ")
+                check("Chromium -> node ws -> Chromium through the relay, both shown",
+                      line == "message browser got: hello through the relay", line)
+            finally:
+                chromium.stop()
+
+
 def main():
     global WSX, NODE_PATH
     WSX, NODE_PATH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -471,6 +567,10 @@ def main():
     node_client()
     chromium()
     chromium_chat_room()
+    relay_to(PythonServer)
+    relay_to(NodeServer)
+    relay_to_python_over_tls()
+    chromium_relay()
     failed = results.count(False)
     print(f"interop: {len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed or not results else 0)
