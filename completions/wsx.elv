@@ -105,7 +105,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
             cand --max-backlog 'Close a client with 1008 once more than BYTES of earlier messages still wait for it (it stopped reading); one large message alone never counts'
             cand --max-handshakes 'Handshakes in progress at most; past it, the oldest is dropped for each new connection'
             cand --handshake-timeout 'Drop a client whose handshake is not complete after SECS'
-            cand --forward 'Relay every client to its own connection to URL (ws:// or wss://), the client''s path and query appended, and show every message both ways'
+            cand --forward 'Relay every client to its own connection to TARGET, shown both ways: ws:// or wss:// (the client''s path and query appended), or tcp:HOST:PORT or unix:PATH (a WebSocket-to-TCP bridge: bytes both ways as binary frames)'
             cand --forward-ca 'Trust the authorities in FILE (PEM) for the --forward server''s certificate'
             cand --forward-timeout 'How long dialling the --forward server may take; then the client gets 504'
             cand --close-timeout 'How long to wait for the peer''s answer to our Close frame'

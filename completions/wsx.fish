@@ -94,7 +94,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-message-size -d '
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-backlog -d 'Close a client with 1008 once more than BYTES of earlier messages still wait for it (it stopped reading); one large message alone never counts' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l max-handshakes -d 'Handshakes in progress at most; past it, the oldest is dropped for each new connection' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l handshake-timeout -d 'Drop a client whose handshake is not complete after SECS' -r
-complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward -d 'Relay every client to its own connection to URL (ws:// or wss://), the client\'s path and query appended, and show every message both ways' -r
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward -d 'Relay every client to its own connection to TARGET, shown both ways: ws:// or wss:// (the client\'s path and query appended), or tcp:HOST:PORT or unix:PATH (a WebSocket-to-TCP bridge: bytes both ways as binary frames)' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward-ca -d 'Trust the authorities in FILE (PEM) for the --forward server\'s certificate' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l forward-timeout -d 'How long dialling the --forward server may take; then the client gets 504' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l close-timeout -d 'How long to wait for the peer\'s answer to our Close frame' -r

@@ -19,7 +19,7 @@ use url::Url;
 
 use crate::client::Wait;
 use crate::output::{BinaryOutput, Format, Timestamps};
-use crate::server::ListenAddr;
+use crate::server::{BytesTarget, ForwardTarget, ListenAddr};
 
 /// What `wsx --help` says of exit statuses: each command has its own table.
 const TOP_EXIT_HELP: &str = "\
@@ -210,11 +210,12 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 #[command(next_help_heading = "Relay")]
 pub struct ForwardArgs {
-    /// Relay every client to its own connection to URL (ws:// or wss://), the client's path and
-    /// query appended, and show every message both ways
-    #[arg(long, value_name = "URL", value_parser = parse_ws_url,
+    /// Relay every client to its own connection to TARGET, shown both ways: ws:// or wss://
+    /// (the client's path and query appended), or tcp:HOST:PORT or unix:PATH (a
+    /// WebSocket-to-TCP bridge: bytes both ways as binary frames)
+    #[arg(long, value_name = "TARGET", value_parser = parse_forward,
           conflicts_with_all = ["echo", "chat", "exec", "subprotocols"])]
-    pub forward: Option<Url>,
+    pub forward: Option<ForwardTarget>,
 
     /// Trust the authorities in FILE (PEM) for the --forward server's certificate
     #[arg(long, value_name = "FILE", requires = "forward")]
@@ -494,6 +495,34 @@ fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
         .next()
         .map(ListenAddr::Tcp)
         .ok_or_else(|| format!("'{s}' has no address"))
+}
+
+fn parse_forward(s: &str) -> Result<ForwardTarget, String> {
+    if let Some(path) = s.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("unix: needs a path, as in unix:/run/app.sock".into());
+        }
+        return Ok(ForwardTarget::Bytes(BytesTarget::Unix(path.into())));
+    }
+    if let Some(addr) = s.strip_prefix("tcp:") {
+        let (host, port) = addr
+            .rsplit_once(':')
+            .ok_or_else(|| format!("'{s}' has no port: tcp:HOST:PORT"))?;
+        let port = port
+            .parse::<u16>()
+            .map_err(|_| format!("'{port}' is not a port number"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(format!("'{s}' has no host: tcp:HOST:PORT"));
+        }
+        return Ok(ForwardTarget::Bytes(BytesTarget::Tcp(
+            host.to_string(),
+            port,
+        )));
+    }
+    parse_ws_url(s)
+        .map(ForwardTarget::WebSocket)
+        .map_err(|e| format!("{e} (or tcp:HOST:PORT, unix:PATH)"))
 }
 
 fn parse_path(s: &str) -> Result<String, String> {

@@ -16,6 +16,7 @@ use crate::command::LineMode;
 use crate::output::{Format, View};
 use crate::server::gate::Policy;
 use crate::server::hub::Mode;
+use crate::server::ForwardTarget;
 use crate::term::Facts;
 use crate::tls::ClientTls;
 use crate::{client, console, output, server};
@@ -232,33 +233,40 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
     let relay = forward.forward.is_some();
     let mut console = console(operator, output, Role::Server, facts, utc_offset);
     console.output.relay = relay;
-    let forward = forward.forward.map(|url| client::Settings {
-        url,
-        headers: Vec::new(),
-        cookies: Vec::new(),
-        dropped_headers: Vec::new(),
-        execute: Vec::new(),
-        echo: false,
-        wait: client::Wait::Forever,
-        count: None,
-        until: None,
-        max_time: None,
-        max_message_size: serve.max_message_size,
-        compression: !serve.no_compression,
-        connect_timeout: Some(forward.forward_timeout),
-        ping_interval: None,
-        ping_timeout: None,
-        reconnect: false,
-        unix_socket: None,
-        proxy: None,
-        follow_redirects: false,
-        max_redirects: 0,
-        tls: ClientTls {
-            ca: forward.forward_ca,
-            insecure: forward.forward_insecure,
-            identity: None,
-        },
-        console: console.clone(),
+    let bridge = matches!(forward.forward, Some(ForwardTarget::Bytes(_)));
+    let timeout = forward.forward_timeout;
+    let forward = forward.forward.map(|target| match target {
+        ForwardTarget::Bytes(target) => server::ForwardSettings::Bytes { target, timeout },
+        ForwardTarget::WebSocket(url) => {
+            server::ForwardSettings::WebSocket(Box::new(client::Settings {
+                url,
+                headers: Vec::new(),
+                cookies: Vec::new(),
+                dropped_headers: Vec::new(),
+                execute: Vec::new(),
+                echo: false,
+                wait: client::Wait::Forever,
+                count: None,
+                until: None,
+                max_time: None,
+                max_message_size: serve.max_message_size,
+                compression: !serve.no_compression,
+                connect_timeout: Some(forward.forward_timeout),
+                ping_interval: None,
+                ping_timeout: None,
+                reconnect: false,
+                unix_socket: None,
+                proxy: None,
+                follow_redirects: false,
+                max_redirects: 0,
+                tls: ClientTls {
+                    ca: forward.forward_ca.clone(),
+                    insecure: forward.forward_insecure,
+                    identity: None,
+                },
+                console: console.clone(),
+            }))
+        }
     });
     server::Settings {
         addr,
@@ -267,7 +275,12 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
         tls_ca: serve.tls_ca,
         pass_auth: serve.pass_auth,
         policy: Policy {
-            subprotocols: serve.subprotocols,
+            // A bridge speaks websockify's `binary` subprotocol to a client that offers it.
+            subprotocols: if bridge {
+                vec!["binary".to_string()]
+            } else {
+                serve.subprotocols
+            },
             origins: serve.origins,
             credentials: serve.auth,
             max_clients: serve.max_clients,

@@ -27,7 +27,7 @@ mod dial;
 mod keepalive;
 pub mod proxy;
 mod reconnect;
-mod resolve;
+pub mod resolve;
 mod session;
 mod socks;
 

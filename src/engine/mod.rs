@@ -75,15 +75,19 @@ pub struct Net {
     /// Connections to read before the next wait, readable or not: a handshake can leave
     /// whole frames in tungstenite's buffer that no readiness event will announce.
     unread: Vec<usize>,
-    /// Other sources (stdin, a listener, a full stdout), by key, and whether they are
-    /// watched right now.
-    watched: HashMap<usize, (Box<dyn AsSource>, bool)>,
+    /// Other sources (stdin, a listener, a full stdout, a relay's byte stream), by key, and
+    /// the readiness wanted of each now (readable, writable); one wanting neither is out of
+    /// the poller, which would otherwise report its hang-up over and over.
+    watched: HashMap<usize, (Box<dyn AsSource>, Interest)>,
     /// No connection is read: the handler's output is backed up.
     reads_paused: bool,
     /// A flush since the last turn cleared a connection's backed-up output: the handler must
     /// see it (to release what it held back) before the loop waits.
     unblocked: bool,
 }
+
+/// Readiness wanted of a watched source: (readable, writable).
+type Interest = (bool, bool);
 
 struct Slot {
     conn: Conn,
@@ -139,9 +143,49 @@ impl Net {
     /// # Errors
     /// The poller refused the source (epoll refuses regular files, kqueue terminals).
     pub fn watch(&mut self, source: Box<dyn AsSource>, key: usize) -> io::Result<()> {
-        self.poller.add(source.source(), key, true, false)?;
-        self.watched.insert(key, (source, true));
+        self.watch_for(source, key, true, false)
+    }
+
+    /// Reports `source` under `key` when it is readable (`read`) or writable (`write`);
+    /// [`Net::want`] changes which.
+    ///
+    /// # Errors
+    /// The poller refused the source.
+    pub fn watch_for(
+        &mut self,
+        source: Box<dyn AsSource>,
+        key: usize,
+        read: bool,
+        write: bool,
+    ) -> io::Result<()> {
+        if read || write {
+            self.poller.add(source.source(), key, read, write)?;
+        }
+        self.watched.insert(key, (source, (read, write)));
         Ok(())
+    }
+
+    /// Changes the readiness a watched source is reported for.
+    pub fn want(&mut self, key: usize, read: bool, write: bool) {
+        let Some((fd, interest)) = self.watched.get_mut(&key) else {
+            return;
+        };
+        let want = (read, write);
+        if *interest == want {
+            return;
+        }
+        // Failing to change the interest of a valid registration is not expected; the worst
+        // case is a spurious `ready`, which the handler ignores.
+        match (*interest, want) {
+            (_, (false, false)) => self.poller.delete(fd.source()),
+            ((false, false), _) => {
+                let _ = self.poller.add(fd.source(), key, read, write);
+            }
+            _ => {
+                let _ = self.poller.modify(fd.source(), key, read, write);
+            }
+        }
+        *interest = want;
     }
 
     /// Reports `source` to [`Handler::ready`] under `key` once it is writable (a full stdout
@@ -150,9 +194,7 @@ impl Net {
     /// # Errors
     /// The poller refused the source.
     pub fn watch_writable(&mut self, source: Box<dyn AsSource>, key: usize) -> io::Result<()> {
-        self.poller.add(source.source(), key, false, true)?;
-        self.watched.insert(key, (source, true));
-        Ok(())
+        self.watch_for(source, key, false, true)
     }
 
     /// Stops or resumes reading connection `key` alone (the others are read as before): a
@@ -180,22 +222,19 @@ impl Net {
         self.watched.contains_key(&key)
     }
 
-    /// Stops or resumes reports for a watched source, for backpressure.
+    /// Stops or resumes reports of a watched source's readability, for backpressure.
     pub fn pause(&mut self, key: usize, paused: bool) {
-        if let Some((fd, on)) = self.watched.get_mut(&key) {
-            if *on == paused {
-                // Failing to change the interest of a valid registration is not expected;
-                // the worst case is a spurious `ready`, which the handler ignores.
-                let _ = self.poller.modify(fd.source(), key, !paused, false);
-                *on = !paused;
-            }
+        if let Some(&(_, (_, write))) = self.watched.get(&key) {
+            self.want(key, !paused, write);
         }
     }
 
     /// Stops watching a source for good (at its end of file).
     pub fn unwatch(&mut self, key: usize) {
-        if let Some((fd, _)) = self.watched.remove(&key) {
-            self.poller.delete(fd.source());
+        if let Some((fd, interest)) = self.watched.remove(&key) {
+            if interest != (false, false) {
+                self.poller.delete(fd.source());
+            }
         }
     }
 

@@ -1,10 +1,12 @@
-//! `wsx listen --forward URL`: before a client's handshake is answered, dial its own upstream
-//! connection with connect's dialer ([`crate::client::Dialer`]), and turn what the upstream
-//! said into the client's answer: its subprotocol on a 101, or its refusal as it came.
+//! `wsx listen --forward TARGET`: before a client's handshake is answered, open its own
+//! upstream connection, and turn what the upstream said into the client's answer. A
+//! WebSocket upstream is dialled with connect's dialer ([`crate::client::Dialer`]): its
+//! subprotocol goes on the client's 101, its refusal to the client as it came. A TCP or Unix
+//! socket upstream (the bridge) is connected to, or the client gets 502/504.
 //!
 //! Runs on the client's handshake thread; the relaying itself is [`super::serve`]'s.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tungstenite::http::{HeaderName, HeaderValue};
 use tungstenite::WebSocket;
@@ -12,7 +14,7 @@ use url::Url;
 
 use super::gate::{Decision, Head};
 use crate::client::{Dialed, Dialer};
-use crate::stream::Wire;
+use crate::stream::{Transport, Wire};
 
 /// Request headers that belong to one hop (the handshake, or HTTP framing), never passed on.
 const HOP_HEADERS: [&str; 13] = [
@@ -34,49 +36,180 @@ const HOP_HEADERS: [&str; 13] = [
 /// Headers of an upstream's refusal that reach the client with its status and body.
 const PASSED_ON: [&str; 2] = ["www-authenticate", "location"];
 
-/// The upstream side of one relayed client.
-pub struct Upstream {
-    pub ws: WebSocket<Wire>,
-    /// The URL dialled, for the `open` event.
-    pub url: Url,
-    /// The subprotocol the upstream chose, which the client's 101 names.
-    pub subprotocol: Option<String>,
+/// `--forward`'s value, as the command line gives it.
+#[derive(Debug, Clone)]
+pub enum ForwardTarget {
+    WebSocket(Url),
+    Bytes(BytesTarget),
 }
 
-/// Where the relay dials: the `--forward` URL and the dialer made for it (its TLS set up once,
-/// at start-up).
-pub struct Forward {
-    dialer: Dialer,
-    /// `--forward-timeout`, to tell a timeout (504) from a failure (502).
-    limit: std::time::Duration,
+/// The other end of a bridge: `tcp:HOST:PORT` or `unix:PATH`.
+#[derive(Debug, Clone)]
+pub enum BytesTarget {
+    Tcp(String, u16),
+    Unix(std::path::PathBuf),
+}
+
+impl std::fmt::Display for BytesTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BytesTarget::Tcp(host, port) if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
+            BytesTarget::Tcp(host, port) => write!(f, "tcp:{host}:{port}"),
+            BytesTarget::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// `--forward`, resolved: connect's settings for a WebSocket upstream, or a bridge's target.
+#[derive(Debug, Clone)]
+pub enum Settings {
+    WebSocket(Box<crate::client::Settings>),
+    Bytes {
+        target: BytesTarget,
+        /// `--forward-timeout`.
+        timeout: Duration,
+    },
+}
+
+/// The upstream side of one relayed client.
+pub enum Upstream {
+    WebSocket {
+        ws: Box<WebSocket<Wire>>,
+        /// The URL dialled, for the `open` event.
+        url: Url,
+        /// The subprotocol the upstream chose, which the client's 101 names.
+        subprotocol: Option<String>,
+    },
+    /// A bridge's byte stream (blocking until the server takes it over).
+    Bytes { stream: Transport, target: String },
+}
+
+impl Upstream {
+    /// What the `open` event names.
+    pub fn name(&self) -> String {
+        match self {
+            Upstream::WebSocket { url, .. } => url.to_string(),
+            Upstream::Bytes { target, .. } => target.clone(),
+        }
+    }
+}
+
+/// Where the relay dials: the dialer made for the `--forward` URL (its TLS set up once, at
+/// start-up), or the bridge's target.
+pub enum Forward {
+    WebSocket {
+        dialer: Box<Dialer>,
+        /// `--forward-timeout`, to tell a timeout (504) from a failure (502).
+        limit: Duration,
+    },
+    Bytes {
+        target: BytesTarget,
+        limit: Duration,
+    },
 }
 
 impl Forward {
     /// # Errors
     /// The TLS configuration for a `wss://` upstream cannot be made (a bad `--forward-ca`).
-    pub fn new(settings: crate::client::Settings) -> anyhow::Result<Forward> {
-        let limit = settings
-            .connect_timeout
-            .unwrap_or(std::time::Duration::from_secs(10));
-        let dialer = Dialer::new(settings);
-        dialer.prepare()?;
-        Ok(Forward { dialer, limit })
+    pub fn new(settings: Settings) -> anyhow::Result<Forward> {
+        match settings {
+            Settings::WebSocket(settings) => {
+                let limit = settings.connect_timeout.unwrap_or(Duration::from_secs(10));
+                let dialer = Box::new(Dialer::new(*settings));
+                dialer.prepare()?;
+                Ok(Forward::WebSocket { dialer, limit })
+            }
+            Settings::Bytes { target, timeout } => Ok(Forward::Bytes {
+                target,
+                limit: timeout,
+            }),
+        }
     }
 
-    /// Dials the upstream for a client's request `head`: `Ok` with the upstream connection,
-    /// or the answer the client gets instead (the upstream's refusal as it came, 502 when it
-    /// cannot be reached, 504 when it does not answer in time).
+    /// Opens the upstream for a client's request `head`: `Ok` with the upstream connection,
+    /// or the answer the client gets instead (a WebSocket upstream's refusal as it came, 502
+    /// when the upstream cannot be reached, 504 when it does not answer in time).
     pub fn dial(&self, head: &Head) -> Result<Upstream, Decision> {
-        let url = target(&self.dialer.settings().url, &head.path)
+        match self {
+            Forward::WebSocket { dialer, limit } => dial_websocket(dialer, *limit, head),
+            Forward::Bytes { target, limit } => open_bytes(target, *limit),
+        }
+    }
+}
+
+/// Connects a bridge's TCP or Unix socket within `limit`.
+fn open_bytes(target: &BytesTarget, limit: Duration) -> Result<Upstream, Decision> {
+    let started = Instant::now();
+    let failed = |e: std::io::Error| {
+        let status = if started.elapsed() >= limit || e.kind() == std::io::ErrorKind::TimedOut {
+            504
+        } else {
+            502
+        };
+        let why = format!("upstream {target}: {e}");
+        refusal(
+            status,
+            why.clone(),
+            format!(
+                "{why}
+"
+            ),
+            Vec::new(),
+        )
+    };
+    let stream = match target {
+        BytesTarget::Tcp(host, port) => {
+            let addrs =
+                crate::client::resolve::resolve(host, *port, Some(limit)).map_err(failed)?;
+            let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+            let mut connected = None;
+            for addr in addrs {
+                let left = limit.saturating_sub(started.elapsed());
+                if left.is_zero() {
+                    last = std::io::ErrorKind::TimedOut.into();
+                    break;
+                }
+                match std::net::TcpStream::connect_timeout(&addr, left) {
+                    Ok(tcp) => {
+                        connected = Some(tcp);
+                        break;
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            Transport::from(connected.ok_or(last).map_err(failed)?)
+        }
+        #[cfg(unix)]
+        BytesTarget::Unix(path) => {
+            Transport::from(std::os::unix::net::UnixStream::connect(path).map_err(failed)?)
+        }
+        #[cfg(not(unix))]
+        BytesTarget::Unix(_) => {
+            return Err(failed(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "Unix sockets are not supported on this platform",
+            )))
+        }
+    };
+    Ok(Upstream::Bytes {
+        stream,
+        target: target.to_string(),
+    })
+}
+
+/// Dials a WebSocket upstream for the client's request `head`.
+fn dial_websocket(dialer: &Dialer, limit: Duration, head: &Head) -> Result<Upstream, Decision> {
+    {
+        let url = target(&dialer.settings().url, &head.path)
             .map_err(|why| refusal(400, why, String::new(), Vec::new()))?;
         let headers = passed_headers(head);
-        let dialer = self.dialer.retarget(url.clone(), headers);
+        let dialer = dialer.retarget(url.clone(), headers);
         let started = Instant::now();
         match dialer.handshake() {
             Ok(Dialed::Open(open)) => {
                 let (ws, response) = *open;
-                Ok(Upstream {
-                    ws,
+                Ok(Upstream::WebSocket {
+                    ws: Box::new(ws),
                     url,
                     subprotocol: crate::client::chosen_subprotocol(&response),
                 })
@@ -110,11 +243,7 @@ impl Forward {
                 ))
             }
             Err(e) => {
-                let status = if started.elapsed() >= self.limit {
-                    504
-                } else {
-                    502
-                };
+                let status = if started.elapsed() >= limit { 504 } else { 502 };
                 let why = format!("upstream {url}: {e:#}");
                 Err(refusal(status, why.clone(), format!("{why}\n"), Vec::new()))
             }

@@ -163,13 +163,20 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
     let upstream = match &shared.forward {
         Some(forward) => match forward.dial(&head) {
             Ok(upstream) => {
-                subprotocol.clone_from(&upstream.subprotocol);
-                if let Decision::Accept {
-                    subprotocol: chosen,
+                // A bridge answers with what the gate chose (the `binary` subprotocol).
+                if let Upstream::WebSocket {
+                    subprotocol: theirs,
                     ..
-                } = &mut decision
+                } = &upstream
                 {
-                    chosen.clone_from(&upstream.subprotocol);
+                    subprotocol.clone_from(theirs);
+                    if let Decision::Accept {
+                        subprotocol: chosen,
+                        ..
+                    } = &mut decision
+                    {
+                        chosen.clone_from(theirs);
+                    }
                 }
                 Some(Box::new(upstream))
             }

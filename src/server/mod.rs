@@ -11,6 +11,7 @@
 
 mod accept;
 mod admission;
+mod bridge;
 mod exec;
 mod files;
 mod forward;
@@ -37,6 +38,7 @@ use crate::engine::Engine;
 use crate::tls;
 use accept::{Acceptor, LISTENER};
 use admission::Admission;
+pub use forward::{BytesTarget, ForwardTarget, Settings as ForwardSettings};
 use handshake::Shared;
 use hub::Mode;
 pub use listener::ListenAddr;
@@ -64,8 +66,9 @@ pub struct Settings {
     /// `--max-handshakes`: handshakes in progress at most.
     pub max_handshakes: u64,
     pub handshake_timeout: Duration,
-    /// `--forward`: how each client's upstream is dialled (connect's settings for it).
-    pub forward: Option<crate::client::Settings>,
+    /// `--forward ws://…`: how each client's upstream is dialled (connect's settings for it),
+    /// or `--forward tcp:…|unix:…`: where each client's byte stream goes.
+    pub forward: Option<forward::Settings>,
     pub console: crate::console::Settings,
 }
 

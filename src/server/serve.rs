@@ -12,7 +12,9 @@ use anyhow::{Context, Result};
 use tungstenite::{Error as WsError, Message};
 
 use super::accept::{Acceptor, LISTENER};
+use super::bridge::{Bridge, Chunk};
 use super::exec::{Program, ProgramEvent, Refused};
+use super::forward::Upstream;
 use super::handshake::Accepted;
 use super::hub::{Hub, Mode, Route};
 use crate::console::{Console, Input, Role};
@@ -58,6 +60,12 @@ pub(super) struct Server {
     /// Relayed connections not read while the other side of their pair cannot take more:
     /// (held, the one it waits for).
     held: Vec<(usize, usize)>,
+    /// `--forward tcp:…|unix:…`: each bridged client's byte stream, by client id (kept after
+    /// the client left until what waits for the stream is written).
+    bridges: BTreeMap<u64, Bridge>,
+    /// Bridged payloads are shown (jsonl, raw, or `-v`); human format shows connections and
+    /// byte counts only.
+    show_bridged: bool,
     /// Threads ending and reaping programs of clients that left, joined before exiting.
     reapers: Vec<thread::JoinHandle<()>>,
 }
@@ -87,6 +95,9 @@ impl Server {
             closing: BTreeMap::new(),
             shutdown: false,
             held: Vec::new(),
+            bridges: BTreeMap::new(),
+            show_bridged: s.console.output.format != crate::output::Format::Human
+                || s.console.verbose,
             reapers: Vec::new(),
         }
     }
@@ -186,6 +197,7 @@ impl Server {
         if net.get(id as usize).is_some() {
             self.closing.insert(id, now + self.close_timeout);
         }
+        self.end_bridge(net, id, now);
         if let Some(relayed) = client.upstream {
             // The pair ends together: the upstream gets the client's Close, or 1001.
             let key = upstream_key(id);
@@ -255,19 +267,36 @@ impl Server {
         if let Err(e) = net.insert(id as usize, conn) {
             return self.fail(net, id, WsError::Io(e), now);
         }
-        let upstream_url = upstream.as_ref().map(|u| u.url.to_string());
-        if let Some(upstream) = upstream {
-            let inserted =
-                Conn::new(upstream.ws).and_then(|conn| net.insert(upstream_key(id), conn));
-            if let Err(e) = inserted {
-                self.notice(&format!("wsx: #{id} cannot relay: {e}"));
-                return self.leave(net, id, Some((1011, "cannot relay")), None, now);
+        let upstream_name = upstream.as_ref().map(|u| u.name());
+        match upstream.map(|u| *u) {
+            Some(Upstream::WebSocket { ws, .. }) => {
+                let inserted = Conn::new(*ws).and_then(|conn| net.insert(upstream_key(id), conn));
+                if let Err(e) = inserted {
+                    self.notice(&format!("wsx: #{id} cannot relay: {e}"));
+                    return self.leave(net, id, Some((1011, "cannot relay")), None, now);
+                }
+                if let Some(client) = self.hub.get_mut(id) {
+                    client.upstream = Some(super::hub::Relayed {
+                        close: Some((1001, String::new())),
+                    });
+                }
             }
-            if let Some(client) = self.hub.get_mut(id) {
-                client.upstream = Some(super::hub::Relayed {
-                    close: Some((1001, String::new())),
+            Some(Upstream::Bytes { stream, target }) => {
+                let watched = Bridge::new(stream, target).and_then(|bridge| {
+                    net.watch_for(bridge.source()?, upstream_key(id), true, false)?;
+                    Ok(bridge)
                 });
+                match watched {
+                    Ok(bridge) => {
+                        self.bridges.insert(id, bridge);
+                    }
+                    Err(e) => {
+                        self.notice(&format!("wsx: #{id} cannot bridge: {e}"));
+                        return self.leave(net, id, Some((1011, "cannot bridge")), None, now);
+                    }
+                }
             }
+            None => {}
         }
         self.show(
             Some(id),
@@ -277,7 +306,7 @@ impl Server {
                 subprotocol,
                 extension,
                 subject,
-                upstream: upstream_url,
+                upstream: upstream_name,
             },
         );
         if let Mode::Exec(cmd) = &self.mode {
@@ -339,7 +368,9 @@ impl Server {
             None => return,
         };
         let data = kind.is_data();
-        self.console.show_sized(Some(id), Dir::In, kind, wire);
+        if !data || self.show_bridged || !self.bridges.contains_key(&id) {
+            self.console.show_sized(Some(id), Dir::In, kind, wire);
+        }
         if !data {
             return;
         }
@@ -349,6 +380,9 @@ impl Server {
                 for target in targets {
                     self.send(net, target, msg.clone(), now);
                 }
+            }
+            Route::Upstream if self.bridges.contains_key(&id) => {
+                self.write_to_bridge(net, id, &msg.into_data(), now);
             }
             Route::Upstream => {
                 let (from, to) = (id as usize, upstream_key(id));
@@ -385,6 +419,136 @@ impl Server {
         if net.get(to).is_some_and(|c| c.is_blocked()) && !net.is_held(from) {
             net.hold(from, true);
             self.held.push((from, to));
+        }
+    }
+
+    /// Writes what client `id` sent to its byte stream; holds the client while too much waits.
+    fn write_to_bridge(&mut self, net: &mut Net, id: u64, bytes: &[u8], now: Instant) {
+        let Some(bridge) = self.bridges.get_mut(&id) else {
+            return;
+        };
+        if let Err(e) = bridge.write(bytes) {
+            return self.bridge_failed(net, id, &e, now);
+        }
+        let (paused, pending, full) = (bridge.paused, bridge.has_pending(), bridge.full());
+        net.want(upstream_key(id), !paused, pending);
+        if full && !net.is_held(id as usize) {
+            net.hold(id as usize, true);
+            self.held.push((id as usize, upstream_key(id)));
+        }
+    }
+
+    /// Client `id`'s byte stream is readable or writable (engine key `key`).
+    fn bridge_ready(&mut self, net: &mut Net, key: usize, now: Instant) {
+        let id = (key & !RELAY) as u64;
+        let Some(bridge) = self.bridges.get_mut(&id) else {
+            return net.unwatch(key);
+        };
+        if let Err(e) = bridge.flush() {
+            return self.bridge_failed(net, id, &e, now);
+        }
+        if bridge.closing {
+            if !bridge.has_pending() {
+                self.closing.remove(&(key as u64));
+                self.drop_bridge(net, id);
+            }
+            return;
+        }
+        let chunk = if bridge.paused {
+            Chunk::Idle
+        } else {
+            bridge.read()
+        };
+        match chunk {
+            Chunk::Data(bytes) => {
+                let kind = Kind::Binary(bytes.clone().into());
+                let wire = self.send(net, id, Message::Binary(bytes.into()), now);
+                if self.show_bridged {
+                    self.console.show_sized(Some(id), Dir::Out, kind, wire);
+                }
+                if net.get(id as usize).is_some_and(|c| c.is_blocked()) {
+                    if let Some(bridge) = self.bridges.get_mut(&id) {
+                        bridge.paused = true;
+                        self.held.push((key, id as usize));
+                    }
+                }
+            }
+            // Its end: the client's Close follows what it sent, in order.
+            Chunk::Eof => {
+                if let Some(bridge) = self.bridges.get_mut(&id) {
+                    bridge.paused = true;
+                }
+                self.leave(net, id, Some((1000, "")), None, now);
+            }
+            Chunk::Idle => {}
+            Chunk::Failed(e) => return self.bridge_failed(net, id, &e, now),
+        }
+        if let Some(bridge) = self.bridges.get(&id) {
+            net.want(key, !bridge.paused, bridge.has_pending());
+        }
+    }
+
+    /// Client `id`'s byte stream failed (a reset): the client is closed with 1011.
+    fn bridge_failed(&mut self, net: &mut Net, id: u64, err: &std::io::Error, now: Instant) {
+        self.drop_bridge(net, id);
+        self.closing.remove(&(upstream_key(id) as u64));
+        if self.hub.contains(id) {
+            let why = format!("upstream: {err}");
+            self.notice(&format!("wsx: #{id} {why}"));
+            let reason = truncated(&why, MAX_REASON);
+            self.leave(net, id, Some((1011, reason)), Some(why.clone()), now);
+        }
+    }
+
+    /// Client `id` has left: its byte stream gets what still waits, then is shut down.
+    fn end_bridge(&mut self, net: &mut Net, id: u64, now: Instant) {
+        let Some(bridge) = self.bridges.get_mut(&id) else {
+            return;
+        };
+        bridge.closing = true;
+        let counts = format!(
+            "#{id} bridged to {}: {} B from the client, {} B to it",
+            bridge.target, bridge.from_client, bridge.to_client
+        );
+        if bridge.has_pending() {
+            net.want(upstream_key(id), false, true);
+            self.closing
+                .insert(upstream_key(id) as u64, now + self.close_timeout);
+        } else {
+            self.drop_bridge(net, id);
+        }
+        self.notice(&counts);
+    }
+
+    fn drop_bridge(&mut self, net: &mut Net, id: u64) {
+        if let Some(bridge) = self.bridges.remove(&id) {
+            bridge.shutdown();
+            net.unwatch(upstream_key(id));
+        }
+    }
+
+    /// Reads `key` again, if it was held back for the other side of its pair.
+    fn release(&mut self, net: &mut Net, key: usize) {
+        net.hold(key, false);
+        if key & RELAY != 0 {
+            let id = (key & !RELAY) as u64;
+            if let Some(bridge) = self.bridges.get_mut(&id) {
+                if !bridge.closing {
+                    bridge.paused = false;
+                    net.want(key, true, bridge.has_pending());
+                }
+            }
+        }
+    }
+
+    /// Whether `key`, which another connection waits for, still cannot take more.
+    fn backed_up(&self, net: &mut Net, key: usize) -> bool {
+        let bridge = (key & RELAY != 0)
+            .then(|| self.bridges.get(&((key & !RELAY) as u64)))
+            .flatten();
+        match bridge {
+            Some(bridge) => bridge.full(),
+            None => net.get(key).is_some_and(|c| c.is_blocked()),
         }
     }
 
@@ -498,13 +662,13 @@ impl Role for Server {
         }
         self.acceptor.resume(net, now);
         // Relayed connections are read again once their other side has drained.
-        self.held.retain(|&(held, waits_for)| {
-            let blocked = net.get(waits_for).is_some_and(|c| c.is_blocked());
-            if !blocked {
-                net.hold(held, false);
+        for (held, waits_for) in std::mem::take(&mut self.held) {
+            if self.backed_up(net, waits_for) {
+                self.held.push((held, waits_for));
+            } else {
+                self.release(net, held);
             }
-            blocked
-        });
+        }
         // Programs' lines and operator input wait while stdout is full (they are shown).
         while !self.console.output_blocked() {
             let Ok(event) = self.programs.try_recv() else {
@@ -532,6 +696,10 @@ impl Role for Server {
         for id in expired {
             self.closing.remove(&id);
             net.remove(id as usize);
+            if id as usize & RELAY != 0 {
+                // A byte stream that would not take what was left for it.
+                self.drop_bridge(net, (id as usize & !RELAY) as u64);
+            }
         }
         if self.shutdown && self.hub.is_empty() && self.closing.is_empty() {
             self.finish(Ok(ExitCode::SUCCESS));
@@ -556,6 +724,9 @@ impl Role for Server {
     }
 
     fn ready(&mut self, net: &mut Net, key: usize) {
+        if key != LISTENER && key & RELAY != 0 {
+            return self.bridge_ready(net, key, Instant::now());
+        }
         if key == LISTENER {
             self.acceptor
                 .accept_all(net, &mut self.console, Instant::now());

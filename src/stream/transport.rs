@@ -67,7 +67,7 @@ impl Transport {
         };
     }
 
-    pub(super) fn set_nonblocking(&self) -> io::Result<()> {
+    pub fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             Transport::Tcp(t) => t.set_nonblocking(true),
             #[cfg(unix)]

@@ -473,3 +473,189 @@ fn a_bad_forward_ca_is_an_error_before_anything_is_bound() {
     assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
     assert!(out.stderr.contains("ca.pem"), "{}", out.stderr);
 }
+
+// --- the bridge: --forward tcp:HOST:PORT ---------------------------------------------------
+
+/// A TCP service for one connection, run by `f`.
+fn tcp_service<F>(f: F) -> (u16, std::thread::JoinHandle<()>)
+where
+    F: FnOnce(TcpStream) + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (tcp, _) = listener.accept().expect("accepting the bridge");
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        f(tcp);
+    });
+    (port, handle)
+}
+
+#[test]
+fn the_bridge_carries_bytes_both_ways_and_answers_binary() {
+    let (port, service) = tcp_service(|mut tcp| {
+        tcp.write_all(b"banner\r\n").unwrap();
+        let mut got = [0u8; 9];
+        std::io::Read::read_exact(&mut tcp, &mut got).unwrap();
+        tcp.write_all(&got).unwrap(); // what the client sent, back as it came
+        let mut rest = Vec::new();
+        let _ = std::io::Read::read_to_end(&mut tcp, &mut rest);
+    });
+    let mut relay = relay(&format!("tcp:127.0.0.1:{port}"), "jsonl", &[]);
+    let (mut ws, response) = client(&relay, "/", &[("Sec-WebSocket-Protocol", "binary")])
+        .expect("the bridge's handshake");
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "binary",
+        "websockify's subprotocol"
+    );
+    let banner = ws.read().unwrap();
+    assert_eq!(banner, Message::binary(b"banner\r\n".to_vec()));
+    ws.send(Message::text("text ")).unwrap(); // text goes as its UTF-8 bytes
+    ws.send(Message::binary(vec![0, 0xff, 1, 2])).unwrap();
+    let mut echoed = Vec::new();
+    while echoed.len() < 9 {
+        match ws.read().unwrap() {
+            Message::Binary(b) => echoed.extend_from_slice(&b),
+            other => panic!("expected binary, got {other:?}"),
+        }
+    }
+    assert_eq!(echoed, b"text \x00\xff\x01\x02");
+    ws.close(None).unwrap();
+    service.join().unwrap();
+    relay.expect_stdout(&format!(r#""upstream":"tcp:127.0.0.1:{port}""#));
+    relay.expect_stdout(r#""type":"binary""#);
+    relay.expect_stderr("9 B from the client, 17 B to it");
+}
+
+#[test]
+fn the_services_end_of_stream_is_a_close_1000_after_what_it_sent() {
+    let (port, service) = tcp_service(|mut tcp| {
+        tcp.write_all(&vec![b'z'; 300_000]).unwrap();
+        // Dropping it: end of stream.
+    });
+    let mut relay = relay(&format!("tcp:127.0.0.1:{port}"), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    let mut received = 0;
+    let code = loop {
+        match ws.read().unwrap() {
+            Message::Binary(b) => received += b.len(),
+            Message::Close(frame) => break frame.map(|f| u16::from(f.code)),
+            other => panic!("unexpected {other:?}"),
+        }
+    };
+    assert_eq!(
+        received, 300_000,
+        "everything the service sent, before the Close"
+    );
+    assert_eq!(code, Some(1000));
+    service.join().unwrap();
+    // Human format shows the connection and the counts, not the bytes.
+    let line = relay.expect_stdout("connected from");
+    assert!(
+        line.contains(&format!("relayed to tcp:127.0.0.1:{port}")),
+        "{line}"
+    );
+    relay.expect_stderr("0 B from the client, 300000 B to it");
+}
+
+#[test]
+fn a_reset_is_1011_and_an_unreachable_service_is_502() {
+    let (port, service) = tcp_service(|tcp| {
+        // A reset: linger 0 then close.
+        socket2::SockRef::from(&tcp)
+            .set_linger(Some(Duration::ZERO))
+            .unwrap();
+        drop(tcp);
+    });
+    let mut relay = relay(&format!("tcp:127.0.0.1:{port}"), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    match ws.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1011);
+            assert!(frame.reason.starts_with("upstream: "), "{}", frame.reason);
+        }
+        other => panic!("expected Close 1011, got {other:?}"),
+    }
+    service.join().unwrap();
+    relay.expect_stderr("#1 upstream: ");
+
+    let closed = support::closed_port();
+    let mut gone = self::relay(&format!("tcp:127.0.0.1:{closed}"), "human", &[]);
+    match client(&gone, "/", &[]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 502),
+        other => panic!("expected 502, got {other:?}"),
+    }
+    gone.expect_stderr("(502)");
+}
+
+#[test]
+fn a_client_that_stops_reading_holds_back_its_service() {
+    let (stalled_tx, stalled) = mpsc::channel();
+    let (port, service) = tcp_service(move |mut tcp| {
+        tcp.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut sent = 0usize;
+        while sent < 512 << 20 {
+            match tcp.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(_) => break,
+            }
+        }
+        stalled_tx.send(sent).unwrap();
+    });
+    let mut relay = relay(&format!("tcp:127.0.0.1:{port}"), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    let sent = stalled.recv_timeout(PATIENCE).expect("the service stalled");
+    assert!(
+        sent < 64 << 20,
+        "the bridge took {sent} bytes for a client that reads nothing"
+    );
+    let mut received = 0;
+    loop {
+        match ws.read() {
+            Ok(Message::Binary(b)) => received += b.len(),
+            Ok(Message::Close(_)) => break,
+            Ok(_) => {}
+            Err(e) => panic!("{e} after {received}: {}", relay.stderr_so_far()),
+        }
+    }
+    assert_eq!(received, sent, "nothing the service sent is lost");
+    service.join().unwrap();
+}
+
+#[test]
+fn bad_forward_targets_are_usage_errors() {
+    for target in ["tcp:nohost", "tcp::80", "tcp:h:99999", "unix:", "ftp://x/"] {
+        let out = run(
+            {
+                let mut cmd = support::wsx();
+                cmd.args(["listen", "127.0.0.1:0", "--forward", target]);
+                cmd
+            },
+            b"",
+        );
+        assert_eq!(out.code, Some(2), "{target}: {}", out.stderr);
+        assert!(!out.stderr.contains("listening on"), "{}", out.stderr);
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn the_bridge_reaches_a_unix_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("service.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let service = std::thread::spawn(move || {
+        let (mut unix, _) = listener.accept().unwrap();
+        unix.set_read_timeout(Some(PATIENCE)).unwrap();
+        let mut got = [0u8; 4];
+        std::io::Read::read_exact(&mut unix, &mut got).unwrap();
+        unix.write_all(&got).unwrap();
+    });
+    let relay = relay(&format!("unix:{}", path.display()), "human", &[]);
+    let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    ws.send(Message::binary(b"ping".to_vec())).unwrap();
+    assert_eq!(ws.read().unwrap(), Message::binary(b"ping".to_vec()));
+    service.join().unwrap();
+}
