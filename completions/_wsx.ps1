@@ -35,6 +35,7 @@ Register-ArgumentCompleter -Native -CommandName 'wsx' -ScriptBlock {
         'wsx;connect' {
             [CompletionResult]::new('-x', '-x', [CompletionResultType]::ParameterName, 'Send MSG right after the handshake, before reading stdin (repeatable)')
             [CompletionResult]::new('--execute', '--execute', [CompletionResultType]::ParameterName, 'Send MSG right after the handshake, before reading stdin (repeatable)')
+            [CompletionResult]::new('--tcp-listen', '--tcp-listen', [CompletionResultType]::ParameterName, 'A TCP-to-WebSocket tunnel: listen on [HOST:]PORT (127.0.0.1 unless told) and give every TCP connection its own WebSocket connection to URL, bytes both ways, until Ctrl-C')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, 'After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never')
             [CompletionResult]::new('--wait', '--wait', [CompletionResultType]::ParameterName, 'After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never')
             [CompletionResult]::new('--close-timeout', '--close-timeout', [CompletionResultType]::ParameterName, 'How long to wait for the peer''s answer to our Close frame')

@@ -81,7 +81,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__connect)
-            opts="-x -w -P -q -v -H -o -u -b -A -s -m -L -k -h --execute --echo --stream --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --header --origin --user --auth --cookie --user-agent --compressed --no-compression --subprotocol --count --until --max-time --max-message-size --unix-socket --proxy --location --max-redirects --reconnect --ping-interval --ping-timeout --connect-timeout --ca --insecure --cert --key --help"
+            opts="-x -w -P -q -v -H -o -u -b -A -s -m -L -k -h --execute --echo --stream --tcp-listen --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --header --origin --user --auth --cookie --user-agent --compressed --no-compression --subprotocol --count --until --max-time --max-message-size --unix-socket --proxy --location --max-redirects --reconnect --ping-interval --ping-timeout --connect-timeout --ca --insecure --cert --key --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -92,6 +92,10 @@ _wsx() {
                     return 0
                     ;;
                 -x)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --tcp-listen)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -31,6 +31,7 @@ set edit:completion:arg-completer[wsx] = {|@words|
         &'wsx;connect'= {
             cand -x 'Send MSG right after the handshake, before reading stdin (repeatable)'
             cand --execute 'Send MSG right after the handshake, before reading stdin (repeatable)'
+            cand --tcp-listen 'A TCP-to-WebSocket tunnel: listen on [HOST:]PORT (127.0.0.1 unless told) and give every TCP connection its own WebSocket connection to URL, bytes both ways, until Ctrl-C'
             cand -w 'After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never'
             cand --wait 'After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never'
             cand --close-timeout 'How long to wait for the peer''s answer to our Close frame'

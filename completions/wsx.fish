@@ -32,6 +32,7 @@ complete -c wsx -n "__fish_wsx_needs_command" -f -a "completions" -d 'Print a sh
 complete -c wsx -n "__fish_wsx_needs_command" -f -a "man" -d 'Print the manual page (of wsx, or of one command) to stdout, in roff'
 complete -c wsx -n "__fish_wsx_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s x -l execute -d 'Send MSG right after the handshake, before reading stdin (repeatable)' -r
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l tcp-listen -d 'A TCP-to-WebSocket tunnel: listen on [HOST:]PORT (127.0.0.1 unless told) and give every TCP connection its own WebSocket connection to URL, bytes both ways, until Ctrl-C' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s w -l wait -d 'After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l close-timeout -d 'How long to wait for the peer\'s answer to our Close frame' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l format -d 'Output format [default: human on a terminal, raw otherwise]' -r -f -a "human\t'One line per event with time, direction and type'

@@ -249,6 +249,12 @@ pub struct InputArgs {
     #[arg(long, conflicts_with_all = ["binary", "slash", "format", "binary_output", "pretty", "echo"])]
     pub stream: bool,
 
+    /// A TCP-to-WebSocket tunnel: listen on [HOST:]PORT (127.0.0.1 unless told) and give every
+    /// TCP connection its own WebSocket connection to URL, bytes both ways, until Ctrl-C
+    #[arg(long, value_name = "[HOST:]PORT", value_parser = parse_tcp_listen,
+          conflicts_with_all = ["stream", "execute", "echo", "binary", "slash", "reconnect", "count", "until"])]
+    pub tcp_listen: Option<SocketAddr>,
+
     /// After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never
     #[arg(short = 'w', long, value_name = "SECS", default_value = "1", allow_negative_numbers = true,
           value_parser = parse_wait)]
@@ -495,6 +501,13 @@ fn parse_listen_addr(s: &str) -> Result<ListenAddr, String> {
         .next()
         .map(ListenAddr::Tcp)
         .ok_or_else(|| format!("'{s}' has no address"))
+}
+
+fn parse_tcp_listen(s: &str) -> Result<SocketAddr, String> {
+    match parse_listen_addr(s)? {
+        ListenAddr::Tcp(addr) => Ok(addr),
+        ListenAddr::Unix(_) => Err("a tunnel listens on TCP: [HOST:]PORT".into()),
+    }
 }
 
 fn parse_forward(s: &str) -> Result<ForwardTarget, String> {

@@ -56,11 +56,11 @@ pub struct Status {
 pub const CONNECT: &[Status] = &[
     Status {
         code: 0,
-        meaning: "finished normally: Close 1000/1001 from either side, stdin EOF handled, `--count` reached or `--until` matched",
+        meaning: "finished normally: Close 1000/1001 from either side, stdin EOF handled, `--count` reached or `--until` matched, a `--tcp-listen` tunnel stopped by Ctrl-C / SIGTERM",
     },
     Status {
         code: 1,
-        meaning: "other runtime failure (a file that cannot be read, an internal error, input lines that could not be sent)",
+        meaning: "other runtime failure (a file that cannot be read, an internal error, input lines that could not be sent, a `--tcp-listen` address that cannot be bound)",
     },
     Status {
         code: 2,

@@ -47,6 +47,8 @@ enum Role {
     Client,
     /// `wsx connect --stream`: bytes in, payloads out, never the line editor.
     Stream,
+    /// `wsx connect --tcp-listen`: no input; what passes is shown as a relay shows it.
+    Tunnel,
 }
 
 fn console(
@@ -60,7 +62,7 @@ fn console(
     let stream = role == Role::Stream;
     // rustyline only when both ends are terminals: on piped input it keeps the newline
     // (rustyline#532), and it would write its prompt into a piped stdout.
-    let repl = facts.stdin_tty && facts.stdout_tty && !stream;
+    let repl = facts.stdin_tty && facts.stdout_tty && matches!(role, Role::Client | Role::Server);
     let format = output.format.unwrap_or(if facts.stdout_tty && !stream {
         Format::Human
     } else {
@@ -94,7 +96,7 @@ fn console(
             binary_output: output.binary_output,
             tty: facts.stdout_tty,
             stream,
-            relay: false,
+            relay: role == Role::Tunnel,
             color: facts.color(output.no_color),
         },
         quiet: output.quiet,
@@ -134,6 +136,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> client::Setting
         ping_interval: net.ping_interval,
         ping_timeout: net.ping_timeout,
         reconnect: net.reconnect,
+        tcp_listen: input.tcp_listen,
         unix_socket: net.unix_socket.clone(),
         proxy: net.proxy,
         follow_redirects: net.location,
@@ -146,10 +149,10 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> client::Setting
         console: console(
             operator,
             output,
-            if input.stream {
-                Role::Stream
-            } else {
-                Role::Client
+            match (input.stream, input.tcp_listen.is_some()) {
+                (_, true) => Role::Tunnel,
+                (true, false) => Role::Stream,
+                (false, false) => Role::Client,
             },
             facts,
             utc_offset,
@@ -255,6 +258,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
                 ping_interval: None,
                 ping_timeout: None,
                 reconnect: false,
+                tcp_listen: None,
                 unix_socket: None,
                 proxy: None,
                 follow_redirects: false,

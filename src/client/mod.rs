@@ -30,6 +30,7 @@ mod reconnect;
 pub mod resolve;
 mod session;
 mod socks;
+mod tunnel;
 
 /// `wsx connect`, resolved (by `settings.rs`).
 #[derive(Debug, Clone)]
@@ -60,6 +61,8 @@ pub struct Settings {
     pub ping_timeout: Option<Duration>,
     /// `--reconnect`: dial again after a lost connection.
     pub reconnect: bool,
+    /// `--tcp-listen`: a tunnel, one WebSocket connection per accepted TCP connection.
+    pub tcp_listen: Option<std::net::SocketAddr>,
     /// `--unix-socket`: connect there instead of to the URL's host and port.
     pub unix_socket: Option<std::path::PathBuf>,
     /// `--proxy`; without it the environment is consulted when dialing.
@@ -92,6 +95,7 @@ impl Settings {
             ping_interval: None,
             ping_timeout: None,
             reconnect: false,
+            tcp_listen: None,
             unix_socket: None,
             proxy: None,
             follow_redirects: false,
@@ -131,6 +135,9 @@ pub fn run(s: Settings) -> Result<ExitCode> {
                 "wsx: -H {name}: left out, the WebSocket handshake sets it"
             ));
         }
+    }
+    if let Some(addr) = s.tcp_listen {
+        return tunnel::run(dialer.clone(), addr);
     }
     let (ws, response) = dialer.dial().map_err(|e| match s.max_time {
         // Connecting took the whole --max-time (its timeouts are bounded by it).

@@ -4,6 +4,7 @@
 //! The loop knows nothing about where input comes from or where output goes: a [`Handler`]
 //! (the client session, or the server) takes input, reacts to frames and sets deadlines.
 
+mod bytes;
 mod conn;
 mod poll;
 
@@ -16,6 +17,7 @@ use poll::Poller;
 
 pub use poll::AsSource;
 
+pub use bytes::{ByteStream, Chunk};
 pub use conn::{failure, Conn, Incoming};
 
 /// How many messages one connection may deliver per turn before others get a go.

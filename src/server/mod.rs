@@ -11,7 +11,6 @@
 
 mod accept;
 mod admission;
-mod bridge;
 mod exec;
 mod files;
 mod forward;

@@ -12,13 +12,12 @@ use anyhow::{Context, Result};
 use tungstenite::{Error as WsError, Message};
 
 use super::accept::{Acceptor, LISTENER};
-use super::bridge::{Bridge, Chunk};
 use super::exec::{Program, ProgramEvent, Refused};
 use super::forward::Upstream;
 use super::handshake::Accepted;
 use super::hub::{Hub, Mode, Route};
 use crate::console::{Console, Input, Role};
-use crate::engine::{failure, Conn, Incoming, Net, Waker};
+use crate::engine::{failure, ByteStream, Chunk, Conn, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 
@@ -62,7 +61,7 @@ pub(super) struct Server {
     held: Vec<(usize, usize)>,
     /// `--forward tcp:…|unix:…`: each bridged client's byte stream, by client id (kept after
     /// the client left until what waits for the stream is written).
-    bridges: BTreeMap<u64, Bridge>,
+    bridges: BTreeMap<u64, ByteStream>,
     /// Bridged payloads are shown (jsonl, raw, or `-v`); human format shows connections and
     /// byte counts only.
     show_bridged: bool,
@@ -282,7 +281,7 @@ impl Server {
                 }
             }
             Some(Upstream::Bytes { stream, target }) => {
-                let watched = Bridge::new(stream, target).and_then(|bridge| {
+                let watched = ByteStream::new(stream, target).and_then(|bridge| {
                     net.watch_for(bridge.source()?, upstream_key(id), true, false)?;
                     Ok(bridge)
                 });

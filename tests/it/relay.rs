@@ -659,3 +659,140 @@ fn the_bridge_reaches_a_unix_socket() {
     assert_eq!(ws.read().unwrap(), Message::binary(b"ping".to_vec()));
     service.join().unwrap();
 }
+
+// --- the tunnel: wsx connect URL --tcp-listen PORT -----------------------------------------
+
+/// `wsx connect URL --tcp-listen 127.0.0.1:0 ARGS`, ready.
+fn tunnel(url: &str, args: &[&str]) -> Server {
+    let mut cmd = support::wsx();
+    cmd.args(["connect", url, "--tcp-listen", "127.0.0.1:0"])
+        .args(["--format", "human", "--timestamps", "none"])
+        .args(args);
+    Server::start_command(cmd)
+}
+
+/// Reads from `tcp` until `len` bytes have come (or the stream ends).
+fn read_bytes(tcp: &mut TcpStream, len: usize) -> Vec<u8> {
+    let mut got = vec![0u8; len];
+    let mut filled = 0;
+    while filled < len {
+        match std::io::Read::read(tcp, &mut got[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) => panic!("reading the tunnel: {e} after {filled} bytes"),
+        }
+    }
+    got.truncate(filled);
+    got
+}
+
+#[test]
+fn the_tunnel_carries_bytes_with_connects_options_and_one_websocket_per_connection() {
+    let (port, _stalled) = flooding_upstream(); // echoes every path but /flood
+    let mut tunnel = tunnel(
+        &format!("ws://127.0.0.1:{port}/echo"),
+        &["-H", "X-Token: t"],
+    );
+    assert!(tunnel.url.starts_with("tcp://127.0.0.1:"), "{}", tunnel.url);
+    let mut first = TcpStream::connect(("127.0.0.1", tunnel.port)).unwrap();
+    let mut second = TcpStream::connect(("127.0.0.1", tunnel.port)).unwrap();
+    for tcp in [&first, &second] {
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    }
+    let data: Vec<u8> = (0..=255u8).cycle().take(500_000).collect();
+    first.write_all(&data).unwrap();
+    second.write_all(b"second\n").unwrap();
+    assert_eq!(read_bytes(&mut second, 7), b"second\n");
+    assert!(
+        read_bytes(&mut first, data.len()) == data,
+        "the echo differs"
+    );
+    tunnel.expect_stdout("#1 connected from");
+    tunnel.expect_stdout("#2 connected from");
+    drop(first);
+    tunnel.expect_stderr("#1 127.0.0.1:");
+}
+
+#[test]
+fn the_tunnel_sends_connects_headers() {
+    let (up, requests) = upstream(None, support::record_until_end);
+    let tunnel = tunnel(&up.url(), &["-H", "X-Token: secret", "--auth", "u:p"]);
+    let tcp = TcpStream::connect(("127.0.0.1", tunnel.port)).unwrap();
+    let request = requests.recv_timeout(PATIENCE).expect("the tunnel dialled");
+    assert_eq!(request.headers().get("x-token").unwrap(), "secret");
+    assert!(request.headers().get("authorization").is_some());
+    drop(tcp);
+    let seen = up.all();
+    assert!(
+        seen.contains(&Seen::Close(1000, String::new())),
+        "the end of the TCP stream is a Close 1000: {seen:?}"
+    );
+}
+
+#[test]
+fn the_servers_close_ends_the_tcp_connection_after_what_it_sent() {
+    let (up, _requests) = upstream(None, |ws, seen| {
+        ws.send(Message::binary(vec![b'q'; 100_000])).unwrap();
+        ws.send(Message::text("tail")).unwrap();
+        support::close_with(ws, 1000, "");
+        support::record_until_end(ws, seen);
+    });
+    let tunnel = tunnel(&up.url(), &[]);
+    let mut tcp = TcpStream::connect(("127.0.0.1", tunnel.port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = Vec::new();
+    std::io::Read::read_to_end(&mut tcp, &mut got).expect("the end of the stream");
+    assert_eq!(got.len(), 100_004);
+    assert!(got.ends_with(b"qtail"));
+    drop(up);
+}
+
+#[test]
+fn a_failed_dial_ends_only_that_connection() {
+    let closed = support::closed_port();
+    let mut tunnel = tunnel(&format!("ws://127.0.0.1:{closed}/"), &[]);
+    let mut tcp = TcpStream::connect(("127.0.0.1", tunnel.port)).unwrap();
+    tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut got = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut tcp, &mut got);
+    assert!(got.is_empty());
+    tunnel.expect_stderr("could not connect");
+    // Still serving.
+    let again = TcpStream::connect(("127.0.0.1", tunnel.port));
+    assert!(again.is_ok());
+    tunnel.expect_stderr("#2 ");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_closes_every_tunnel_with_1001_and_exits_0() {
+    let (up, _requests) = upstream(None, support::record_until_end);
+    let mut tunnel = tunnel(&up.url(), &[]);
+    let _tcp = TcpStream::connect(("127.0.0.1", tunnel.port)).unwrap();
+    tunnel.expect_stdout("#1 connected from");
+    support::terminate(tunnel.pid);
+    assert_eq!(tunnel.wait(), Some(0));
+    let seen = up.all();
+    assert!(seen.contains(&Seen::Close(1001, String::new())), "{seen:?}");
+}
+
+#[test]
+fn tcp_listen_refuses_what_makes_no_sense_for_a_tunnel() {
+    for flag in [
+        &["--stream"][..],
+        &["--echo"],
+        &["-x", "hi"],
+        &["--reconnect"],
+    ] {
+        let out = run(
+            {
+                let mut cmd = support::wsx();
+                cmd.args(["connect", "ws://127.0.0.1:9/", "--tcp-listen", "0"]);
+                cmd.args(flag);
+                cmd
+            },
+            b"",
+        );
+        assert_eq!(out.code, Some(2), "{flag:?}: {}", out.stderr);
+    }
+}

@@ -1,11 +1,12 @@
-//! The far side of `wsx listen --forward tcp:…|unix:…`: one client's byte stream, read and
-//! written without blocking. What the stream cannot take yet waits here; the server holds the
-//! client back while too much waits ([`Bridge::full`]), so memory stays bounded.
+//! A byte stream beside the WebSockets (the far side of `wsx listen --forward tcp:…`, the
+//! near side of `wsx connect --tcp-listen`), read and written without blocking. What the
+//! stream cannot take yet waits here; the handler holds the WebSocket that feeds it back while
+//! too much waits ([`ByteStream::full`]), so memory stays bounded.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use crate::engine::AsSource;
+use super::AsSource;
 use crate::stream::Transport;
 
 /// How much is read from the stream at a time: one binary frame each.
@@ -24,30 +25,30 @@ pub enum Chunk {
     Failed(io::Error),
 }
 
-/// One client's byte stream and what waits to be written to it.
-pub struct Bridge {
+/// A byte stream and what waits to be written to it.
+pub struct ByteStream {
     stream: Transport,
     pending: VecDeque<u8>,
-    /// `tcp:HOST:PORT` or `unix:PATH`, for messages.
+    /// What it is connected to (`tcp:HOST:PORT`, `unix:PATH`, a peer's address), for messages.
     pub target: String,
-    /// Bytes from the client, and to it.
+    /// Bytes written to it (from the WebSocket), and read from it (to the WebSocket).
     pub from_client: u64,
     pub to_client: u64,
-    /// Not read while the client cannot take more.
+    /// Not read while its WebSocket cannot take more.
     pub paused: bool,
-    /// The client is gone: what waits is written, then the stream is shut down.
+    /// Its WebSocket is gone: what waits is written, then the stream is shut down.
     pub closing: bool,
 }
 
-impl Bridge {
+impl ByteStream {
     /// Takes over a connected stream, switching it to non-blocking mode.
     ///
     /// # Errors
     /// The socket refused the options.
-    pub fn new(stream: Transport, target: String) -> io::Result<Bridge> {
+    pub fn new(stream: Transport, target: String) -> io::Result<ByteStream> {
         stream.set_nonblocking()?;
         stream.set_nodelay()?;
-        Ok(Bridge {
+        Ok(ByteStream {
             stream,
             pending: VecDeque::new(),
             target,
