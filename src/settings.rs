@@ -242,33 +242,16 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
         ForwardTarget::Bytes(target) => server::ForwardSettings::Bytes { target, timeout },
         ForwardTarget::WebSocket(url) => {
             server::ForwardSettings::WebSocket(Box::new(client::Settings {
-                url,
-                headers: Vec::new(),
-                cookies: Vec::new(),
-                dropped_headers: Vec::new(),
-                execute: Vec::new(),
-                echo: false,
                 wait: client::Wait::Forever,
-                count: None,
-                until: None,
-                max_time: None,
                 max_message_size: serve.max_message_size,
                 compression: !serve.no_compression,
                 connect_timeout: Some(forward.forward_timeout),
-                ping_interval: None,
-                ping_timeout: None,
-                reconnect: false,
-                tcp_listen: None,
-                unix_socket: None,
-                proxy: None,
-                follow_redirects: false,
-                max_redirects: 0,
                 tls: ClientTls {
                     ca: forward.forward_ca.clone(),
                     insecure: forward.forward_insecure,
                     identity: None,
                 },
-                console: console.clone(),
+                ..client::Settings::dial(url, console.clone())
             }))
         }
     });

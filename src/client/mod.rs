@@ -74,12 +74,12 @@ pub struct Settings {
     pub console: crate::console::Settings,
 }
 
-#[cfg(test)]
 impl Settings {
-    /// The defaults of `wsx connect URL` in a pipe, with raw output.
-    pub fn for_test(url: &str) -> Settings {
+    /// Dialling `url` and nothing more: no extra headers, cookies or proxy, the default
+    /// limits, one attempt without redirects; `console` for what is shown (`-v`'s handshake).
+    pub fn dial(url: Url, console: crate::console::Settings) -> Settings {
         Settings {
-            url: Url::parse(url).expect("a test URL"),
+            url,
             headers: Vec::new(),
             cookies: Vec::new(),
             dropped_headers: Vec::new(),
@@ -90,7 +90,7 @@ impl Settings {
             until: None,
             max_time: None,
             max_message_size: 64 << 20,
-            compression: false,
+            compression: true,
             connect_timeout: None,
             ping_interval: None,
             ping_timeout: None,
@@ -99,9 +99,20 @@ impl Settings {
             unix_socket: None,
             proxy: None,
             follow_redirects: false,
-            max_redirects: 10,
+            max_redirects: 0,
             tls: crate::tls::ClientTls::default(),
-            console: crate::console::Settings::for_test(crate::output::Format::Raw, false),
+            console,
+        }
+    }
+
+    /// The defaults of `wsx connect URL` in a pipe, with raw output.
+    #[cfg(test)]
+    pub fn for_test(url: &str) -> Settings {
+        let console = crate::console::Settings::for_test(crate::output::Format::Raw, false);
+        Settings {
+            compression: false,
+            max_redirects: 10,
+            ..Settings::dial(Url::parse(url).expect("a test URL"), console)
         }
     }
 }
