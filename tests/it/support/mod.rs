@@ -21,7 +21,9 @@ use tungstenite::{Message, WebSocket};
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Waits until `done` holds, checking every few milliseconds, and fails the test with `what`
-/// after [`PATIENCE`]. For conditions no event announces (a process gone).
+/// after [`PATIENCE`]. For conditions no event announces (a process gone; only Linux's tests
+/// look for those, in `/proc`).
+#[cfg(target_os = "linux")]
 pub fn eventually(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + PATIENCE;
     while !done() {
