@@ -4,6 +4,10 @@
 //! No sleeps and no fixed ports: every wait has a deadline that only turns a hang into a
 //! failure, and every process started here is killed by its PID.
 
+// Each platform's tests use a different part of this module (pseudo-terminals, signals and
+// `/proc` are not everywhere): what one platform leaves unused is not dead.
+#![allow(dead_code)]
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
