@@ -28,6 +28,20 @@ pub struct Event {
     pub wire: Option<usize>,
 }
 
+/// A completed handshake, for [`Kind::Open`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// The URL (client) or the peer address (server).
+    pub peer: String,
+    pub subprotocol: Option<String>,
+    /// The extension agreed on (`permessage-deflate; …`), as the server stated it.
+    pub extension: Option<String>,
+    /// Server, mutual TLS: the subject of the client's certificate.
+    pub subject: Option<String>,
+    /// Server and tunnel: the URL (or `tcp:…`) the connection is relayed to.
+    pub upstream: Option<String>,
+}
+
 /// The payload of an [`Event`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum Kind {
@@ -42,18 +56,9 @@ pub enum Kind {
         rtt: Option<Duration>,
     },
     Close(CloseInfo),
-    /// The handshake completed.
-    Open {
-        /// The URL (client) or the peer address (server).
-        peer: String,
-        subprotocol: Option<String>,
-        /// The extension agreed on (`permessage-deflate; …`), as the server stated it.
-        extension: Option<String>,
-        /// Server, mutual TLS: the subject of the client's certificate.
-        subject: Option<String>,
-        /// Server, `--forward`: the URL the client is relayed to.
-        upstream: Option<String>,
-    },
+    /// The handshake completed (boxed: it is rare, and every other event is moved around
+    /// without its five strings).
+    Open(Box<Opened>),
     /// The connection is gone; `reason` says why when it ended badly.
     Disconnected {
         reason: Option<String>,

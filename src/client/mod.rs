@@ -18,7 +18,7 @@ use url::Url;
 use crate::console::Console;
 use crate::engine::{Conn, Engine};
 use crate::error::Failure;
-use crate::event::{Dir, Kind};
+use crate::event::{Dir, Kind, Opened};
 pub use dial::{Dialed, Dialer};
 use session::Session;
 
@@ -177,13 +177,13 @@ pub fn run(s: Settings) -> Result<ExitCode> {
 
 /// The event for a completed handshake, with the subprotocol and extension the server chose.
 pub(crate) fn opened(url: &Url, subprotocol: Option<String>, extension: Option<String>) -> Kind {
-    Kind::Open {
+    Kind::Open(Box::new(Opened {
         peer: url.to_string(),
         subprotocol,
         extension,
         subject: None,
         upstream: None,
-    }
+    }))
 }
 
 /// The subprotocol a handshake response names, if any.

@@ -18,7 +18,7 @@ use super::dial::Dialer;
 use crate::console::{Console, Role};
 use crate::engine::{failure, ByteStream, Chunk, Conn, Engine, Incoming, Net, Waker};
 use crate::error::Failure;
-use crate::event::{Dir, Kind};
+use crate::event::{Dir, Kind, Opened};
 use crate::stream::{Transport, Wire};
 
 /// The listener's engine key; pair `id` has its WebSocket under `2 * id` and its TCP
@@ -196,13 +196,13 @@ impl Tunnel {
         self.console.show(
             Some(id),
             Dir::In,
-            Kind::Open {
+            Kind::Open(Box::new(Opened {
                 peer: peer.to_string(),
                 subprotocol: None,
                 extension,
                 subject: None,
                 upstream: Some(url),
-            },
+            })),
         );
     }
 

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use colored::Colorize;
 
 use super::{render_time, View};
-use crate::event::{Dir, Event, Kind};
+use crate::event::{Dir, Event, Kind, Opened};
 use crate::term::escape;
 
 /// How many bytes of a binary payload are shown in hex before the rest is counted.
@@ -30,13 +30,14 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
         let _ = write!(out, "{} ", id.bold());
     }
     match &ev.kind {
-        Kind::Open {
-            peer,
-            subprotocol,
-            extension,
-            subject,
-            upstream,
-        } => {
+        Kind::Open(open) => {
+            let Opened {
+                peer,
+                subprotocol,
+                extension,
+                subject,
+                upstream,
+            } = &**open;
             let mut line = match ev.dir {
                 Dir::Out => format!("connected to {}", escape(peer)),
                 Dir::In => format!("connected from {}", escape(peer)),
@@ -134,7 +135,7 @@ fn body(kind: &Kind, pretty: Option<usize>, wire: Option<usize>, out: &mut Strin
             };
             let _ = write!(out, " {styled}");
         }
-        Kind::Open { .. } | Kind::Disconnected { .. } => {}
+        Kind::Open(_) | Kind::Disconnected { .. } => {}
     }
 }
 
@@ -340,24 +341,24 @@ mod tests {
             line(close(4001, "bye"), Dir::Out, None, &v),
             "> [close 4001 \"bye\"]\n"
         );
-        let open = Kind::Open {
+        let open = Kind::Open(Box::new(Opened {
             peer: "ws://h/".into(),
             subprotocol: Some("chat".into()),
             extension: None,
             subject: None,
             upstream: None,
-        };
+        }));
         assert_eq!(
             line(open, Dir::Out, None, &v),
             "connected to ws://h/ (subprotocol chat)\n"
         );
-        let open = Kind::Open {
+        let open = Kind::Open(Box::new(Opened {
             peer: "ws://h/".into(),
             subprotocol: None,
             extension: Some("permessage-deflate; server_no_context_takeover".into()),
             subject: None,
             upstream: None,
-        };
+        }));
         assert_eq!(
             line(open, Dir::Out, None, &v),
             "connected to ws://h/ (permessage-deflate; server_no_context_takeover)\n"

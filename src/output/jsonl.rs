@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 
 use super::Timestamps;
 use super::View;
-use crate::event::{Dir, Event, Kind};
+use crate::event::{Dir, Event, Kind, Opened};
 
 /// Appends the JSON line for `ev` (with its `\n`) to `out`.
 pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
@@ -50,13 +50,14 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
             obj.insert("code".into(), json!(info.code));
             obj.insert("reason".into(), json!(info.reason));
         }
-        Kind::Open {
-            peer,
-            subprotocol,
-            extension,
-            subject,
-            upstream,
-        } => {
+        Kind::Open(open) => {
+            let Opened {
+                peer,
+                subprotocol,
+                extension,
+                subject,
+                upstream,
+            } = &**open;
             obj.insert("type".into(), json!("open"));
             if let Some(url) = upstream {
                 obj.insert("upstream".into(), json!(url));
@@ -168,13 +169,13 @@ mod tests {
         );
         assert_eq!(
             line(
-                Kind::Open {
+                Kind::Open(Box::new(Opened {
                     peer: "ws://h/".into(),
                     subprotocol: None,
                     extension: Some("permessage-deflate".into()),
                     subject: None,
                     upstream: None,
-                },
+                })),
                 Dir::Out,
                 none,
                 None

@@ -19,7 +19,7 @@ use super::hub::{Hub, Mode, Route};
 use crate::console::{Console, Input, Role};
 use crate::engine::{failure, ByteStream, Chunk, Conn, Incoming, Net, Waker};
 use crate::error::Failure;
-use crate::event::{CloseInfo, Dir, Kind};
+use crate::event::{CloseInfo, Dir, Kind, Opened};
 
 /// How many lines from `--exec` programs may wait for the loop before their readers wait.
 const PROGRAM_LINES: usize = 1024;
@@ -300,13 +300,13 @@ impl Server {
         self.show(
             Some(id),
             Dir::In,
-            Kind::Open {
+            Kind::Open(Box::new(Opened {
                 peer: peer.to_string(),
                 subprotocol,
                 extension,
                 subject,
                 upstream: upstream_name,
-            },
+            })),
         );
         if let Mode::Exec(cmd) = &self.mode {
             let spawned = Program::spawn(
