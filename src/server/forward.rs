@@ -199,54 +199,52 @@ fn open_bytes(target: &BytesTarget, limit: Duration) -> Result<Upstream, Decisio
 
 /// Dials a WebSocket upstream for the client's request `head`.
 fn dial_websocket(dialer: &Dialer, limit: Duration, head: &Head) -> Result<Upstream, Decision> {
-    {
-        let url = target(&dialer.settings().url, &head.path)
-            .map_err(|why| refusal(400, why, String::new(), Vec::new()))?;
-        let headers = passed_headers(head);
-        let dialer = dialer.retarget(url.clone(), headers);
-        let started = Instant::now();
-        match dialer.handshake() {
-            Ok(Dialed::Open(open)) => {
-                let (ws, response) = *open;
-                Ok(Upstream::WebSocket {
-                    ws: Box::new(ws),
-                    url,
-                    subprotocol: crate::client::chosen_subprotocol(&response),
-                })
-            }
-            Ok(Dialed::Redirect {
-                rejection,
-                response,
-                ..
+    let url = target(&dialer.settings().url, &head.path)
+        .map_err(|why| refusal(400, why.clone(), format!("{why}\n"), Vec::new()))?;
+    let headers = passed_headers(head);
+    let dialer = dialer.retarget(url.clone(), headers);
+    let started = Instant::now();
+    match dialer.handshake() {
+        Ok(Dialed::Open(open)) => {
+            let (ws, response) = *open;
+            Ok(Upstream::WebSocket {
+                ws: Box::new(ws),
+                url,
+                subprotocol: crate::client::chosen_subprotocol(&response),
             })
-            | Ok(Dialed::Refused {
-                rejection,
-                response,
-            }) => {
-                let headers = PASSED_ON
-                    .iter()
-                    .filter_map(|&name| {
-                        let value = response.headers().get(name)?.to_str().ok()?;
-                        Some((name, value.to_string()))
-                    })
-                    .collect();
-                let body = response
-                    .body()
-                    .as_deref()
-                    .map(|b| String::from_utf8_lossy(b).into_owned())
-                    .unwrap_or_default();
-                Err(refusal(
-                    response.status().as_u16(),
-                    format!("the upstream {url} refused: {rejection}"),
-                    body,
-                    headers,
-                ))
-            }
-            Err(e) => {
-                let status = if started.elapsed() >= limit { 504 } else { 502 };
-                let why = format!("upstream {url}: {e:#}");
-                Err(refusal(status, why.clone(), format!("{why}\n"), Vec::new()))
-            }
+        }
+        Ok(Dialed::Redirect {
+            rejection,
+            response,
+            ..
+        })
+        | Ok(Dialed::Refused {
+            rejection,
+            response,
+        }) => {
+            let headers = PASSED_ON
+                .iter()
+                .filter_map(|&name| {
+                    let value = response.headers().get(name)?.to_str().ok()?;
+                    Some((name, value.to_string()))
+                })
+                .collect();
+            let body = response
+                .body()
+                .as_deref()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            Err(refusal(
+                response.status().as_u16(),
+                format!("the upstream {url} refused: {rejection}"),
+                body,
+                headers,
+            ))
+        }
+        Err(e) => {
+            let status = if started.elapsed() >= limit { 504 } else { 502 };
+            let why = format!("upstream {url}: {e:#}");
+            Err(refusal(status, why.clone(), format!("{why}\n"), Vec::new()))
         }
     }
 }
@@ -257,11 +255,6 @@ fn refusal(
     body: String,
     headers: Vec<(&'static str, String)>,
 ) -> Decision {
-    let body = if body.is_empty() && headers.is_empty() && status == 400 {
-        format!("{why}\n")
-    } else {
-        body
-    };
     Decision::Reject {
         status,
         headers,

@@ -564,8 +564,11 @@ fn the_services_end_of_stream_is_a_close_1000_after_what_it_sent() {
 #[cfg(unix)]
 #[test]
 fn a_reset_of_the_service_is_1011() {
-    let (port, service) = tcp_service(|tcp| {
-        // A reset: linger 0 then close.
+    let (port, service) = tcp_service(|mut tcp| {
+        // Once the bridge is up (the client's byte has come through), a reset: linger 0,
+        // then close. (A reset before that is a refused connection: 502.)
+        let mut byte = [0u8; 1];
+        std::io::Read::read_exact(&mut tcp, &mut byte).unwrap();
         socket2::SockRef::from(&tcp)
             .set_linger(Some(Duration::ZERO))
             .unwrap();
@@ -573,6 +576,7 @@ fn a_reset_of_the_service_is_1011() {
     });
     let mut relay = relay(&format!("tcp:127.0.0.1:{port}"), "human", &[]);
     let (mut ws, _) = client(&relay, "/", &[]).expect("handshake");
+    ws.send(Message::binary(vec![1])).unwrap();
     match ws.read() {
         Ok(Message::Close(Some(frame))) => {
             assert_eq!(u16::from(frame.code), 1011);
