@@ -225,7 +225,8 @@ impl Tunnel {
             self.console
                 .show(Some(id), Dir::In, Kind::Disconnected { reason: None });
         }
-        if let Some(tcp) = pair.tcp.as_mut() {
+        // Once: the WebSocket side may end it again (its Close, then the end of its handshake).
+        if let Some(tcp) = pair.tcp.as_mut().filter(|tcp| !tcp.closing) {
             tcp.closing = true;
             let counts = format!(
                 "#{id} {}: {} B to the server, {} B from it",
