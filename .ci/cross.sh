@@ -33,9 +33,13 @@ BUILD_STD=(-Zbuild-std=std,panic_abort)
 
 setup() {
   if [ -z "${SKIP_APT:-}" ]; then
+    # One apt at a time: the interop suite may install its peers meanwhile (the same lock).
+    exec 9>/tmp/wsx-apt.lock
+    flock 9
     timeout 600 apt-get update
     DEBIAN_FRONTEND=noninteractive timeout 1800 apt-get install -y --no-install-recommends \
       rustc-web cargo-web rust-web-src gcc-mingw-w64-x86-64 wine wine64 clang llvm
+    flock -u 9
   fi
   /usr/bin/rustc -V; /usr/bin/cargo -V
   test -d /usr/lib/rustlib/src/rust/library/std || { echo "rust-web-src missing" >&2; exit 1; }
