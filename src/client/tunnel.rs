@@ -16,7 +16,7 @@ use tungstenite::{Message, WebSocket};
 
 use super::dial::Dialer;
 use crate::console::{Console, Role};
-use crate::engine::{failure, ByteStream, Chunk, Conn, Engine, Incoming, Net, Waker};
+use crate::engine::{failure, Bridge, Conn, Engine, Incoming, Net, Step, Waker};
 use crate::error::Failure;
 use crate::event::{Dir, Kind, Opened};
 use crate::stream::{Transport, Wire};
@@ -39,7 +39,7 @@ type Dialed = (u64, TcpStream, Result<WebSocket<Wire>, String>);
 /// One TCP connection and, once dialled, its WebSocket.
 struct Pair {
     peer: SocketAddr,
-    tcp: Option<ByteStream>,
+    tcp: Option<Bridge>,
     /// The WebSocket is on the engine (under [`ws_key`]) and not yet closing.
     open: bool,
 }
@@ -176,10 +176,9 @@ impl Tunnel {
         let extension = ws.get_ref().extension();
         let set_up = Conn::new(ws)
             .and_then(|conn| net.insert(ws_key(id), conn))
-            .and_then(|()| ByteStream::new(Transport::from(tcp), peer.to_string()))
-            .and_then(|bytes| {
-                net.watch_for(bytes.source()?, tcp_key(id), true, false)?;
-                Ok(bytes)
+            .and_then(|()| {
+                let stream = Transport::from(tcp);
+                Bridge::watch(net, stream, peer.to_string(), tcp_key(id), ws_key(id))
             });
         match set_up {
             Ok(bytes) => {
@@ -226,18 +225,15 @@ impl Tunnel {
                 .show(Some(id), Dir::In, Kind::Disconnected { reason: None });
         }
         // Once: the WebSocket side may end it again (its Close, then the end of its handshake).
-        if let Some(tcp) = pair.tcp.as_mut().filter(|tcp| !tcp.closing) {
-            tcp.closing = true;
+        if let Some(tcp) = pair.tcp.as_mut().filter(|tcp| !tcp.bytes.closing) {
+            let b = &tcp.bytes;
             let counts = format!(
                 "#{id} {}: {} B to the server, {} B from it",
-                tcp.target, tcp.to_client, tcp.from_client
+                b.target, b.to_client, b.from_client
             );
-            if tcp.has_pending() {
-                net.want(tcp_key(id), false, true);
+            if tcp.finish(net) {
                 self.closing.insert(tcp_key(id), now + self.close_timeout);
             } else {
-                tcp.shutdown();
-                net.unwatch(tcp_key(id));
                 pair.tcp = None;
             }
             self.console.notice(&counts);
@@ -258,27 +254,11 @@ impl Tunnel {
 
     fn tcp_ready(&mut self, net: &mut Net, key: usize, now: Instant) {
         let id = (key / 2) as u64;
-        let Some(tcp) = self.pairs.get_mut(&id).and_then(|p| p.tcp.as_mut()) else {
+        let Some(tcp) = self.tcp_mut(id) else {
             return net.unwatch(key);
         };
-        if let Err(e) = tcp.flush() {
-            return self.tcp_failed(net, id, &e, now);
-        }
-        if tcp.closing {
-            if !tcp.has_pending() {
-                tcp.shutdown();
-                net.unwatch(key);
-                self.closing.remove(&key);
-                if let Some(pair) = self.pairs.get_mut(&id) {
-                    pair.tcp = None;
-                }
-                self.forget_if_done(net, id);
-            }
-            return;
-        }
-        let chunk = if tcp.paused { Chunk::Idle } else { tcp.read() };
-        match chunk {
-            Chunk::Data(bytes) => {
+        match tcp.ready(net) {
+            Step::Data(bytes) => {
                 let kind = Kind::Binary(bytes.clone().into());
                 let sent = net
                     .get(ws_key(id))
@@ -288,37 +268,38 @@ impl Tunnel {
                         if self.show_bytes {
                             self.console.show_sized(Some(id), Dir::In, kind, wire);
                         }
-                        if net.get(ws_key(id)).is_some_and(|c| c.is_blocked()) {
-                            if let Some(tcp) = self.tcp_mut(id) {
-                                tcp.paused = true;
-                                self.held.push((key, ws_key(id)));
+                        if let Some(pair) = self.pairs.get_mut(&id) {
+                            if let Some(tcp) = pair.tcp.as_mut() {
+                                tcp.sent(net, &mut self.held);
                             }
                         }
                     }
-                    Some(Err(e)) => return self.ws_failed(net, id, e, now),
+                    Some(Err(e)) => self.ws_failed(net, id, e, now),
                     None => {}
                 }
             }
             // Its end: the WebSocket's Close follows what it sent, in order.
-            Chunk::Eof => return self.end(net, id, Some((1000, "")), now),
-            Chunk::Idle => {}
-            Chunk::Failed(e) => return self.tcp_failed(net, id, &e, now),
-        }
-        if let Some(tcp) = self.tcp_mut(id) {
-            let want = (!tcp.paused, tcp.has_pending());
-            net.want(key, want.0, want.1);
+            Step::Eof => self.end(net, id, Some((1000, "")), now),
+            Step::Drained => {
+                self.closing.remove(&key);
+                if let Some(pair) = self.pairs.get_mut(&id) {
+                    pair.tcp = None;
+                }
+                self.forget_if_done(net, id);
+            }
+            Step::Idle => {}
+            Step::Failed(e) => self.tcp_failed(net, id, &e, now),
         }
     }
 
-    fn tcp_mut(&mut self, id: u64) -> Option<&mut ByteStream> {
+    fn tcp_mut(&mut self, id: u64) -> Option<&mut Bridge> {
         self.pairs.get_mut(&id).and_then(|p| p.tcp.as_mut())
     }
 
     fn tcp_failed(&mut self, net: &mut Net, id: u64, err: &std::io::Error, now: Instant) {
-        if let Some(pair) = self.pairs.get_mut(&id) {
-            pair.tcp = None;
+        if let Some(tcp) = self.pairs.get_mut(&id).and_then(|p| p.tcp.take()) {
+            tcp.close(net);
         }
-        net.unwatch(tcp_key(id));
         self.closing.remove(&tcp_key(id));
         self.console
             .notice(&format!("wsx: #{id} the TCP connection failed: {err}"));
@@ -355,15 +336,12 @@ impl Tunnel {
                         if self.show_bytes {
                             self.console.show_sized(Some(id), Dir::Out, kind, wire);
                         }
-                        let Some(tcp) = self.tcp_mut(id) else { return };
-                        if let Err(e) = tcp.write(&msg.into_data()) {
-                            return self.tcp_failed(net, id, &e, now);
-                        }
-                        let (paused, pending, full) = (tcp.paused, tcp.has_pending(), tcp.full());
-                        net.want(tcp_key(id), !paused, pending);
-                        if full && !net.is_held(key) {
-                            net.hold(key, true);
-                            self.held.push((key, tcp_key(id)));
+                        let Some(pair) = self.pairs.get_mut(&id) else {
+                            return;
+                        };
+                        let Some(tcp) = pair.tcp.as_mut() else { return };
+                        if let Err(e) = tcp.deliver(net, &msg.into_data(), &mut self.held) {
+                            self.tcp_failed(net, id, &e, now);
                         }
                     }
                     _ => {}
@@ -393,11 +371,7 @@ impl Tunnel {
         net.hold(key, false);
         if key % 2 == 1 {
             if let Some(tcp) = self.tcp_mut((key / 2) as u64) {
-                if !tcp.closing {
-                    tcp.paused = false;
-                    let pending = tcp.has_pending();
-                    net.want(key, true, pending);
-                }
+                tcp.resume(net);
             }
         }
     }
@@ -454,9 +428,8 @@ impl Role for Tunnel {
             } else if let Some(pair) = self.pairs.get_mut(&id) {
                 // A TCP connection that would not take what was left for it.
                 if let Some(tcp) = pair.tcp.take() {
-                    tcp.shutdown();
+                    tcp.close(net);
                 }
-                net.unwatch(key);
             }
             self.forget_if_done(net, id);
         }

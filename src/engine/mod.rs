@@ -17,7 +17,7 @@ use poll::Poller;
 
 pub use poll::AsSource;
 
-pub use bytes::{ByteStream, Chunk};
+pub use bytes::{Bridge, Step};
 pub use conn::{failure, Conn, Incoming};
 
 /// How many messages one connection may deliver per turn before others get a go.

@@ -17,7 +17,7 @@ use super::forward::Upstream;
 use super::handshake::Accepted;
 use super::hub::{Hub, Mode, Route};
 use crate::console::{Console, Input, Role};
-use crate::engine::{failure, ByteStream, Chunk, Conn, Incoming, Net, Waker};
+use crate::engine::{failure, Bridge, Conn, Incoming, Net, Step, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind, Opened};
 
@@ -61,7 +61,7 @@ pub(super) struct Server {
     held: Vec<(usize, usize)>,
     /// `--forward tcp:…|unix:…`: each bridged client's byte stream, by client id (kept after
     /// the client left until what waits for the stream is written).
-    bridges: BTreeMap<u64, ByteStream>,
+    bridges: BTreeMap<u64, Bridge>,
     /// Bridged payloads are shown (jsonl, raw, or `-v`); human format shows connections and
     /// byte counts only.
     show_bridged: bool,
@@ -281,11 +281,7 @@ impl Server {
                 }
             }
             Some(Upstream::Bytes { stream, target }) => {
-                let watched = ByteStream::new(stream, target).and_then(|bridge| {
-                    net.watch_for(bridge.source()?, upstream_key(id), true, false)?;
-                    Ok(bridge)
-                });
-                match watched {
+                match Bridge::watch(net, stream, target, upstream_key(id), id as usize) {
                     Ok(bridge) => {
                         self.bridges.insert(id, bridge);
                     }
@@ -426,14 +422,8 @@ impl Server {
         let Some(bridge) = self.bridges.get_mut(&id) else {
             return;
         };
-        if let Err(e) = bridge.write(bytes) {
-            return self.bridge_failed(net, id, &e, now);
-        }
-        let (paused, pending, full) = (bridge.paused, bridge.has_pending(), bridge.full());
-        net.want(upstream_key(id), !paused, pending);
-        if full && !net.is_held(id as usize) {
-            net.hold(id as usize, true);
-            self.held.push((id as usize, upstream_key(id)));
+        if let Err(e) = bridge.deliver(net, bytes, &mut self.held) {
+            self.bridge_failed(net, id, &e, now);
         }
     }
 
@@ -443,47 +433,25 @@ impl Server {
         let Some(bridge) = self.bridges.get_mut(&id) else {
             return net.unwatch(key);
         };
-        if let Err(e) = bridge.flush() {
-            return self.bridge_failed(net, id, &e, now);
-        }
-        if bridge.closing {
-            if !bridge.has_pending() {
-                self.closing.remove(&(key as u64));
-                self.drop_bridge(net, id);
-            }
-            return;
-        }
-        let chunk = if bridge.paused {
-            Chunk::Idle
-        } else {
-            bridge.read()
-        };
-        match chunk {
-            Chunk::Data(bytes) => {
+        match bridge.ready(net) {
+            Step::Data(bytes) => {
                 let kind = Kind::Binary(bytes.clone().into());
                 let wire = self.send(net, id, Message::Binary(bytes.into()), now);
                 if self.show_bridged {
                     self.console.show_sized(Some(id), Dir::Out, kind, wire);
                 }
-                if net.get(id as usize).is_some_and(|c| c.is_blocked()) {
-                    if let Some(bridge) = self.bridges.get_mut(&id) {
-                        bridge.paused = true;
-                        self.held.push((key, id as usize));
-                    }
+                if let Some(bridge) = self.bridges.get_mut(&id) {
+                    bridge.sent(net, &mut self.held);
                 }
             }
             // Its end: the client's Close follows what it sent, in order.
-            Chunk::Eof => {
-                if let Some(bridge) = self.bridges.get_mut(&id) {
-                    bridge.paused = true;
-                }
-                self.leave(net, id, Some((1000, "")), None, now);
+            Step::Eof => self.leave(net, id, Some((1000, "")), None, now),
+            Step::Drained => {
+                self.closing.remove(&(key as u64));
+                self.bridges.remove(&id);
             }
-            Chunk::Idle => {}
-            Chunk::Failed(e) => return self.bridge_failed(net, id, &e, now),
-        }
-        if let Some(bridge) = self.bridges.get(&id) {
-            net.want(key, !bridge.paused, bridge.has_pending());
+            Step::Idle => {}
+            Step::Failed(e) => self.bridge_failed(net, id, &e, now),
         }
     }
 
@@ -504,25 +472,23 @@ impl Server {
         let Some(bridge) = self.bridges.get_mut(&id) else {
             return;
         };
-        bridge.closing = true;
+        let b = &bridge.bytes;
         let counts = format!(
             "#{id} bridged to {}: {} B from the client, {} B to it",
-            bridge.target, bridge.from_client, bridge.to_client
+            b.target, b.from_client, b.to_client
         );
-        if bridge.has_pending() {
-            net.want(upstream_key(id), false, true);
+        if bridge.finish(net) {
             self.closing
                 .insert(upstream_key(id) as u64, now + self.close_timeout);
         } else {
-            self.drop_bridge(net, id);
+            self.bridges.remove(&id);
         }
         self.notice(&counts);
     }
 
     fn drop_bridge(&mut self, net: &mut Net, id: u64) {
         if let Some(bridge) = self.bridges.remove(&id) {
-            bridge.shutdown();
-            net.unwatch(upstream_key(id));
+            bridge.close(net);
         }
     }
 
@@ -530,12 +496,8 @@ impl Server {
     fn release(&mut self, net: &mut Net, key: usize) {
         net.hold(key, false);
         if key & RELAY != 0 {
-            let id = (key & !RELAY) as u64;
-            if let Some(bridge) = self.bridges.get_mut(&id) {
-                if !bridge.closing {
-                    bridge.paused = false;
-                    net.want(key, true, bridge.has_pending());
-                }
+            if let Some(bridge) = self.bridges.get_mut(&((key & !RELAY) as u64)) {
+                bridge.resume(net);
             }
         }
     }
