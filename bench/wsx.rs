@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
+mod relay;
+
 /// The wsx under test: this build, or another one named by `WSX_BENCH_BIN` (to run the same
 /// benchmarks against the previous build side by side).
 fn wsx_bin() -> PathBuf {
@@ -39,6 +41,9 @@ fn main() {
         round_trip_child();
         return;
     }
+    if relay::child(&args) {
+        return;
+    }
     raise_open_files();
     let server = echo_server();
     let websocat = find_websocat();
@@ -51,6 +56,11 @@ fn main() {
     println!();
 
     let mut misses = 0;
+    // `bench/run relay`: only wsx in the middle.
+    if args.iter().any(|a| a == "relay") {
+        misses += relay::benches(websocat.as_ref());
+        return summary(misses);
+    }
     misses += pipe_throughput(server, websocat.as_ref());
     compression();
     misses += round_trip(websocat.as_ref(), true);
@@ -58,6 +68,11 @@ fn main() {
     misses += startup(server, websocat.as_ref());
     misses += idle(server);
     misses += server_benches(websocat.as_ref());
+    misses += relay::benches(websocat.as_ref());
+    summary(misses);
+}
+
+fn summary(misses: usize) {
     println!();
     if misses == 0 {
         println!("all targets met");
@@ -340,69 +355,12 @@ fn bare_pipe(server: SocketAddr) -> Duration {
 /// or where the scheduler puts each process. wsx's target is websocat's figure, when websocat
 /// is installed.
 fn round_trip(websocat: Option<&PathBuf>, pinned: bool) -> usize {
-    // Unpinned, a run's figures depend on where the scheduler happens to put its processes:
-    // the median over several runs, each with fresh processes, is the figure.
-    let runs = if pinned { 1 } else { UNPINNED_RUNS };
-    let how = if pinned {
-        "pinned to CPU 0 (taskset)".to_string()
-    } else {
-        format!("unpinned, the median of {runs} runs with fresh processes (min-max)")
-    };
+    let (runs, how) = round_trip_runs(pinned);
     println!("round trip: one line in, its echo out, {ROUND_TRIPS} times, {how}");
-    let mut figures: Vec<(String, Vec<f64>)> = Vec::new();
-    for _ in 0..runs {
-        let me = std::env::current_exe().expect("current exe");
-        let mut cmd = if pinned {
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", "0"]).arg(me);
-            cmd
-        } else {
-            Command::new(me)
-        };
-        cmd.arg("--round-trip-child");
-        if let Some(w) = websocat {
-            cmd.env("WSX_BENCH_WEBSOCAT", w);
-        }
-        let out = match cmd.output() {
-            Ok(out) if out.status.success() => out,
-            Ok(out) => {
-                println!("  skipped: {}", String::from_utf8_lossy(&out.stderr).trim());
-                return 0;
-            }
-            Err(e) => {
-                println!("  skipped: {e}");
-                return 0;
-            }
-        };
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let Some((name, value)) = line.split_once(' ') else {
-                continue;
-            };
-            let Ok(value) = value.trim().parse::<f64>() else {
-                continue;
-            };
-            match figures.iter_mut().find(|(n, _)| n == name) {
-                Some((_, values)) => values.push(value),
-                None => figures.push((name.to_string(), vec![value])),
-            }
-        }
-    }
-    // The median of each client's p50s, and how far they spread.
-    let figure = |name: &str| -> Option<(f64, String)> {
-        let (_, values) = figures.iter().find(|(n, _)| n == name)?;
-        let mut values = values.clone();
-        values.sort_by(f64::total_cmp);
-        let median = values[values.len() / 2];
-        let shown = match values.len() {
-            1 => format!("{median:.1} µs"),
-            _ => format!(
-                "{median:.1} µs ({:.1}-{:.1})",
-                values[0],
-                values[values.len() - 1]
-            ),
-        };
-        Some((median, shown))
+    let Some(figures) = child_figures("--round-trip-child", pinned, runs, websocat) else {
+        return 0;
     };
+    let figure = |name: &str| median_of(&figures, name);
     let (Some((bare, bare_shown)), Some((wsx, wsx_shown))) = (figure("bare"), figure("wsx")) else {
         println!("  skipped: no figures");
         return 0;
@@ -436,6 +394,86 @@ fn round_trip(websocat: Option<&PathBuf>, pinned: bool) -> usize {
     let misses = report("wsx connect p50", wsx_shown, verdict);
     println!();
     misses
+}
+
+/// Unpinned, a run's figures depend on where the scheduler happens to put its processes: the
+/// median over several runs, each with fresh processes, is the figure. How many, and how it
+/// is said.
+fn round_trip_runs(pinned: bool) -> (usize, String) {
+    if pinned {
+        (1, "pinned to CPU 0 (taskset)".to_string())
+    } else {
+        (
+            UNPINNED_RUNS,
+            format!("unpinned, the median of {UNPINNED_RUNS} runs with fresh processes (min-max)"),
+        )
+    }
+}
+
+/// Runs this bench as `CHILD_ARG` `runs` times (each pinned to CPU 0, or not) and gathers the
+/// `NAME VALUE` lines each run prints, by name; `None` (and says why) if a run failed.
+fn child_figures(
+    child_arg: &str,
+    pinned: bool,
+    runs: usize,
+    websocat: Option<&PathBuf>,
+) -> Option<Vec<(String, Vec<f64>)>> {
+    let mut figures: Vec<(String, Vec<f64>)> = Vec::new();
+    for _ in 0..runs {
+        let me = std::env::current_exe().expect("current exe");
+        let mut cmd = if pinned {
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", "0"]).arg(me);
+            cmd
+        } else {
+            Command::new(me)
+        };
+        cmd.arg(child_arg);
+        if let Some(w) = websocat {
+            cmd.env("WSX_BENCH_WEBSOCAT", w);
+        }
+        let out = match cmd.output() {
+            Ok(out) if out.status.success() => out,
+            Ok(out) => {
+                println!("  skipped: {}", String::from_utf8_lossy(&out.stderr).trim());
+                return None;
+            }
+            Err(e) => {
+                println!("  skipped: {e}");
+                return None;
+            }
+        };
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let Some((name, value)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.trim().parse::<f64>() else {
+                continue;
+            };
+            match figures.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(value),
+                None => figures.push((name.to_string(), vec![value])),
+            }
+        }
+    }
+    Some(figures)
+}
+
+/// The median of one client's p50s over the runs, and how it is shown (with their spread).
+fn median_of(figures: &[(String, Vec<f64>)], name: &str) -> Option<(f64, String)> {
+    let (_, values) = figures.iter().find(|(n, _)| n == name)?;
+    let mut values = values.clone();
+    values.sort_by(f64::total_cmp);
+    let median = values[values.len() / 2];
+    let shown = match values.len() {
+        1 => format!("{median:.1} µs"),
+        _ => format!(
+            "{median:.1} µs ({:.1}-{:.1})",
+            values[0],
+            values[values.len() - 1]
+        ),
+    };
+    Some((median, shown))
 }
 
 /// Runs the round trips (pinned to one CPU or not, as the parent started it): prints
@@ -706,14 +744,19 @@ fn relay_server() -> SocketAddr {
 
 /// Starts `wsx listen 127.0.0.1:0 ARGS` and reads its port from the readiness line.
 fn wsx_listen(args: &[&str]) -> (Child, SocketAddr) {
-    let mut child = Command::new(wsx_bin())
-        .args(["listen", "127.0.0.1:0"])
-        .args(args)
+    let mut cmd = Command::new(wsx_bin());
+    cmd.args(["listen", "127.0.0.1:0"]).args(args);
+    listening(cmd)
+}
+
+/// Starts a server that says `listening on ws://ADDR` first on stderr, and reads ADDR.
+fn listening(mut cmd: Command) -> (Child, SocketAddr) {
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawning wsx listen");
+        .expect("spawning a server");
     let mut line = String::new();
     BufReader::new(child.stderr.take().expect("stderr"))
         .read_line(&mut line)
@@ -726,13 +769,19 @@ fn wsx_listen(args: &[&str]) -> (Child, SocketAddr) {
     (child, addr)
 }
 
-/// Starts websocat as a server and waits until it accepts connections.
+/// Starts websocat as a text server and waits until it accepts connections.
 fn websocat_listen(websocat: &PathBuf, target: &str) -> (Child, SocketAddr) {
+    websocat_serving(websocat, &["-t", "-E"], target)
+}
+
+/// Starts `websocat FLAGS ws-l:ADDR TARGET` and waits until it accepts connections.
+fn websocat_serving(websocat: &PathBuf, flags: &[&str], target: &str) -> (Child, SocketAddr) {
     let addr = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port");
     let mut child = Command::new(websocat)
-        .args(["-t", "-E", &format!("ws-l:{addr}"), target])
+        .args(flags)
+        .args([&format!("ws-l:{addr}"), target])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -22,6 +22,17 @@ const MEM_LEVEL: i32 = 5;
 /// The compressed messages of the largest size kept between messages (scratch space).
 const KEEP: usize = 64 * 1024;
 
+/// Messages from this size on are sent as they are when compressing does not pay: they are
+/// where it costs (about 30 µs per KiB of random bytes here), and where it can be seen not to.
+/// Smaller ones are always compressed, so that their context carries over.
+const LARGE: usize = 4096;
+
+/// After a large message that did not pay (it shrank by less than a sixteenth), the next ones
+/// go out without trying: one, then twice as many each time another did not pay, up to this
+/// many. A large message that pays starts over. Encrypted, compressed or random payloads (a
+/// bridged ssh session, images) then cost about what they cost without compression.
+const MAX_SKIP: u32 = 256;
+
 /// Compresses one side's messages. zlib's state is made on the first message, so an idle
 /// connection costs nothing.
 pub struct Compressor {
@@ -31,6 +42,10 @@ pub struct Compressor {
     window_bits: u8,
     /// Where zlib writes: zeroed when it grows, not for every message.
     buf: Vec<u8>,
+    /// How many messages the last large one that did not pay made us skip, and how many of
+    /// those are left.
+    skip: u32,
+    left: u32,
 }
 
 impl Compressor {
@@ -44,13 +59,20 @@ impl Compressor {
             reset,
             window_bits,
             buf: Vec::new(),
+            skip: 0,
+            left: 0,
         })
     }
 
-    /// The compressed payload of a message (the whole of it, not yet framed), or `None` for an
-    /// empty message, which goes out as it is.
+    /// The compressed payload of a message (the whole of it, not yet framed), or `None` for a
+    /// message that goes out as it is: an empty one, and a large one that compressing would
+    /// not shrink (or that comes while such messages are skipped).
     pub fn compress(&mut self, data: &[u8]) -> Option<Bytes> {
         if data.is_empty() {
+            return None;
+        }
+        if self.left > 0 {
+            self.left -= 1;
             return None;
         }
         let bits = i32::from(self.window_bits);
@@ -94,6 +116,20 @@ impl Compressor {
         }
         if self.buf[..made].ends_with(&TAIL) {
             made -= TAIL.len();
+        }
+        if data.len() >= LARGE {
+            if made + made / 16 < data.len() {
+                self.skip = 0;
+            } else {
+                self.skip = (self.skip * 2).clamp(1, MAX_SKIP);
+                self.left = self.skip;
+            }
+            if made >= data.len() {
+                // Sent as it is, the message is not in the peer's window: nor may it be in
+                // ours.
+                z.reset();
+                return None;
+            }
         }
         let out = Bytes::copy_from_slice(&self.buf[..made]);
         if self.reset {
@@ -153,22 +189,72 @@ mod tests {
         assert_eq!(inflate(&mut d, &second), text);
     }
 
-    #[test]
-    fn incompressible_data_grows_a_little_and_survives() {
-        let mut c = Compressor::new(&Params::default(), Role::Server).unwrap();
-        let mut x: u32 = 1;
-        let noise: Vec<u8> = (0..300_000)
+    fn noise(len: usize, seed: u32) -> Vec<u8> {
+        let mut x = seed;
+        (0..len)
             .map(|_| {
                 x ^= x << 13;
                 x ^= x >> 17;
                 x ^= x << 5;
                 x as u8
             })
-            .collect();
-        let out = c.compress(&noise).unwrap();
-        assert!(out.len() < noise.len() + noise.len() / 100 + 64);
+            .collect()
+    }
+
+    #[test]
+    fn small_incompressible_messages_are_compressed_all_the_same() {
+        let mut c = Compressor::new(&Params::default(), Role::Server).unwrap();
         let mut d = Decompress::new_with_window_bits(false, 15);
-        assert_eq!(inflate(&mut d, &out), noise);
+        for seed in 1..20 {
+            let noise = noise(LARGE - 1, seed);
+            let out = c.compress(&noise).unwrap();
+            assert!(out.len() < noise.len() + 64);
+            assert_eq!(inflate(&mut d, &out), noise);
+        }
+    }
+
+    #[test]
+    fn large_incompressible_messages_go_as_they_are_and_then_are_not_tried_for_a_while() {
+        let mut c = Compressor::new(&Params::default(), Role::Client).unwrap();
+        let mut d = Decompress::new_with_window_bits(false, 15);
+        let text = b"Hello, Hello, Hello, WebSocket compression!".repeat(200);
+        let first = c.compress(&text).unwrap();
+        assert_eq!(inflate(&mut d, &first), text);
+        // Tried once, not sent compressed; the next one is not tried.
+        assert_eq!(c.compress(&noise(100_000, 1)), None);
+        assert_eq!(c.compress(&text), None);
+        // Tried again: another that does not pay makes the next two go as they are.
+        assert_eq!(c.compress(&noise(100_000, 2)), None);
+        assert_eq!((c.compress(&text), c.compress(&text)), (None, None));
+        // One that pays is compressed, with the window both sides have (the noise sent as it
+        // was is in neither), and starts over.
+        let again = c.compress(&text).unwrap();
+        assert_eq!(inflate(&mut d, &again), text);
+        assert!(c.compress(&text).is_some());
+        // Small messages are always tried.
+        for _ in 0..10 {
+            assert_eq!(c.compress(&noise(100_000, 3)), None);
+        }
+        assert!(c.compress(b"small").is_some());
+        let mut skipped = 0;
+        while c.compress(&text).is_none() {
+            skipped += 1;
+        }
+        assert!(skipped <= MAX_SKIP, "{skipped}");
+    }
+
+    #[test]
+    fn a_message_that_barely_shrinks_is_sent_compressed_but_counts_as_not_paying() {
+        let mut c = Compressor::new(&Params::default(), Role::Server).unwrap();
+        let mut d = Decompress::new_with_window_bits(false, 15);
+        // Random bytes with a run of zeros: shrinks by a few percent.
+        let mut data = noise(64_000, 5);
+        data[..2000].fill(0);
+        let out = c.compress(&data).unwrap();
+        assert!(out.len() < data.len() && out.len() + out.len() / 16 >= data.len());
+        assert_eq!(inflate(&mut d, &out), data);
+        assert_eq!(c.compress(&data), None);
+        assert!(c.compress(&data).is_some());
     }
 
     #[test]
