@@ -259,10 +259,11 @@ impl Tunnel {
         };
         match tcp.ready(net) {
             Step::Data(bytes) => {
-                let kind = Kind::Binary(bytes.clone().into());
+                let bytes = tungstenite::Bytes::from(bytes);
+                let kind = Kind::Binary(bytes.clone());
                 let sent = net
                     .get(ws_key(id))
-                    .map(|conn| conn.send(Message::Binary(bytes.into())));
+                    .map(|conn| conn.send(Message::Binary(bytes)));
                 match sent {
                     Some(Ok(wire)) => {
                         if self.show_bytes {

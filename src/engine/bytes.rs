@@ -85,14 +85,26 @@ impl ByteStream {
         }
     }
 
-    /// Queues what the client sent and writes as much as the stream takes.
+    /// Writes what the client sent as far as the stream takes it, and queues the rest.
     ///
     /// # Errors
     /// The stream failed.
     pub fn write(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.from_client += bytes.len() as u64;
-        self.pending.extend(bytes);
-        self.flush()
+        let mut rest = bytes;
+        // Straight to the stream when nothing waits before it: the common case, no copy.
+        while self.pending.is_empty() && !rest.is_empty() {
+            match self.stream.write(rest) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => return Err(e),
+            }
+        }
+        // Behind what already waits: written when the stream is next ready, not tried now.
+        self.pending.extend(rest);
+        Ok(())
     }
 
     /// Writes what waits, as far as the stream takes it.

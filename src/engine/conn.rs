@@ -65,6 +65,11 @@ impl Conn {
         self.ws.get_ref().transport()
     }
 
+    /// The poller reported the connection: a write that would have blocked may go through.
+    pub fn may_write(&mut self) {
+        self.ws.get_mut().stream_mut().socket_mut().may_write();
+    }
+
     /// Whether output is backed up: the caller should stop queueing frames until a flush
     /// succeeds. This is the backpressure that keeps memory bounded without dropping data.
     pub fn is_blocked(&self) -> bool {

@@ -287,6 +287,8 @@ pub struct Engine {
     net: Net,
     waker: Waker,
     ready: Vec<usize>,
+    /// Of those, the ones the poller said can be written (or have failed).
+    writable: Vec<usize>,
 }
 
 impl Engine {
@@ -306,6 +308,7 @@ impl Engine {
             },
             waker,
             ready: Vec::new(),
+            writable: Vec::new(),
         })
     }
 
@@ -358,13 +361,23 @@ impl Engine {
             if !self.net.reads_paused {
                 ready.append(&mut self.net.unread);
             }
-            match self.net.poller.wait(&mut ready, timeout) {
+            self.writable.clear();
+            match self
+                .net
+                .poller
+                .wait(&mut ready, &mut self.writable, timeout)
+            {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
             ready.sort_unstable();
             ready.dedup();
+            for &key in &self.writable {
+                if let Some(slot) = self.net.conns.get_mut(&key) {
+                    slot.conn.may_write();
+                }
+            }
             for &key in &ready {
                 if self.net.watched.contains_key(&key) {
                     handler.ready(&mut self.net, key);

@@ -435,8 +435,9 @@ impl Server {
         };
         match bridge.ready(net) {
             Step::Data(bytes) => {
-                let kind = Kind::Binary(bytes.clone().into());
-                let wire = self.send(net, id, Message::Binary(bytes.into()), now);
+                let bytes = tungstenite::Bytes::from(bytes);
+                let kind = Kind::Binary(bytes.clone());
+                let wire = self.send(net, id, Message::Binary(bytes), now);
                 if self.show_bridged {
                     self.console.show_sized(Some(id), Dir::Out, kind, wire);
                 }

@@ -102,7 +102,12 @@ impl Poller {
     ///
     /// # Errors
     /// The wait failed; `Interrupted` means a signal arrived and the caller may simply loop.
-    pub fn wait(&mut self, ready: &mut Vec<usize>, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn wait(
+        &mut self,
+        ready: &mut Vec<usize>,
+        writable: &mut Vec<usize>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         let timeout = timeout.map(|t| {
             let millis = whole_millis(t);
             Timespec {
@@ -123,6 +128,11 @@ impl Poller {
                 let _ = rustix::io::read(&self.wake, &mut [0u8; 8]);
             } else {
                 ready.push(key as usize);
+                // An error or hang-up is for the next write to find out.
+                let flags = event.flags;
+                if flags.intersects(EventFlags::OUT | EventFlags::ERR | EventFlags::HUP) {
+                    writable.push(key as usize);
+                }
             }
         }
         Ok(())

@@ -74,19 +74,21 @@ mod tests {
         let (mut a, b) = pair();
         poller.add(b.source(), 7, true, false).unwrap();
         let mut ready = Vec::new();
-        poller.wait(&mut ready, Some(Duration::ZERO)).unwrap();
+        poller
+            .wait(&mut ready, &mut Vec::new(), Some(Duration::ZERO))
+            .unwrap();
         assert!(ready.is_empty());
 
         a.write_all(b"x").unwrap();
         poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
+            .wait(&mut ready, &mut Vec::new(), Some(Duration::from_secs(5)))
             .unwrap();
         assert_eq!(ready, [7]);
 
         // Level-triggered: still readable until read.
         ready.clear();
         poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
+            .wait(&mut ready, &mut Vec::new(), Some(Duration::from_secs(5)))
             .unwrap();
         assert_eq!(ready, [7]);
 
@@ -95,7 +97,7 @@ mod tests {
         let waker = poller.waker().unwrap();
         std::thread::spawn(move || waker.wake());
         poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
+            .wait(&mut ready, &mut Vec::new(), Some(Duration::from_secs(5)))
             .unwrap();
         assert!(ready.is_empty(), "a wakeup reports no key");
         poller.delete(b.source());
@@ -106,11 +108,11 @@ mod tests {
         let mut poller = Poller::new().unwrap();
         let (a, _b) = pair();
         poller.add(a.source(), 3, false, true).unwrap();
-        let mut ready = Vec::new();
+        let (mut ready, mut writable) = (Vec::new(), Vec::new());
         poller
-            .wait(&mut ready, Some(Duration::from_secs(5)))
+            .wait(&mut ready, &mut writable, Some(Duration::from_secs(5)))
             .unwrap();
-        assert_eq!(ready, [3]);
+        assert_eq!((ready, writable), (vec![3], vec![3]));
         poller.delete(a.source());
     }
 
@@ -119,7 +121,11 @@ mod tests {
         let mut poller = Poller::new().unwrap();
         let start = std::time::Instant::now();
         poller
-            .wait(&mut Vec::new(), Some(Duration::from_micros(300)))
+            .wait(
+                &mut Vec::new(),
+                &mut Vec::new(),
+                Some(Duration::from_micros(300)),
+            )
             .unwrap();
         assert!(start.elapsed() >= Duration::from_micros(300));
     }

@@ -73,11 +73,17 @@ impl Poller {
     ///
     /// # Errors
     /// The wait failed; `Interrupted` means a signal arrived and the caller may simply loop.
-    pub fn wait(&mut self, ready: &mut Vec<usize>, timeout: Option<Duration>) -> io::Result<()> {
+    pub fn wait(
+        &mut self,
+        ready: &mut Vec<usize>,
+        writable: &mut Vec<usize>,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
         let timeout = timeout.map(|t| Duration::from_millis(whole_millis(t)));
         self.events.clear();
         self.poller.wait(&mut self.events, timeout)?;
         ready.extend(self.events.iter().map(|event| event.key));
+        writable.extend(self.events.iter().filter(|e| e.writable).map(|e| e.key));
         Ok(())
     }
 
