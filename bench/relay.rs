@@ -23,6 +23,8 @@ const STREAM_MIB: usize = 256;
 const BLOCK: usize = 1 << 20;
 /// Throughput runs per server, alternating; the median is the figure.
 const RUNS: usize = 3;
+/// A bridge client that delivers nothing for this long is stalled.
+const STALL: Duration = Duration::from_secs(30);
 
 /// Runs this bench's reference programs when asked to by `args`; whether it did.
 pub fn child(args: &[String]) -> bool {
@@ -45,11 +47,20 @@ pub fn child(args: &[String]) -> bool {
     true
 }
 
-pub fn benches(websocat: Option<&PathBuf>) -> usize {
-    let mut misses = round_trip(websocat, true);
-    misses += round_trip(websocat, false);
-    misses += throughput(websocat);
-    misses += bridge(websocat);
+/// Every bench here, or only those `only` names (`bench/run relay throughput bridge`).
+pub fn benches(websocat: Option<&PathBuf>, only: &[String]) -> usize {
+    let wanted = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    let mut misses = 0;
+    if wanted("round-trip") {
+        misses += round_trip(websocat, true);
+        misses += round_trip(websocat, false);
+    }
+    if wanted("throughput") {
+        misses += throughput(websocat);
+    }
+    if wanted("bridge") {
+        misses += bridge(websocat);
+    }
     misses
 }
 
@@ -347,7 +358,10 @@ fn bridge(websocat: Option<&PathBuf>) -> usize {
                     cmd
                 }
             };
-            times.push(stream_through(cmd, &block).as_secs_f64());
+            match stream_through(cmd, &block) {
+                Some(t) => times.push(t.as_secs_f64()),
+                None => println!("  ({name}: a run stalled for {STALL:?} and was killed)"),
+            }
         }
     }
     stop(wsx_server);
@@ -357,13 +371,17 @@ fn bridge(websocat: Option<&PathBuf>) -> usize {
     }
     let median = |name: &str| {
         let (_, t) = runs.iter().find(|(n, _)| *n == name)?;
+        if t.is_empty() {
+            return None;
+        }
         let mut t = t.clone();
         t.sort_by(f64::total_cmp);
         Some(t[t.len() / 2])
     };
     let rate = |t: f64| format!("{:.0} MiB/s each way", STREAM_MIB as f64 / t);
     let (Some(bare), Some(wsx)) = (median("bare"), median("wsx")) else {
-        return 0;
+        println!("  MISS: every run of wsx or the bare bridge stalled");
+        return 1;
     };
     println!(
         "  {:<34} {:>12}   ({})",
@@ -401,16 +419,31 @@ fn block() -> Vec<u8> {
 
 /// Streams `STREAM_MIB` copies of `block` into the client's stdin and reads them back from its
 /// stdout, checking each byte; the time from the first byte written to the last read. Stdin
-/// stays open until then, so no client closes with echoes still on their way.
-fn stream_through(mut cmd: Command, block: &[u8]) -> Duration {
+/// stays open until then, so no client closes with echoes still on their way. `None` when
+/// the client stalled for [`STALL`] (websocat does, now and then) and was killed.
+fn stream_through(mut cmd: Command, block: &[u8]) -> Option<Duration> {
     let mut child = spawn_piped(&mut cmd);
     let mut stdin = child.stdin.take().expect("stdin");
     let mut stdout = child.stdout.take().expect("stdout");
+    let (progress, watched) = std::sync::mpsc::channel::<()>();
+    let pid = child.id().to_string();
+    let watchdog = thread::spawn(move || loop {
+        match watched.recv_timeout(STALL) {
+            Ok(()) => {}
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                let _ = Command::new("kill").args(["-9", &pid]).status();
+                return true;
+            }
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => return false,
+        }
+    });
     let start = Instant::now();
     let data = block.to_vec();
     let writer = thread::spawn(move || {
         for _ in 0..STREAM_MIB {
-            stdin.write_all(&data).expect("writing stdin");
+            if stdin.write_all(&data).is_err() {
+                break;
+            }
         }
         stdin
     });
@@ -419,16 +452,25 @@ fn stream_through(mut cmd: Command, block: &[u8]) -> Duration {
     let total = STREAM_MIB * BLOCK;
     while at < total {
         let n = stdout.read(&mut buf).expect("reading stdout");
-        assert!(n > 0, "the client ended after {at} of {total} bytes");
+        if n == 0 {
+            break;
+        }
+        let _ = progress.send(());
         for (i, &b) in buf[..n].iter().enumerate() {
             assert_eq!(b, block[(at + i) % BLOCK], "byte {}", at + i);
         }
         at += n;
     }
     let elapsed = start.elapsed();
+    drop(progress);
+    let stalled = watchdog.join().expect("the watchdog");
     drop(writer.join().expect("the writer"));
     stop(child);
-    elapsed
+    if stalled {
+        return None;
+    }
+    assert_eq!(at, total, "the client ended after {at} of {total} bytes");
+    Some(elapsed)
 }
 
 /// A TCP echo server: one thread per connection, each read written back.

@@ -56,9 +56,14 @@ fn main() {
     println!();
 
     let mut misses = 0;
-    // `bench/run relay`: only wsx in the middle.
-    if args.iter().any(|a| a == "relay") {
-        misses += relay::benches(websocat.as_ref());
+    // `bench/run relay [round-trip|throughput|bridge]...`: only wsx in the middle.
+    if let Some(i) = args.iter().position(|a| a == "relay") {
+        let only: Vec<String> = args[i + 1..]
+            .iter()
+            .filter(|a| !a.starts_with('-'))
+            .cloned()
+            .collect();
+        misses += relay::benches(websocat.as_ref(), &only);
         return summary(misses);
     }
     misses += pipe_throughput(server, websocat.as_ref());
@@ -68,7 +73,7 @@ fn main() {
     misses += startup(server, websocat.as_ref());
     misses += idle(server);
     misses += server_benches(websocat.as_ref());
-    misses += relay::benches(websocat.as_ref());
+    misses += relay::benches(websocat.as_ref(), &[]);
     summary(misses);
 }
 

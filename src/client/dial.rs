@@ -59,8 +59,14 @@ impl Dialer {
     }
 
     /// A dialer for another URL and request headers with the same settings otherwise, and
-    /// the TLS configuration already made (`wsx listen --forward`: one per client).
-    pub fn retarget(&self, url: Url, headers: Vec<(HeaderName, HeaderValue)>) -> Dialer {
+    /// the TLS configuration already made (`wsx listen --forward`: one per client), offering
+    /// compression only if these settings do and `compression` says so.
+    pub fn retarget(
+        &self,
+        url: Url,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        compression: bool,
+    ) -> Dialer {
         let tls = OnceLock::new();
         if let Some(config) = self.tls.get() {
             let _ = tls.set(config.clone());
@@ -69,6 +75,7 @@ impl Dialer {
             settings: Settings {
                 url,
                 headers,
+                compression: self.settings.compression && compression,
                 ..self.settings.clone()
             },
             tls,

@@ -103,8 +103,13 @@ pub enum Sink {
 pub struct Printer {
     settings: Settings,
     sink: Sink,
-    /// Bytes rendered and not yet written: the one buffer between the formatters and stdout.
+    /// Bytes rendered, the one buffer between the formatters and stdout: those from
+    /// `written` on are not written yet.
     pending: Vec<u8>,
+    /// How much of `pending` a flush wrote (stdout took part of it). The written part is
+    /// dropped once it is half the buffer, not after each write: a full pipe taking 64 KiB
+    /// at a time would otherwise have the rest moved again on every write.
+    written: usize,
     /// The last flush left output behind: stdout is full.
     stalled: bool,
     scratch: String,
@@ -125,6 +130,7 @@ impl Printer {
             settings,
             sink,
             pending: Vec::with_capacity(FLUSH_AT),
+            written: 0,
             stalled: false,
             scratch: String::new(),
         }
@@ -158,7 +164,7 @@ impl Printer {
             }
         }
         let direct_tty = self.settings.tty && matches!(self.sink, Sink::Stdout(_));
-        if !self.stalled && (direct_tty || self.pending.len() >= FLUSH_AT) {
+        if !self.stalled && (direct_tty || self.pending.len() - self.written >= FLUSH_AT) {
             self.flush()?;
         }
         Ok(())
@@ -196,29 +202,35 @@ impl Printer {
     pub fn flush(&mut self) -> io::Result<()> {
         match &mut self.sink {
             Sink::Stdout(out) => {
-                let mut written = 0;
                 let mut result = Ok(());
-                while written < self.pending.len() {
-                    match out.write(&self.pending[written..]) {
+                while self.written < self.pending.len() {
+                    match out.write(&self.pending[self.written..]) {
                         Ok(0) => break,
-                        Ok(n) => written += n,
+                        Ok(n) => self.written += n,
                         Err(e) => {
                             // Nothing more can be written: what waits is dropped with it.
-                            written = self.pending.len();
+                            self.written = self.pending.len();
                             result = Err(e);
                         }
                     }
                 }
-                self.pending.drain(..written);
-                self.stalled = !self.pending.is_empty();
+                if self.written == self.pending.len() {
+                    self.pending.clear();
+                    self.written = 0;
+                } else if self.written >= self.pending.len() / 2 {
+                    self.pending.drain(..self.written);
+                    self.written = 0;
+                }
+                self.stalled = self.written < self.pending.len();
                 result
             }
             Sink::Repl { printer, .. } => {
-                if self.pending.is_empty() {
+                if self.written == self.pending.len() {
                     return Ok(());
                 }
-                let text = String::from_utf8_lossy(&self.pending).into_owned();
+                let text = String::from_utf8_lossy(&self.pending[self.written..]).into_owned();
                 self.pending.clear();
+                self.written = 0;
                 printer.print(text).map_err(io::Error::other)
             }
         }
@@ -238,7 +250,7 @@ impl Printer {
             Sink::Stdout(out) => out.in_flight(),
             Sink::Repl { .. } => 0,
         };
-        self.pending.len() + in_flight
+        self.pending.len() - self.written + in_flight
     }
 
     /// What to watch for writability while output waits; `None` where a writer thread
@@ -255,6 +267,7 @@ impl Printer {
     pub fn give_up(&mut self) -> usize {
         let lost = self.unwritten();
         self.pending.clear();
+        self.written = 0;
         self.stalled = false;
         lost
     }
@@ -305,4 +318,61 @@ fn zoned(at: SystemTime, view: &View) -> chrono::DateTime<chrono::FixedOffset> {
 pub fn local_utc_offset() -> i32 {
     use chrono::{Local, Offset};
     Local::now().offset().fix().local_minus_utc()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Dir, Event, Kind};
+
+    #[test]
+    fn a_slow_stdout_gets_every_byte_in_order() {
+        let (out, kept) = Stdout::cramped(1000, true);
+        let settings = Settings {
+            format: Format::Raw,
+            view: View {
+                timestamps: Timestamps::None,
+                show_ping_pong: false,
+                pretty: false,
+                wire_sizes: false,
+                start: SystemTime::UNIX_EPOCH,
+                utc_offset: 0,
+            },
+            binary_output: BinaryOutput::Raw,
+            tty: false,
+            stream: true,
+            relay: false,
+            color: false,
+        };
+        let mut printer = Printer::new(settings, Sink::Stdout(out));
+        let mut expected = Vec::new();
+        for n in 0..200u32 {
+            let payload: Vec<u8> = (0..700u32).map(|i| (n * 7 + i) as u8).collect();
+            expected.extend_from_slice(&payload);
+            let ev = Event {
+                at: SystemTime::UNIX_EPOCH,
+                client: None,
+                dir: Dir::In,
+                kind: Kind::Binary(payload.into()),
+                wire: None,
+            };
+            printer.event(&ev).unwrap();
+            // A few events a turn, some while stdout is still full; one flush a turn.
+            if n % 3 == 2 {
+                printer.flush().unwrap();
+            }
+            if n % 9 == 8 {
+                while printer.blocked() {
+                    assert!(printer.unwritten() > 0);
+                    printer.flush().unwrap();
+                }
+            }
+        }
+        for _ in 0..10 {
+            printer.flush().unwrap();
+        }
+        assert_eq!(printer.unwritten(), 0);
+        assert!(!printer.blocked());
+        assert_eq!(*kept.lock().unwrap(), expected);
+    }
 }

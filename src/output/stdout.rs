@@ -27,9 +27,15 @@ pub enum Stdout {
     #[cfg(target_os = "linux")]
     Nonblocking(std::fs::File),
     Thread(Arc<Writer>),
-    /// In memory, for tests.
+    /// In memory, for tests: takes at most `most` bytes a write, and with `cramped` it is
+    /// full (takes nothing) every other write, as a pipe whose reader is slow.
     #[cfg(test)]
-    Memory(Arc<Mutex<Vec<u8>>>),
+    Memory {
+        kept: Arc<Mutex<Vec<u8>>>,
+        most: usize,
+        cramped: bool,
+        full: bool,
+    },
 }
 
 impl Stdout {
@@ -51,8 +57,21 @@ impl Stdout {
     /// A stdout that keeps what is written, for tests, and what it keeps.
     #[cfg(test)]
     pub fn memory() -> (Stdout, Arc<Mutex<Vec<u8>>>) {
+        Stdout::cramped(usize::MAX, false)
+    }
+
+    /// A stdout in memory that takes at most `most` bytes a write, and that is full every
+    /// other write when `cramped`, for tests; and what it keeps.
+    #[cfg(test)]
+    pub fn cramped(most: usize, cramped: bool) -> (Stdout, Arc<Mutex<Vec<u8>>>) {
         let kept = Arc::new(Mutex::new(Vec::new()));
-        (Stdout::Memory(kept.clone()), kept)
+        let out = Stdout::Memory {
+            kept: kept.clone(),
+            most,
+            cramped,
+            full: false,
+        };
+        (out, kept)
     }
 
     /// Writes what stdout takes without blocking; `Ok(0)` when it is full.
@@ -76,11 +95,23 @@ impl Stdout {
             },
             Stdout::Thread(writer) => writer.take(buf),
             #[cfg(test)]
-            Stdout::Memory(kept) => {
+            Stdout::Memory {
+                kept,
+                most,
+                cramped,
+                full,
+            } => {
+                if *cramped {
+                    *full = !*full;
+                    if *full {
+                        return Ok(0);
+                    }
+                }
+                let n = buf.len().min(*most);
                 kept.lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .extend_from_slice(buf);
-                Ok(buf.len())
+                    .extend_from_slice(&buf[..n]);
+                Ok(n)
             }
         }
     }
@@ -105,7 +136,7 @@ impl Stdout {
                 None
             }
             #[cfg(test)]
-            Stdout::Memory(_) => None,
+            Stdout::Memory { .. } => None,
         }
     }
 }

@@ -202,7 +202,7 @@ fn dial_websocket(dialer: &Dialer, limit: Duration, head: &Head) -> Result<Upstr
     let url = target(&dialer.settings().url, &head.path)
         .map_err(|why| refusal(400, why.clone(), format!("{why}\n"), Vec::new()))?;
     let headers = passed_headers(head);
-    let dialer = dialer.retarget(url.clone(), headers);
+    let dialer = dialer.retarget(url.clone(), headers, offers_deflate(head));
     let started = Instant::now();
     match dialer.handshake() {
         Ok(Dialed::Open(open)) => {
@@ -292,6 +292,18 @@ pub fn target(base: &Url, path: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+/// Whether the client offered permessage-deflate: the upstream is offered it only then, so
+/// that it compresses for the relay just as it would for the client (compressing small
+/// messages costs more than relaying them, for a client that never asked).
+fn offers_deflate(head: &Head) -> bool {
+    head.headers().iter().any(|(name, value)| {
+        name.eq_ignore_ascii_case("sec-websocket-extensions")
+            && value
+                .split(',')
+                .any(|offer| offer.split(';').next().map(str::trim) == Some("permessage-deflate"))
+    })
+}
+
 /// The client's end-to-end request headers, for the upstream: everything but what belongs to
 /// one hop (the handshake's own headers; the dialer sets them for its leg). The client's
 /// offered subprotocols go as they came.
@@ -355,5 +367,27 @@ mod tests {
                 "x-custom"
             ]
         );
+    }
+
+    #[test]
+    fn the_upstream_is_offered_deflate_only_when_the_client_offered_it() {
+        let offers = |extensions: &str| {
+            let text = format!("GET / HTTP/1.1\r\nHost: h\r\n{extensions}\r\n");
+            let (head, _) = super::super::gate::parse_head(text.as_bytes())
+                .unwrap()
+                .unwrap();
+            offers_deflate(&head)
+        };
+        assert!(offers(
+            "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+        ));
+        assert!(offers(
+            "sec-websocket-extensions: x-webkit, permessage-deflate\r\n"
+        ));
+        assert!(offers(
+            "Sec-WebSocket-Extensions: x-other\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"
+        ));
+        assert!(!offers(""));
+        assert!(!offers("Sec-WebSocket-Extensions: permessage-deflater\r\n"));
     }
 }

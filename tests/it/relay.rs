@@ -120,6 +120,11 @@ fn messages_go_both_ways_unchanged_and_each_is_shown() {
     assert_eq!(header("authorization"), Some("Bearer t0ken"));
     assert_eq!(header("x-custom"), Some("yes"));
     assert_eq!(header("sec-websocket-protocol"), Some("chat.v1, chat.v2"));
+    assert_eq!(
+        header("sec-websocket-extensions"),
+        None,
+        "a client that offers no compression gets an upstream leg without it"
+    );
 
     assert_eq!(next_text(&mut ws), "welcome");
     ws.send(Message::text("héllo")).unwrap();
@@ -271,6 +276,35 @@ fn an_upstream_that_does_not_answer_in_time_is_504() {
     }
     relay.expect_stderr("(504)");
     drop(listener);
+}
+
+#[test]
+fn a_client_that_offers_compression_has_it_offered_upstream() {
+    use std::io::Read;
+    let (up, requests) = upstream(None, support::record_until_end);
+    let relay = relay(&up.url(), "human", &[]);
+    let mut tcp = TcpStream::connect(("127.0.0.1", relay.port)).expect("connecting");
+    tcp.set_read_timeout(Some(PATIENCE)).expect("timeout");
+    write!(
+        tcp,
+        "GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+    )
+    .expect("writing the request");
+    let request = requests
+        .recv_timeout(PATIENCE)
+        .expect("the upstream's request");
+    let offer = request.headers().get("sec-websocket-extensions");
+    assert!(
+        offer.is_some_and(|v| v.to_str().unwrap().contains("permessage-deflate")),
+        "{offer:?}"
+    );
+    let mut answer = [0u8; 12];
+    tcp.read_exact(&mut answer).expect("the relay's answer");
+    assert_eq!(&answer, b"HTTP/1.1 101");
+    drop(tcp);
+    drop(up);
 }
 
 #[test]
