@@ -22,7 +22,7 @@ use crate::{
 const STREAM_MIB: usize = 256;
 const BLOCK: usize = 1 << 20;
 /// Throughput runs per server, alternating; the median is the figure.
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 /// A bridge client that delivers nothing for this long is stalled.
 const STALL: Duration = Duration::from_secs(30);
 

@@ -296,6 +296,7 @@ fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
         print_request(&request);
     }
     let config = WebSocketConfig::default()
+        .read_buffer_size(crate::stream::READ_BUFFER)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
     let wire = if s.compression {

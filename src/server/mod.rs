@@ -71,9 +71,6 @@ pub struct Settings {
     pub console: crate::console::Settings,
 }
 
-/// Each connection's read buffer (see where the configuration is made).
-const READ_BUFFER: usize = 2 * 1024;
-
 /// Binds, serves until shut down, and returns the exit status.
 ///
 /// # Errors
@@ -128,11 +125,8 @@ fn start(
     let max_queue = usize::try_from(s.max_backlog)
         .unwrap_or(usize::MAX)
         .saturating_add(s.max_message_size.saturating_mul(2));
-    // tungstenite zero-fills its whole read buffer for every connection: at 2 KiB, 10,000
-    // idle clients take 33 MB instead of 92 MB at 8 KiB, and neither small-message echo nor an
-    // 8 MiB message got slower (measured with bench/run).
     let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
+        .read_buffer_size(crate::stream::READ_BUFFER)
         .write_buffer_size(64 * 1024)
         .max_write_buffer_size(max_queue)
         .max_message_size(Some(s.max_message_size))
