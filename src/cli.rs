@@ -76,6 +76,34 @@ pub struct ConnectArgs {
 
     #[command(flatten)]
     pub tls: TlsArgs,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// `--record` and `--replay`, for both roles.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Record and replay")]
+pub struct RecordArgs {
+    /// Write every connection to FILE as it happens: HAR 1.2 if FILE ends in .har (as
+    /// browsers export it, one entry per connection), else the jsonl events of --format jsonl
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+
+    /// Keep the values of Authorization, Cookie and Set-Cookie in a HAR recording (they are
+    /// written as [redacted] otherwise)
+    #[arg(long, requires = "record")]
+    pub record_credentials: bool,
+
+    /// Play a recorded conversation (HAR from a browser, mitmproxy or wsx, or wsx's jsonl):
+    /// listen plays the server's side to every client, connect the client's side
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    /// Play the recorded gaps N times faster; 0 sends without gaps
+    #[arg(long, value_name = "N", default_value = "1", requires = "replay",
+          value_parser = parse_speed)]
+    pub replay_speed: f64,
 }
 
 /// How wss:// servers are trusted, and how we identify ourselves to them.
@@ -116,6 +144,9 @@ pub struct ListenArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 /// What the server does with its clients.
@@ -123,16 +154,16 @@ pub struct ListenArgs {
 #[command(next_help_heading = "Serving")]
 pub struct ServeArgs {
     /// Send every data frame back to its sender
-    #[arg(long, conflicts_with_all = ["chat", "exec"])]
+    #[arg(long, conflicts_with_all = ["chat", "exec", "replay"])]
     pub echo: bool,
 
     /// Relay every data frame to all other clients
-    #[arg(long, conflicts_with = "exec")]
+    #[arg(long, conflicts_with_all = ["exec", "replay"])]
     pub chat: bool,
 
     /// Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout
     /// lines out as frames
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", conflicts_with = "replay")]
     pub exec: Option<String>,
 
     /// Serve wss:// with this certificate chain (PEM)
@@ -214,7 +245,7 @@ pub struct ForwardArgs {
     /// (the client's path and query appended), or tcp:HOST:PORT or unix:PATH (a
     /// WebSocket-to-TCP bridge: bytes both ways as binary frames)
     #[arg(long, value_name = "TARGET", value_parser = parse_forward,
-          conflicts_with_all = ["echo", "chat", "exec", "subprotocols"])]
+          conflicts_with_all = ["echo", "chat", "exec", "subprotocols", "replay"])]
     pub forward: Option<ForwardTarget>,
 
     /// Trust the authorities in FILE (PEM) for the --forward server's certificate
@@ -240,19 +271,19 @@ pub struct InputArgs {
 
     /// Send every received data message straight back: text as text, binary as binary, byte
     /// for byte (with -w -1, until the server closes)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "replay")]
     pub echo: bool,
 
     /// stdin and stdout as a byte stream (ssh's ProxyCommand, nc): each read of stdin is sent
     /// as one binary frame, and the payload of every data frame received is written to stdout
     /// as it is, with nothing added (on a terminal, as raw format shows it)
-    #[arg(long, conflicts_with_all = ["binary", "slash", "format", "binary_output", "pretty", "echo"])]
+    #[arg(long, conflicts_with_all = ["binary", "slash", "format", "binary_output", "pretty", "echo", "replay"])]
     pub stream: bool,
 
     /// A TCP-to-WebSocket tunnel: listen on [HOST:]PORT (127.0.0.1 unless told) and give every
     /// TCP connection its own WebSocket connection to URL, bytes both ways, until Ctrl-C
     #[arg(long, value_name = "[HOST:]PORT", value_parser = parse_tcp_listen,
-          conflicts_with_all = ["stream", "execute", "echo", "binary", "slash", "reconnect", "count", "until"])]
+          conflicts_with_all = ["stream", "execute", "echo", "binary", "slash", "reconnect", "count", "until", "record", "replay"])]
     pub tcp_listen: Option<SocketAddr>,
 
     /// After stdin EOF, keep receiving until SECS pass with no frame; 0 closes at once, -1 never
@@ -591,6 +622,14 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("'{s}' is not a number of seconds"))?;
     Duration::try_from_secs_f64(secs).map_err(|_| format!("'{s}' is not a valid duration"))
+}
+
+/// `--replay-speed`: a factor, 0 or more.
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(n) if n.is_finite() && n >= 0.0 => Ok(n),
+        _ => Err(format!("'{s}' is not a number of 0 or more")),
+    }
 }
 
 fn parse_regex(s: &str) -> Result<regex::Regex, String> {

@@ -29,6 +29,10 @@ pub enum Failure {
     /// A second Ctrl-C or SIGINT while closing (exit 130).
     #[error("interrupted")]
     Interrupted,
+    /// What the command line names cannot be used: a `--replay` file that does not parse
+    /// (exit 2, as for clap's own usage errors).
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl Failure {
@@ -41,6 +45,7 @@ impl Failure {
             Failure::PeerClosed(_) => 6,
             Failure::TimedOut(_) => 7,
             Failure::Interrupted => 130,
+            Failure::Usage(_) => 2,
         }
     }
 }
@@ -64,7 +69,7 @@ pub const CONNECT: &[Status] = &[
     },
     Status {
         code: 2,
-        meaning: "usage error",
+        meaning: "usage error, or a `--replay` file that cannot be used (it does not parse, has no WebSocket connection, or a payload does not decode)",
     },
     Status {
         code: 3,
@@ -104,7 +109,7 @@ pub const LISTEN: &[Status] = &[
     },
     Status {
         code: 2,
-        meaning: "usage error",
+        meaning: "usage error, or a `--replay` file that cannot be used (it does not parse, has no WebSocket connection, or a payload does not decode)",
     },
     Status {
         code: 130,

@@ -26,10 +26,12 @@ pub struct Event {
     pub kind: Kind,
     /// A data message that went or came compressed (permessage-deflate): its size on the wire.
     pub wire: Option<usize>,
+    /// `--replay`: the message was played from a recording.
+    pub replayed: bool,
 }
 
 /// A completed handshake, for [`Kind::Open`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Opened {
     /// The URL (client) or the peer address (server).
     pub peer: String,
@@ -40,6 +42,19 @@ pub struct Opened {
     pub subject: Option<String>,
     /// Server and tunnel: the URL (or `tcp:…`) the connection is relayed to.
     pub upstream: Option<String>,
+    /// Server: the request's target, its path and query (`/chat?room=1`).
+    pub path: Option<String>,
+    /// The handshake's HTTP exchange, for `--record` (HAR keeps its headers).
+    pub exchange: Option<Exchange>,
+}
+
+/// The HTTP request and response of a handshake, as they went.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exchange {
+    /// The request's URL, `ws://host/path?query` (a server makes it from the Host header).
+    pub url: String,
+    pub request: Vec<(String, String)>,
+    pub response: Vec<(String, String)>,
 }
 
 /// The payload of an [`Event`].

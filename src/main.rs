@@ -16,6 +16,8 @@ mod error;
 mod event;
 mod output;
 mod pings;
+mod record;
+mod replay;
 mod server;
 mod settings;
 mod stream;

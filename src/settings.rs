@@ -11,7 +11,7 @@ use base64::Engine as _;
 use tungstenite::http::{HeaderName, HeaderValue};
 use url::Url;
 
-use crate::cli::{Action, Cli, ConnectArgs, ListenArgs, OperatorArgs, OutputArgs};
+use crate::cli::{Action, Cli, ConnectArgs, ListenArgs, OperatorArgs, OutputArgs, RecordArgs};
 use crate::command::LineMode;
 use crate::output::{Format, View};
 use crate::server::gate::Policy;
@@ -54,6 +54,7 @@ enum Role {
 fn console(
     op: OperatorArgs,
     output: OutputArgs,
+    record: RecordArgs,
     role: Role,
     facts: &Facts,
     utc_offset: i32,
@@ -101,6 +102,14 @@ fn console(
         },
         quiet: output.quiet,
         verbose: output.verbose,
+        record: record.record.map(|path| crate::record::Settings {
+            path,
+            credentials: record.record_credentials,
+        }),
+        replay: record.replay.map(|path| crate::replay::Settings {
+            path,
+            speed: record.replay_speed,
+        }),
     }
 }
 
@@ -112,6 +121,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> client::Setting
         output,
         mut net,
         tls,
+        record,
     } = args;
     let given = std::mem::take(&mut net.headers);
     let (url, request) = request_headers(url, given, &net);
@@ -149,6 +159,7 @@ fn connect(args: ConnectArgs, facts: &Facts, utc_offset: i32) -> client::Setting
         console: console(
             operator,
             output,
+            record,
             match (input.stream, input.tcp_listen.is_some()) {
                 (_, true) => Role::Tunnel,
                 (true, false) => Role::Stream,
@@ -225,6 +236,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
         forward,
         operator,
         output,
+        record,
     } = args;
     let mode = match (serve.echo, serve.chat, serve.exec, &forward.forward) {
         (_, _, _, Some(_)) => Mode::Forward,
@@ -234,7 +246,7 @@ fn listen(args: ListenArgs, facts: &Facts, utc_offset: i32) -> server::Settings 
         (false, false, None, None) => Mode::Broadcast,
     };
     let relay = forward.forward.is_some();
-    let mut console = console(operator, output, Role::Server, facts, utc_offset);
+    let mut console = console(operator, output, record, Role::Server, facts, utc_offset);
     console.output.relay = relay;
     let bridge = matches!(forward.forward, Some(ForwardTarget::Bytes(_)));
     let timeout = forward.forward_timeout;

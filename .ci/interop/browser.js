@@ -4,6 +4,9 @@
 //   node browser.js URL
 //       prints every "wsx-page: ..." console line of the page, until it reports its
 //       WebSocket closed or 60 s pass
+//   node browser.js URL --record-har FILE
+//       the same, with Playwright recording the page's traffic, its WebSocket included, as a
+//       HAR file (written when the browser context closes)
 //   node browser.js URL --type TEXT --expect TEXT
 //       a chat page (#msg, #log): once its socket is open, types TEXT and Enter, then waits
 //       until the log shows a line equal to the second TEXT and prints "got TEXT"
@@ -24,7 +27,12 @@ const { chromium } = require('playwright-core');
     ],
     env: process.env,
   });
-  const page = await browser.newPage();
+  const args = process.argv.slice(3);
+  const har = args[0] === '--record-har' ? args.splice(0, 2)[1] : null;
+  const context = await browser.newContext(
+    har ? { recordHar: { path: har, content: 'embed' } } : {},
+  );
+  const page = await context.newPage();
   let finished;
   const done = new Promise((resolve) => (finished = resolve));
   page.on('console', (msg) => {
@@ -37,7 +45,7 @@ const { chromium } = require('playwright-core');
     }
   });
   await page.goto(process.argv[2]);
-  const [flag, typed, flag2, expected] = process.argv.slice(3);
+  const [flag, typed, flag2, expected] = args;
   if (flag === '--type' && flag2 === '--expect') {
     await page.waitForFunction(() => typeof ws !== 'undefined' && ws.readyState === 1, null, {
       timeout: 30000,
@@ -53,6 +61,7 @@ const { chromium } = require('playwright-core');
   } else {
     await Promise.race([done, new Promise((r) => setTimeout(r, 60000))]);
   }
+  await context.close();
   await browser.close();
 })().catch((e) => {
   console.log('failed: ' + e);

@@ -295,6 +295,8 @@ fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
     if s.console.verbose {
         print_request(&request);
     }
+    // What went, for a recording of the handshake (`--record` as HAR).
+    let sent = header_list(request.headers());
     let config = WebSocketConfig::default()
         .read_buffer_size(crate::stream::READ_BUFFER)
         .max_message_size(Some(s.max_message_size))
@@ -333,6 +335,13 @@ fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
                 // afresh over the stream, which now holds those bytes for the inflater.
                 ws = WebSocket::from_raw_socket(ws.into_inner(), Role::Client, Some(config));
             }
+            let exchange = crate::event::Exchange {
+                url: url.to_string(),
+                request: sent,
+                response: header_list(response.headers()),
+            };
+            let mut response = response;
+            response.extensions_mut().insert(exchange);
             Ok(Dialed::Open(Box::new((ws, response))))
         }
         Err(HandshakeError::Failure(WsError::Http(response))) => {
@@ -501,6 +510,17 @@ fn describe_rejection(response: &tungstenite::http::Response<Option<Vec<u8>>>) -
         }
     }
     text
+}
+
+/// Headers as (name, value) text, in order (a value that is not text shown lossily).
+fn header_list(headers: &tungstenite::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.to_string(), value)
+        })
+        .collect()
 }
 
 /// `-v`: the request, one `> ` line per header, Authorization redacted.

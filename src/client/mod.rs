@@ -150,6 +150,21 @@ pub fn run(s: Settings) -> Result<ExitCode> {
     if let Some(addr) = s.tcp_listen {
         return tunnel::run(dialer.clone(), addr);
     }
+    // A recording to play or to write is checked before anything is dialled.
+    let script = match &s.console.replay {
+        Some(replay) => {
+            let recording = crate::replay::open(replay)?;
+            let conversation = recording.choose(&crate::replay::target_of(s.url.as_str()));
+            Some((conversation.clone(), replay.speed))
+        }
+        None => None,
+    };
+    let recorder = s
+        .console
+        .record
+        .as_ref()
+        .map(|r| crate::record::Recorder::create(r, false))
+        .transpose()?;
     let (ws, response) = dialer.dial().map_err(|e| match s.max_time {
         // Connecting took the whole --max-time (its timeouts are bounded by it).
         Some(limit) if started.elapsed() >= limit => Failure::TimedOut(format!(
@@ -159,7 +174,6 @@ pub fn run(s: Settings) -> Result<ExitCode> {
         .into(),
         _ => e,
     })?;
-    let subprotocol = chosen_subprotocol(&response);
     let extension = ws.get_ref().extension();
 
     let mut engine = Engine::new().context("creating the poller")?;
@@ -167,22 +181,39 @@ pub fn run(s: Settings) -> Result<ExitCode> {
         .net()
         .insert(CONN, Conn::new(ws).context("setting up the socket")?)?;
     let mut console = Console::new(&s.console, engine.waker())?;
-    console.show(None, Dir::Out, opened(&s.url, subprotocol, extension));
-    console.start(engine.net(), Some(STDIN));
+    if let Some(recorder) = recorder {
+        console.record_to(recorder);
+    }
+    console.show(None, Dir::Out, opened(&s.url, &response, extension));
+    // With --replay, the recording is the input: stdin is not read.
+    if script.is_none() {
+        console.start(engine.net(), Some(STDIN));
+    }
 
     let mut session = Session::new(&dialer, console, engine.waker(), started);
+    if let Some((conversation, speed)) = script {
+        session.replay(&conversation, speed, Instant::now());
+    }
     let outcome = engine.run(&mut session).context("waiting for events")?;
     session.end(outcome)
 }
 
-/// The event for a completed handshake, with the subprotocol and extension the server chose.
-pub(crate) fn opened(url: &Url, subprotocol: Option<String>, extension: Option<String>) -> Kind {
+/// The event for a completed handshake: the subprotocol and extension the server chose, and
+/// the headers that went both ways.
+pub(crate) fn opened(
+    url: &Url,
+    response: &tungstenite::handshake::client::Response,
+    extension: Option<String>,
+) -> Kind {
     Kind::Open(Box::new(Opened {
         peer: url.to_string(),
-        subprotocol,
+        subprotocol: chosen_subprotocol(response),
         extension,
-        subject: None,
-        upstream: None,
+        exchange: response
+            .extensions()
+            .get::<crate::event::Exchange>()
+            .cloned(),
+        ..Default::default()
     }))
 }
 

@@ -13,13 +13,14 @@ use tungstenite::{Error as WsError, Message};
 use super::dial::Dialer;
 use super::keepalive::KeepAlive;
 use super::reconnect::Reconnect;
-use super::{chosen_subprotocol, opened, Wait, CONN};
+use super::{opened, Wait, CONN};
 use crate::command::Command;
 use crate::console::{Console, Input, Role};
 use crate::engine::{failure, Conn, Incoming, Net, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind};
 use crate::pings::Pings;
+use crate::replay::{Conversation, Play, Script, Side};
 
 /// Where the session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -67,6 +68,8 @@ pub struct Session {
     time_limit: Option<(Instant, Duration)>,
     /// The time limit passed: the run ends with exit 7 however it closes.
     timed_out: bool,
+    /// `--replay`: the client's side of a recording, played instead of stdin.
+    script: Option<Script>,
 }
 
 impl Session {
@@ -94,6 +97,59 @@ impl Session {
             until: s.until.clone(),
             time_limit: s.max_time.map(|limit| (started + limit, limit)),
             timed_out: false,
+            script: None,
+        }
+    }
+
+    /// `--replay`: plays the client's side of `conversation` from `now`, instead of stdin.
+    pub fn replay(&mut self, conversation: &Conversation, speed: f64, now: Instant) {
+        self.script = Some(Script::new(conversation, Side::Client, speed, now));
+    }
+
+    /// Sends what the replay has due (while the socket and stdout keep up). Once it has sent
+    /// everything, that is the end of input; while it waits for the server, `-w` bounds the
+    /// wait as it bounds the linger after EOF.
+    fn play(&mut self, net: &mut Net, now: Instant) {
+        while self.phase == Phase::Open
+            && !self.console.is_finished()
+            && !net.any_blocked()
+            && !self.console.output_blocked()
+        {
+            let Some(play) = self.script.as_mut().and_then(|s| s.take(now)) else {
+                break;
+            };
+            let (msg, kind) = match play {
+                Play::Text(t) => {
+                    let t = tungstenite::Utf8Bytes::from(t);
+                    (Message::Text(t.clone()), Kind::Text(t))
+                }
+                Play::Binary(b) => {
+                    let b = tungstenite::Bytes::from(b);
+                    (Message::Binary(b.clone()), Kind::Binary(b))
+                }
+                Play::Close { code, reason } => {
+                    self.script = None;
+                    return self.begin_close(net, code.unwrap_or(1000), &reason, now);
+                }
+            };
+            let Some(conn) = net.get(CONN) else { return };
+            match conn.send(msg) {
+                Ok(wire) => self.console.show_replayed(None, kind, wire),
+                Err(e) => return self.fail(net, e),
+            }
+        }
+        let Some(script) = &self.script else { return };
+        if script.done() {
+            self.script = None;
+            self.linger_until = None;
+            return self.apply(net, Input::Eof, now);
+        }
+        match (script.waiting(), self.wait) {
+            (None, _) => self.linger_until = None,
+            (Some(_), Wait::After(d)) if self.linger_until.is_none() => {
+                self.linger_until = Some(now + d);
+            }
+            _ => {}
         }
     }
 
@@ -102,10 +158,11 @@ impl Session {
     /// # Errors
     /// The outcome's, or writing to stdout failed.
     pub fn end(mut self, outcome: Result<ExitCode>) -> Result<ExitCode> {
-        self.console
-            .flush()
-            .map_err(|e| anyhow!(e).context("writing to stdout"))?;
-        outcome
+        let outcome = match self.console.flush() {
+            Ok(()) => outcome,
+            Err(e) => Err(anyhow!(e).context("writing to stdout")),
+        };
+        self.console.end_recording(outcome)
     }
 
     fn show(&mut self, dir: Dir, kind: Kind) {
@@ -248,6 +305,12 @@ impl Session {
                 (Some(re), Kind::Text(text)) => re.is_match(text),
                 _ => false,
             };
+            if let Some(script) = self.script.as_mut() {
+                let differs = Play::of(&kind).and_then(|got| script.theirs(&got, now));
+                if let Some(differs) = differs {
+                    self.console.notice(&format!("wsx: --replay: {differs}"));
+                }
+            }
             self.console.show_sized(None, Dir::In, kind, wire);
             if let (Some(_), Wait::After(d)) = (self.linger_until, self.wait) {
                 self.linger_until = Some(now + d);
@@ -372,7 +435,7 @@ impl Session {
             Ok((response, extension)) => {
                 reconnect.backoff.reset();
                 let settings = reconnect.dialer().settings();
-                let kind = opened(&settings.url, chosen_subprotocol(&response), extension);
+                let kind = opened(&settings.url, &response, extension);
                 let execute = settings.execute.clone();
                 self.show(Dir::Out, kind);
                 self.console
@@ -461,7 +524,15 @@ impl Role for Session {
         // fills and the writer upstream waits. Nothing is dropped.
         let want_stdin = open(self) && !self.console.has_queued() && !self.console.output_blocked();
         self.console.pause_stdin(net, !want_stdin);
+        if open(self) {
+            self.play(net, now);
+        }
         if self.linger_until.is_some_and(|t| now >= t) {
+            if let Some((needs, seen)) = self.script.as_ref().and_then(Script::waiting) {
+                self.console.notice(&format!(
+                    "wsx: --replay: the next message waits for message {needs} from the server, and {seen} came (-w); closing"
+                ));
+            }
             self.begin_close(net, 1000, "", now);
         }
         if let Phase::Closing { deadline } = self.phase {
@@ -512,7 +583,12 @@ impl Role for Session {
             .time_limit
             .filter(|_| !self.timed_out)
             .map(|(deadline, _)| deadline);
-        [self.linger_until, time_limit, closing, keepalive]
+        let replay = self
+            .script
+            .as_ref()
+            .filter(|_| self.phase == Phase::Open)
+            .and_then(Script::due);
+        [self.linger_until, time_limit, closing, keepalive, replay]
             .into_iter()
             .flatten()
             .min()

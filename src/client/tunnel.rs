@@ -201,6 +201,7 @@ impl Tunnel {
                 extension,
                 subject: None,
                 upstream: Some(url),
+                ..Default::default()
             })),
         );
     }

@@ -27,6 +27,7 @@ use crate::error::Failure;
 use crate::event::{Dir, Event, Kind};
 use crate::output::Format;
 use crate::output::{Printer, Sink};
+use crate::record::Recorder;
 use lines::{Splitter, READ_SIZE};
 use repl::Repl;
 
@@ -69,6 +70,10 @@ pub struct Settings {
     pub output: crate::output::Settings,
     pub quiet: bool,
     pub verbose: bool,
+    /// `--record FILE`.
+    pub record: Option<crate::record::Settings>,
+    /// `--replay FILE`.
+    pub replay: Option<crate::replay::Settings>,
 }
 
 #[cfg(test)]
@@ -105,6 +110,8 @@ impl Settings {
             },
             quiet: false,
             verbose: false,
+            record: None,
+            replay: None,
         }
     }
 }
@@ -147,6 +154,8 @@ pub struct Console {
     repl: bool,
     quiet: bool,
     outcome: Option<Result<ExitCode>>,
+    /// `--record`: every event shown is written there too.
+    recorder: Option<Recorder>,
 }
 
 impl Console {
@@ -211,6 +220,7 @@ impl Console {
             repl: s.repl,
             quiet: s.quiet,
             outcome: None,
+            recorder: None,
         })
     }
 
@@ -267,15 +277,83 @@ impl Console {
 
     /// Shows a data message with its compressed size, when it went or came compressed.
     pub fn show_sized(&mut self, client: Option<u64>, dir: Dir, kind: Kind, wire: Option<usize>) {
-        let ev = Event {
+        self.show_event(Event {
             at: SystemTime::now(),
             client,
             dir,
             kind,
             wire,
-        };
+            replayed: false,
+        });
+    }
+
+    /// Shows a message `--replay` sent, marked as such.
+    pub fn show_replayed(&mut self, client: Option<u64>, kind: Kind, wire: Option<usize>) {
+        self.show_event(Event {
+            at: SystemTime::now(),
+            client,
+            dir: Dir::Out,
+            kind,
+            wire,
+            replayed: true,
+        });
+    }
+
+    /// Shows an event and records it (`--record`).
+    fn show_event(&mut self, ev: Event) {
+        // Recorded first: what is shown is in the file by then.
+        self.record(&ev);
         if let Err(e) = self.printer.event(&ev) {
             self.finish(Err(anyhow::Error::new(e).context("writing to stdout")));
+        }
+    }
+
+    /// Records an event without showing it (a bridged payload, which human format counts).
+    pub fn record_only(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
+        if self.recorder.is_some() {
+            self.record(&Event {
+                at: SystemTime::now(),
+                client,
+                dir,
+                kind,
+                wire: None,
+                replayed: false,
+            });
+        }
+    }
+
+    fn record(&mut self, ev: &Event) {
+        let Some(recorder) = self.recorder.as_mut() else {
+            return;
+        };
+        if let Err(e) = recorder.event(ev) {
+            // Recording stops with its first failure, which ends the run.
+            self.recorder = None;
+            self.finish(Err(e));
+        }
+    }
+
+    /// Records what follows in `recorder` (`--record`).
+    pub fn record_to(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
+
+    /// Completes the recording, if any, once the run is over: a failure to write it is the
+    /// run's error, or reported beside the error the run already has.
+    ///
+    /// # Errors
+    /// The run's, or writing the recording failed.
+    pub fn end_recording(&mut self, outcome: Result<ExitCode>) -> Result<ExitCode> {
+        let Some(mut recorder) = self.recorder.take() else {
+            return outcome;
+        };
+        match (recorder.finish(), outcome) {
+            (Ok(()), outcome) => outcome,
+            (Err(e), Ok(_)) => Err(e),
+            (Err(e), Err(first)) => {
+                crate::diag::say(&format!("wsx: {e:#}"));
+                Err(first)
+            }
         }
     }
 
@@ -504,6 +582,12 @@ impl Console {
     /// # Errors
     /// Writing to stdout failed.
     pub fn idle(&mut self, net: &mut Net) -> io::Result<()> {
+        if let Some(recorder) = self.recorder.as_mut() {
+            if let Err(e) = recorder.flush() {
+                self.recorder = None;
+                self.finish(Err(e));
+            }
+        }
         let was_blocked = self.printer.blocked();
         self.printer.flush()?;
         if was_blocked && !self.printer.blocked() {

@@ -37,6 +37,7 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
                 extension,
                 subject,
                 upstream,
+                ..
             } = &**open;
             let mut line = match ev.dir {
                 Dir::Out => format!("connected to {}", escape(peer)),
@@ -71,6 +72,9 @@ pub fn render(ev: &Event, view: &View, out: &mut String) {
             let _ = write!(out, "{arrow}");
             let wire = ev.wire.filter(|_| view.wire_sizes);
             body(kind, view.pretty.then_some(column), wire, out);
+            if ev.replayed {
+                let _ = write!(out, " {}", "(replayed)".dimmed());
+            }
         }
     }
     out.push('\n');
@@ -205,6 +209,7 @@ mod tests {
                 dir,
                 kind,
                 wire,
+                replayed: false,
             },
             v,
             &mut out,
@@ -347,6 +352,7 @@ mod tests {
             extension: None,
             subject: None,
             upstream: None,
+            ..Default::default()
         }));
         assert_eq!(
             line(open, Dir::Out, None, &v),
@@ -358,6 +364,7 @@ mod tests {
             extension: Some("permessage-deflate; server_no_context_takeover".into()),
             subject: None,
             upstream: None,
+            ..Default::default()
         }));
         assert_eq!(
             line(open, Dir::Out, None, &v),

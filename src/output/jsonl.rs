@@ -57,6 +57,8 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
                 extension,
                 subject,
                 upstream,
+                path,
+                ..
             } = &**open;
             obj.insert("type".into(), json!("open"));
             if let Some(url) = upstream {
@@ -66,6 +68,9 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
             obj.insert("extensions".into(), json!(extension));
             let key = if ev.client.is_some() { "peer" } else { "url" };
             obj.insert(key.into(), json!(peer));
+            if let Some(path) = path {
+                obj.insert("path".into(), json!(path));
+            }
             if let Some(subject) = subject {
                 obj.insert("subject".into(), json!(subject));
             }
@@ -79,6 +84,9 @@ pub fn render(ev: &Event, view: &View, out: &mut Vec<u8>) {
             }
             None => return,
         },
+    }
+    if ev.replayed {
+        obj.insert("replayed".into(), json!(true));
     }
     // Serializing a map of strings and numbers cannot fail.
     let _ = serde_json::to_writer(&mut *out, &Value::Object(obj));
@@ -115,6 +123,7 @@ mod tests {
                 dir,
                 kind,
                 wire: None,
+                replayed: false,
             },
             &view,
             &mut out,
@@ -175,6 +184,7 @@ mod tests {
                     extension: Some("permessage-deflate".into()),
                     subject: None,
                     upstream: None,
+                    ..Default::default()
                 })),
                 Dir::Out,
                 none,

@@ -273,6 +273,11 @@ impl Printer {
     }
 }
 
+/// One event as a `--format jsonl` line, shown as `view` says (`--record` writes these).
+pub fn jsonl(ev: &Event, view: &View, out: &mut Vec<u8>) {
+    jsonl::render(ev, view, out);
+}
+
 /// `00 ff 10`: each byte as two lowercase hex digits, separated by spaces (human format's
 /// preview, raw format's `--binary-output hex`).
 fn spaced_hex(bytes: &[u8], out: &mut Vec<u8>) {
@@ -355,6 +360,7 @@ mod tests {
                 dir: Dir::In,
                 kind: Kind::Binary(payload.into()),
                 wire: None,
+                replayed: false,
             };
             printer.event(&ev).unwrap();
             // A few events a turn, some while stdout is still full; one flush a turn.

@@ -74,6 +74,7 @@ mod tests {
                 dir,
                 kind,
                 wire: None,
+                replayed: false,
             },
             Dir::In,
             binary,

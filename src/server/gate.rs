@@ -339,32 +339,39 @@ fn basic_matches(header: Option<&str>, expected: &str) -> bool {
             .is_ok_and(|given| given == expected.as_bytes())
 }
 
+/// The headers of a 101 answer for an accepted request (none for a refusal), in order.
+pub fn accept_headers(decision: &Decision) -> Vec<(String, String)> {
+    let Decision::Accept {
+        accept_key,
+        subprotocol,
+        extension,
+        headers,
+    } = decision
+    else {
+        return Vec::new();
+    };
+    let mut all = vec![
+        ("Upgrade".to_string(), "websocket".to_string()),
+        ("Connection".to_string(), "Upgrade".to_string()),
+        ("Sec-WebSocket-Accept".to_string(), accept_key.clone()),
+    ];
+    all.extend(
+        subprotocol
+            .clone()
+            .map(|p| ("Sec-WebSocket-Protocol".to_string(), p)),
+    );
+    all.extend(extension.map(|e| ("Sec-WebSocket-Extensions".to_string(), e.to_string())));
+    all.extend(headers.iter().cloned());
+    all
+}
+
 /// The bytes of the HTTP response for a decision.
 pub fn response(decision: &Decision) -> Vec<u8> {
     match decision {
-        Decision::Accept {
-            accept_key,
-            subprotocol,
-            extension,
-            headers,
-        } => {
-            let extension = extension.map(|e| e.to_string());
-            let mut all = vec![
-                ("Upgrade", "websocket"),
-                ("Connection", "Upgrade"),
-                ("Sec-WebSocket-Accept", accept_key.as_str()),
-            ];
-            all.extend(
-                subprotocol
-                    .as_deref()
-                    .map(|p| ("Sec-WebSocket-Protocol", p)),
-            );
-            all.extend(
-                extension
-                    .as_deref()
-                    .map(|e| ("Sec-WebSocket-Extensions", e)),
-            );
-            all.extend(headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+        Decision::Accept { .. } => {
+            let all = accept_headers(decision);
+            let all: Vec<(&str, &str)> =
+                all.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
             response_head(101, &all).into_bytes()
         }
         Decision::Reject {

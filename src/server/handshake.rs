@@ -69,6 +69,10 @@ pub(super) struct Accepted {
     pub(super) env: Vec<(String, String)>,
     /// `--forward`: its upstream connection, open.
     pub(super) upstream: Option<Box<Upstream>>,
+    /// The request's target (path and query).
+    pub(super) path: String,
+    /// The request and the answer, for `--record`.
+    pub(super) exchange: crate::event::Exchange,
 }
 
 impl Shared {
@@ -188,6 +192,16 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
         .write_all(&gate::response(&decision))
         .and_then(|()| stream.flush())
         .map_err(io_error)?;
+    let scheme = if shared.tls.is_some() { "wss" } else { "ws" };
+    let exchange = crate::event::Exchange {
+        url: format!(
+            "{scheme}://{}{}",
+            head.header("host").unwrap_or("localhost"),
+            head.path
+        ),
+        request: head.headers().to_vec(),
+        response: gate::accept_headers(&decision),
+    };
     let env = if shared.cgi {
         let conn = gate::Connection {
             peer,
@@ -223,6 +237,8 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
         subject,
         env,
         upstream,
+        path: head.path,
+        exchange,
     })))
 }
 

@@ -35,6 +35,8 @@ pub struct Client {
     pub pings: Pings,
     /// `--forward`: its upstream connection.
     pub upstream: Option<Relayed>,
+    /// `--replay`: the server's side of its recorded conversation.
+    pub script: Option<crate::replay::Script>,
 }
 
 /// The upstream side of a relayed client, as the hub sees it.
@@ -75,6 +77,7 @@ impl Hub {
             program: None,
             pings: Pings::default(),
             upstream: None,
+            script: None,
         };
         self.clients.insert(self.last_id, client);
         self.last_id
@@ -95,6 +98,11 @@ impl Hub {
     /// Every client id, in order.
     pub fn ids(&self) -> Vec<u64> {
         self.clients.keys().copied().collect()
+    }
+
+    /// Every client, by id.
+    pub fn iter(&self) -> impl Iterator<Item = (u64, &Client)> {
+        self.clients.iter().map(|(&id, c)| (id, c))
     }
 
     pub fn is_empty(&self) -> bool {

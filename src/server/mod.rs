@@ -80,8 +80,19 @@ pub fn run(s: Settings) -> Result<ExitCode> {
         Some((cert, key)) => Some(tls::server_config(cert, key, s.tls_ca.as_deref())?),
         None => None,
     };
-    // A --forward-ca that cannot be used is an error before anything is bound.
+    // A --forward-ca that cannot be used is an error before anything is bound, and so are a
+    // recording to play that cannot be read and one to write that cannot be created.
     let forward = s.forward.clone().map(forward::Forward::new).transpose()?;
+    let replay = match &s.console.replay {
+        Some(r) => Some((crate::replay::open(r)?, r.speed)),
+        None => None,
+    };
+    let recorder = s
+        .console
+        .record
+        .as_ref()
+        .map(|r| crate::record::Recorder::create(r, true))
+        .transpose()?;
     let open_files = limits::raise_open_files();
     let listener =
         Listener::bind(&s.addr).with_context(|| format!("cannot listen on {}", s.addr))?;
@@ -91,8 +102,12 @@ pub fn run(s: Settings) -> Result<ExitCode> {
 
     let mut engine = Engine::new().context("creating the poller")?;
     // Operator input is typed by a person, or piped at a person's pace: a thread reads it.
-    let console = Console::new(&s.console, engine.waker())?;
+    let mut console = Console::new(&s.console, engine.waker())?;
+    if let Some(recorder) = recorder {
+        console.record_to(recorder);
+    }
     let mut server = start(&s, listener, tls, forward, open_files, console, &mut engine)?;
+    server.replay = replay;
     if !s.console.quiet {
         // The readiness line: printed once bound, with the real port (tests wait on it).
         crate::diag::say(&format!("listening on {url}"));

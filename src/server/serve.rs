@@ -20,6 +20,7 @@ use crate::console::{Console, Input, Role};
 use crate::engine::{failure, Bridge, Conn, Incoming, Net, Step, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind, Opened};
+use crate::replay::{Play, Recording, Script, Side};
 
 /// How many lines from `--exec` programs may wait for the loop before their readers wait.
 const PROGRAM_LINES: usize = 1024;
@@ -67,6 +68,8 @@ pub(super) struct Server {
     show_bridged: bool,
     /// Threads ending and reaping programs of clients that left, joined before exiting.
     reapers: Vec<thread::JoinHandle<()>>,
+    /// `--replay`: the recording each client gets the server's side of, and the speed.
+    pub(super) replay: Option<(Recording, f64)>,
 }
 
 impl Server {
@@ -98,6 +101,7 @@ impl Server {
             show_bridged: s.console.output.format != crate::output::Format::Human
                 || s.console.verbose,
             reapers: Vec::new(),
+            replay: None,
         }
     }
 
@@ -111,8 +115,11 @@ impl Server {
             let _ = reaper.join();
         }
         let outcome = outcome.context("waiting for events")?;
-        self.console.flush().context("writing to stdout")?;
-        outcome
+        let outcome = match self.console.flush() {
+            Ok(()) => outcome,
+            Err(e) => Err(anyhow::Error::new(e).context("writing to stdout")),
+        };
+        self.console.end_recording(outcome)
     }
 
     pub(super) fn show(&mut self, client: Option<u64>, dir: Dir, kind: Kind) {
@@ -160,7 +167,17 @@ impl Server {
 
     pub(super) fn broadcast(&mut self, net: &mut Net, msg: &Message, now: Instant) {
         for id in self.hub.ids() {
-            self.send(net, id, msg.clone(), now);
+            self.send_recorded(net, id, msg.clone(), now);
+        }
+    }
+
+    /// Queues a message that is not shown for each client it goes to (a broadcast line is
+    /// shown once, an echo not at all): a recording still gets it, client by client.
+    fn send_recorded(&mut self, net: &mut Net, id: u64, msg: Message, now: Instant) {
+        let kind = Kind::of(&msg).filter(Kind::is_data);
+        self.send(net, id, msg, now);
+        if let Some(kind) = kind {
+            self.console.record_only(Some(id), Dir::Out, kind);
         }
     }
 
@@ -253,6 +270,8 @@ impl Server {
             subject,
             env,
             upstream,
+            path,
+            exchange,
         } = accepted;
         if self.shutdown {
             return; // dropping the socket and its place: we are going away
@@ -293,6 +312,9 @@ impl Server {
             }
             None => {}
         }
+        let script = self.replay.as_ref().map(|(recording, speed)| {
+            Script::new(recording.choose(&path), Side::Server, *speed, now)
+        });
         self.show(
             Some(id),
             Dir::In,
@@ -302,8 +324,16 @@ impl Server {
                 extension,
                 subject,
                 upstream: upstream_name,
+                path: Some(path),
+                exchange: Some(exchange),
             })),
         );
+        if let Some(script) = script {
+            if let Some(client) = self.hub.get_mut(id) {
+                client.script = Some(script);
+            }
+            self.play(net, id, now);
+        }
         if let Mode::Exec(cmd) = &self.mode {
             let spawned = Program::spawn(
                 cmd,
@@ -363,17 +393,29 @@ impl Server {
             None => return,
         };
         let data = kind.is_data();
+        let differs = self.hub.get_mut(id).and_then(|c| {
+            let script = c.script.as_mut()?;
+            script.theirs(&Play::of(&kind)?, now)
+        });
         if !data || self.show_bridged || !self.bridges.contains_key(&id) {
             self.console.show_sized(Some(id), Dir::In, kind, wire);
+        } else {
+            self.console.record_only(Some(id), Dir::In, kind);
         }
         if !data {
             return;
+        }
+        if let Some(differs) = differs {
+            self.notice(&format!("wsx: #{id} --replay: {differs}"));
+            self.play(net, id, now);
+        } else if self.replay.is_some() {
+            self.play(net, id, now);
         }
         match self.hub.route(&self.mode, id) {
             Route::Nowhere => {}
             Route::Clients(targets) => {
                 for target in targets {
-                    self.send(net, target, msg.clone(), now);
+                    self.send_recorded(net, target, msg.clone(), now);
                 }
             }
             Route::Upstream if self.bridges.contains_key(&id) => {
@@ -408,6 +450,43 @@ impl Server {
         }
     }
 
+    /// `--replay`: sends client `id` what its script has due; the recorded close ends it.
+    fn play(&mut self, net: &mut Net, id: u64, now: Instant) {
+        loop {
+            let play = self
+                .hub
+                .get_mut(id)
+                .and_then(|c| c.script.as_mut())
+                .and_then(|s| s.take(now));
+            let (msg, kind) = match play {
+                None => return,
+                Some(Play::Text(t)) => {
+                    let t = tungstenite::Utf8Bytes::from(t);
+                    (Message::Text(t.clone()), Kind::Text(t))
+                }
+                Some(Play::Binary(b)) => {
+                    let b = tungstenite::Bytes::from(b);
+                    (Message::Binary(b.clone()), Kind::Binary(b))
+                }
+                Some(Play::Close { code, reason }) => {
+                    let code = code.unwrap_or(1000);
+                    return self.leave(net, id, Some((code, &reason)), None, now);
+                }
+            };
+            let wire = self.send(net, id, msg, now);
+            self.console.show_replayed(Some(id), kind, wire);
+        }
+    }
+
+    /// When the next replayed message is due, for any client.
+    fn replay_due(&self) -> Option<Instant> {
+        self.replay.as_ref()?;
+        self.hub
+            .iter()
+            .filter_map(|(_, c)| c.script.as_ref()?.due())
+            .min()
+    }
+
     /// Holds `from` while `to` cannot take more: what `from` sends waits in the kernel, and
     /// the pair's memory stays bounded. Released in [`Role::turn`] once `to` has drained.
     fn hold_while_blocked(&mut self, net: &mut Net, from: usize, to: usize) {
@@ -440,6 +519,8 @@ impl Server {
                 let wire = self.send(net, id, Message::Binary(bytes), now);
                 if self.show_bridged {
                     self.console.show_sized(Some(id), Dir::Out, kind, wire);
+                } else {
+                    self.console.record_only(Some(id), Dir::Out, kind);
                 }
                 if let Some(bridge) = self.bridges.get_mut(&id) {
                     bridge.sent(net, &mut self.held);
@@ -663,6 +744,11 @@ impl Role for Server {
                 self.drop_bridge(net, (id as usize & !RELAY) as u64);
             }
         }
+        if self.replay_due().is_some_and(|due| due <= now) {
+            for id in self.hub.ids() {
+                self.play(net, id, now);
+            }
+        }
         if self.shutdown && self.hub.is_empty() && self.closing.is_empty() {
             self.finish(Ok(ExitCode::SUCCESS));
         }
@@ -700,6 +786,7 @@ impl Role for Server {
             .values()
             .copied()
             .chain(self.acceptor.deadline())
+            .chain(self.replay_due())
             .min()
     }
 }

@@ -12,3 +12,4 @@ mod network;
 mod readme;
 mod relay;
 mod repl;
+mod replay;
