@@ -81,7 +81,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__connect)
-            opts="-x -w -P -q -v -H -o -u -b -A -s -m -L -k -h --execute --echo --stream --tcp-listen --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --header --origin --user --auth --cookie --user-agent --compressed --no-compression --subprotocol --count --until --max-time --max-message-size --unix-socket --proxy --location --max-redirects --reconnect --ping-interval --ping-timeout --connect-timeout --ca --insecure --cert --key --help"
+            opts="-x -w -P -q -v -H -o -u -b -A -s -m -L -k -h --execute --echo --stream --tcp-listen --wait --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --header --origin --user --auth --cookie --user-agent --compressed --no-compression --subprotocol --count --until --max-time --max-message-size --unix-socket --proxy --location --max-redirects --reconnect --ping-interval --ping-timeout --connect-timeout --ca --insecure --cert --key --record --record-credentials --replay --replay-speed --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -231,6 +231,18 @@ _wsx() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay-speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;
@@ -323,7 +335,7 @@ _wsx() {
             return 0
             ;;
         wsx__subcmd__listen)
-            opts="-s -H -P -q -v -h --echo --chat --exec --tls-cert --tls-key --tls-ca --pass-auth --subprotocol --origin --auth --header --path --static --max-clients --once --max-message-size --no-compression --max-backlog --max-handshakes --handshake-timeout --forward --forward-ca --forward-insecure --forward-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --help"
+            opts="-s -H -P -q -v -h --echo --chat --exec --tls-cert --tls-key --tls-ca --pass-auth --subprotocol --origin --auth --header --path --static --max-clients --once --max-message-size --no-compression --max-backlog --max-handshakes --handshake-timeout --forward --forward-ca --forward-insecure --forward-timeout --binary --slash --close-timeout --no-history --format --timestamps --show-ping-pong --pretty --binary-output --no-color --quiet --verbose --record --record-credentials --replay --replay-speed --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -423,6 +435,18 @@ _wsx() {
                     ;;
                 --binary-output)
                     COMPREPLY=($(compgen -W "raw hex base64" -- "${cur}"))
+                    return 0
+                    ;;
+                --record)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --replay-speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -64,6 +64,9 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l connect-timeout -d '
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l ca -d 'Trust only the certificate authorities in FILE (PEM), instead of the system\'s' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l cert -d 'Present this client certificate (PEM, with --key)' -r -F
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l key -d 'The private key for --cert (PEM)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l record -d 'Write every connection to FILE as it happens: HAR 1.2 if FILE ends in .har (as browsers export it, one entry per connection), else the jsonl events of --format jsonl' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l replay -d 'Play a recorded conversation (HAR from a browser, mitmproxy or wsx, or wsx\'s jsonl): listen plays the server\'s side to every client (matched by path), connect the client\'s side instead of stdin (-w bounds each wait for the server)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l replay-speed -d 'Play the recorded gaps N times faster; 0 sends without gaps' -r
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l echo -d 'Send every received data message straight back: text as text, binary as binary, byte for byte (with -w -1, until the server closes)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l stream -d 'stdin and stdout as a byte stream (ssh\'s ProxyCommand, nc): each read of stdin is sent as one binary frame, and the payload of every data frame received is written to stdout as it is, with nothing added (on a terminal, as raw format shows it)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l binary -d 'Send lines as binary frames instead of text'
@@ -79,6 +82,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand connect" -l no-compression -d 'D
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s L -l location -d 'Follow 301, 302, 303, 307 and 308 redirects of the handshake'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -l reconnect -d 'After a lost connection (not a clean close), connect again with growing pauses; the -x messages are sent again each time'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s k -l insecure -d 'Do not verify the server\'s certificate (a warning is printed)'
+complete -c wsx -n "__fish_wsx_using_subcommand connect" -l record-credentials -d 'Keep the values of Authorization, Cookie and Set-Cookie in a HAR recording (they are written as [redacted] otherwise)'
 complete -c wsx -n "__fish_wsx_using_subcommand connect" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l exec -d 'Run CMD (with sh -c; cmd /C on Windows) per client: text frames in as stdin lines, stdout lines out as frames' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l tls-cert -d 'Serve wss:// with this certificate chain (PEM)' -r -F
@@ -109,6 +113,9 @@ none\t'No time at all'"
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l binary-output -d 'How binary frames are written in raw format' -r -f -a "raw\t'The bytes exactly, no newline added'
 hex\t'Lowercase hex pairs separated by spaces, one frame per line'
 base64\t'Standard base64, one frame per line'"
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l record -d 'Write every connection to FILE as it happens: HAR 1.2 if FILE ends in .har (as browsers export it, one entry per connection), else the jsonl events of --format jsonl' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l replay -d 'Play a recorded conversation (HAR from a browser, mitmproxy or wsx, or wsx\'s jsonl): listen plays the server\'s side to every client (matched by path), connect the client\'s side instead of stdin (-w bounds each wait for the server)' -r -F
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l replay-speed -d 'Play the recorded gaps N times faster; 0 sends without gaps' -r
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l echo -d 'Send every data frame back to its sender'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l chat -d 'Relay every data frame to all other clients'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l pass-auth -d 'Give --exec programs the Authorization header too (HTTP_AUTHORIZATION)'
@@ -123,6 +130,7 @@ complete -c wsx -n "__fish_wsx_using_subcommand listen" -l pretty -d 'In human f
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -l no-color -d 'Never color the output (also: NO_COLOR set, or stdout not a terminal)'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -s q -l quiet -d 'Silence all diagnostics but the final failure reason'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -s v -l verbose -d 'Print the handshake request and response headers to stderr'
+complete -c wsx -n "__fish_wsx_using_subcommand listen" -l record-credentials -d 'Keep the values of Authorization, Cookie and Set-Cookie in a HAR recording (they are written as [redacted] otherwise)'
 complete -c wsx -n "__fish_wsx_using_subcommand listen" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c wsx -n "__fish_wsx_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c wsx -n "__fish_wsx_using_subcommand man" -s h -l help -d 'Print help'

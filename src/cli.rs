@@ -96,7 +96,8 @@ pub struct RecordArgs {
     pub record_credentials: bool,
 
     /// Play a recorded conversation (HAR from a browser, mitmproxy or wsx, or wsx's jsonl):
-    /// listen plays the server's side to every client, connect the client's side
+    /// listen plays the server's side to every client (matched by path), connect the client's
+    /// side instead of stdin (-w bounds each wait for the server)
     #[arg(long, value_name = "FILE")]
     pub replay: Option<PathBuf>,
 

@@ -63,7 +63,12 @@ fn console(
     let stream = role == Role::Stream;
     // rustyline only when both ends are terminals: on piped input it keeps the newline
     // (rustyline#532), and it would write its prompt into a piped stdout.
-    let repl = facts.stdin_tty && facts.stdout_tty && matches!(role, Role::Client | Role::Server);
+    // `connect --replay` reads no input: its output goes straight to the terminal.
+    let replays = role == Role::Client && record.replay.is_some();
+    let repl = facts.stdin_tty
+        && facts.stdout_tty
+        && matches!(role, Role::Client | Role::Server)
+        && !replays;
     let format = output.format.unwrap_or(if facts.stdout_tty && !stream {
         Format::Human
     } else {
@@ -344,6 +349,14 @@ mod tests {
         assert_eq!(s.wait, client::Wait::After(Duration::from_secs(1)));
         assert_eq!(s.console.close_timeout, Duration::from_secs(2));
         assert_eq!(s.max_message_size, 64 << 20);
+    }
+
+    #[test]
+    fn connect_replay_reads_no_input_even_on_a_terminal() {
+        let s = resolve_connect(&["wsx", "connect", "ws://h/", "--replay", "x.har"], TTY);
+        assert!(!s.console.repl);
+        assert_eq!(s.console.output.format, Format::Human);
+        assert_eq!(s.console.replay.as_ref().map(|r| r.speed), Some(1.0));
     }
 
     #[test]

@@ -63,6 +63,8 @@ const { chromium } = require('playwright-core');
   }
   await context.close();
   await browser.close();
+  // The 60 s timer above would keep node running.
+  process.exit(0);
 })().catch((e) => {
   console.log('failed: ' + e);
   process.exit(1);

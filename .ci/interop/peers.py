@@ -558,6 +558,51 @@ def chromium_relay():
                 chromium.stop()
 
 
+@scenario
+def chromium_har():
+    """Chromium (through Playwright's recordHar) records a session with wsx listen as HAR;
+    wsx listen --replay serves that HAR back to the same page as a mock."""
+    with tempfile.TemporaryDirectory() as home, PageServer() as pages:
+        har = os.path.join(home, "chromium.har")
+        with Listen() as live:
+            page = f"{pages.origin}/page.html?once&close&ws=ws://127.0.0.1:{live.port}/feed?x=1"
+            recorder = Process(["node", os.path.join(HERE, "browser.js"), page,
+                                "--record-har", har],
+                               env=dict(os.environ, NODE_PATH=NODE_PATH, HOME=home))
+            try:
+                recorder.expect(recorder.out, r"^open")
+                live.type('{"price": 101.5}')
+                recorder.expect(recorder.out, r"^close")
+                recorder.proc.wait(timeout=PATIENCE)
+            finally:
+                recorder.stop()
+        with open(har) as f:
+            entries = [e for e in json.load(f)["log"]["entries"]
+                       if e.get("_resourceType") == "websocket"]
+        messages = entries[0].get("_webSocketMessages", []) if entries else []
+        check("Chromium's HAR has the WebSocket entry with both messages",
+              [m.get("type") for m in messages] == ["receive", "send"], messages)
+        with Listen("--replay", har) as mock:
+            page = f"{pages.origin}/page.html?once&close&ws=ws://127.0.0.1:{mock.port}/feed?x=1"
+            chromium = browser(page, home)
+            try:
+                line = chromium.expect(chromium.out, r"^message ")
+                check("wsx listen --replay plays Chromium's HAR to the page",
+                      line == 'message {"price": 101.5}', line)
+                shown = mock.expect(mock.out, r"#1 < browser got")
+                check("the page answers as recorded",
+                      shown == '#1 < browser got: {"price": 101.5}', shown)
+                chromium.expect(chromium.out, r"^close")
+                differs = []
+                while not mock.err.empty():
+                    line = mock.err.get_nowait()
+                    if line and "differs" in line:
+                        differs.append(line)
+                check("no message differs from the recording", not differs, differs)
+            finally:
+                chromium.stop()
+
+
 def main():
     global WSX, NODE_PATH
     WSX, NODE_PATH = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -571,6 +616,7 @@ def main():
     relay_to(NodeServer)
     relay_to_python_over_tls()
     chromium_relay()
+    chromium_har()
     failed = results.count(False)
     print(f"interop: {len(results) - failed} passed, {failed} failed")
     sys.exit(1 if failed or not results else 0)

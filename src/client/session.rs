@@ -118,18 +118,11 @@ impl Session {
             let Some(play) = self.script.as_mut().and_then(|s| s.take(now)) else {
                 break;
             };
-            let (msg, kind) = match play {
-                Play::Text(t) => {
-                    let t = tungstenite::Utf8Bytes::from(t);
-                    (Message::Text(t.clone()), Kind::Text(t))
-                }
-                Play::Binary(b) => {
-                    let b = tungstenite::Bytes::from(b);
-                    (Message::Binary(b.clone()), Kind::Binary(b))
-                }
-                Play::Close { code, reason } => {
+            let (msg, kind) = match play.into_frame() {
+                Ok(frame) => frame,
+                Err((code, reason)) => {
                     self.script = None;
-                    return self.begin_close(net, code.unwrap_or(1000), &reason, now);
+                    return self.begin_close(net, code, &reason, now);
                 }
             };
             let Some(conn) = net.get(CONN) else { return };

@@ -38,6 +38,24 @@ pub enum Play {
 }
 
 impl Play {
+    /// The frame to send and the event that shows it, or for the close its code (1000 for a
+    /// Close recorded without one) and reason. One buffer serves the frame and the event.
+    pub fn into_frame(self) -> Result<(tungstenite::Message, crate::event::Kind), (u16, String)> {
+        use crate::event::Kind;
+        use tungstenite::Message;
+        match self {
+            Play::Text(t) => {
+                let t = tungstenite::Utf8Bytes::from(t);
+                Ok((Message::Text(t.clone()), Kind::Text(t)))
+            }
+            Play::Binary(b) => {
+                let b = tungstenite::Bytes::from(b);
+                Ok((Message::Binary(b.clone()), Kind::Binary(b)))
+            }
+            Play::Close { code, reason } => Err((code.unwrap_or(1000), reason)),
+        }
+    }
+
     /// A data message as the replay compares it.
     pub fn of(kind: &crate::event::Kind) -> Option<Play> {
         use crate::event::Kind;

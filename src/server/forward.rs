@@ -292,16 +292,17 @@ pub fn target(base: &Url, path: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-/// Whether the client offered permessage-deflate: the upstream is offered it only then, so
-/// that it compresses for the relay just as it would for the client (compressing small
-/// messages costs more than relaying them, for a client that never asked).
+/// Whether the client offered permessage-deflate that the gate accepts: the upstream is
+/// offered it only then, so that it compresses for the relay just as it would for the client
+/// (compressing small messages costs more than relaying them, for a client that never asked).
 fn offers_deflate(head: &Head) -> bool {
-    head.headers().iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("sec-websocket-extensions")
-            && value
-                .split(',')
-                .any(|offer| offer.split(';').next().map(str::trim) == Some("permessage-deflate"))
-    })
+    let values: Vec<&str> = head
+        .headers()
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("sec-websocket-extensions"))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    crate::deflate::accept(&values).is_some()
 }
 
 /// The client's end-to-end request headers, for the upstream: everything but what belongs to

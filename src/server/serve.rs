@@ -458,18 +458,10 @@ impl Server {
                 .get_mut(id)
                 .and_then(|c| c.script.as_mut())
                 .and_then(|s| s.take(now));
-            let (msg, kind) = match play {
-                None => return,
-                Some(Play::Text(t)) => {
-                    let t = tungstenite::Utf8Bytes::from(t);
-                    (Message::Text(t.clone()), Kind::Text(t))
-                }
-                Some(Play::Binary(b)) => {
-                    let b = tungstenite::Bytes::from(b);
-                    (Message::Binary(b.clone()), Kind::Binary(b))
-                }
-                Some(Play::Close { code, reason }) => {
-                    let code = code.unwrap_or(1000);
+            let Some(play) = play else { return };
+            let (msg, kind) = match play.into_frame() {
+                Ok(frame) => frame,
+                Err((code, reason)) => {
                     return self.leave(net, id, Some((code, &reason)), None, now);
                 }
             };

@@ -358,11 +358,13 @@ fn connect_replay_waits_for_the_server_within_the_linger() {
 
 #[test]
 fn a_har_from_chromium_through_playwright_replays() {
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/chromium-playwright.har"
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = write(
+        dir.path(),
+        "chromium.har",
+        include_str!("../fixtures/chromium-playwright.har"),
     );
-    let mut mock = Server::start(&["--replay", fixture, "--replay-speed", "0"]);
+    let mut mock = Server::start(&["--replay", &fixture, "--replay-speed", "0"]);
     // Playwright writes times in milliseconds and no close: the page's own conversation.
     let mut ws = client_at(&mock, "/chat?room=7");
     let greeting = next_text(&mut ws);
