@@ -103,7 +103,7 @@ impl Session {
 
     /// `--replay`: plays the client's side of `conversation` from `now`, instead of stdin.
     pub fn replay(&mut self, conversation: &Conversation, speed: f64, now: Instant) {
-        self.script = Some(Script::new(conversation, Side::Client, speed, now));
+        self.script = Some(Script::of(conversation, Side::Client, speed, now));
     }
 
     /// Sends what the replay has due (while the socket and stdout keep up). Once it has sent

@@ -10,7 +10,7 @@
 mod har;
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -35,8 +35,45 @@ pub struct Recorder {
 }
 
 enum Sink {
-    Jsonl(BufWriter<File>),
+    Jsonl(Lines),
     Har(Box<har::Har<File>>),
+}
+
+/// A jsonl recording: whole lines, written a batch at a time.
+struct Lines {
+    file: File,
+    /// Rendered lines not written yet.
+    pending: Vec<u8>,
+    /// How much of the file holds whole lines.
+    len: u64,
+}
+
+/// How much waits in memory before it is written, even before the loop waits.
+const LINES_AT: usize = 64 * 1024;
+
+impl Lines {
+    /// Writes what waits. If that fails (a full disk), the file is cut back to its last
+    /// whole line, and what waited is dropped with the error.
+    fn flush(&mut self) -> io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let written = self.file.write_all(&self.pending);
+        let batch = std::mem::take(&mut self.pending);
+        match written {
+            Ok(()) => {
+                self.len += batch.len() as u64;
+                self.pending = batch;
+                self.pending.clear();
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                let _ = self.file.seek(SeekFrom::Start(self.len));
+                Err(e)
+            }
+        }
+    }
 }
 
 impl Recorder {
@@ -53,7 +90,11 @@ impl Recorder {
                 .with_context(|| format!("writing to {}", s.path.display()))?;
             Sink::Har(Box::new(har))
         } else {
-            Sink::Jsonl(BufWriter::new(file))
+            Sink::Jsonl(Lines {
+                file,
+                pending: Vec::new(),
+                len: 0,
+            })
         };
         Ok(Recorder {
             path: s.path.clone(),
@@ -67,10 +108,13 @@ impl Recorder {
     /// Writing the file failed.
     pub fn event(&mut self, ev: &Event) -> Result<()> {
         let result = match &mut self.sink {
-            Sink::Jsonl(out) => {
-                let mut line = Vec::new();
-                output::jsonl(ev, &RECORDED, &mut line);
-                out.write_all(&line)
+            Sink::Jsonl(lines) => {
+                output::jsonl(ev, &RECORDED, &mut lines.pending);
+                if lines.pending.len() >= LINES_AT {
+                    lines.flush()
+                } else {
+                    Ok(())
+                }
             }
             Sink::Har(har) => har.event(ev),
         };
@@ -83,7 +127,7 @@ impl Recorder {
     /// Writing the file failed.
     pub fn flush(&mut self) -> Result<()> {
         let result = match &mut self.sink {
-            Sink::Jsonl(out) => out.flush(),
+            Sink::Jsonl(lines) => lines.flush(),
             Sink::Har(_) => Ok(()),
         };
         result.with_context(|| format!("recording to {}", self.path.display()))
@@ -95,7 +139,7 @@ impl Recorder {
     /// Writing the file failed.
     pub fn finish(&mut self) -> Result<()> {
         let result = match &mut self.sink {
-            Sink::Jsonl(out) => out.flush().and_then(|()| out.get_ref().sync_data()),
+            Sink::Jsonl(lines) => lines.flush(),
             Sink::Har(har) => har.finish(),
         };
         result.with_context(|| format!("recording to {}", self.path.display()))

@@ -12,7 +12,7 @@ pub mod script;
 
 use std::path::{Path, PathBuf};
 
-pub use script::Script;
+pub use script::{Plan, Script};
 
 /// `--replay FILE`, `--replay-speed N`.
 #[derive(Debug, Clone)]
@@ -94,16 +94,21 @@ impl Recording {
     /// The conversation for a request to `target` (path and query): the first recorded with
     /// the same path and query, else the first with the same path, else the first of all.
     pub fn choose(&self, target: &str) -> &Conversation {
+        &self.conversations[self.position(target)]
+    }
+
+    /// The index of [`Recording::choose`]'s conversation.
+    pub fn position(&self, target: &str) -> usize {
         let path = |t: &str| t.split('?').next().unwrap_or("").to_string();
         self.conversations
             .iter()
-            .find(|c| c.target == target)
+            .position(|c| c.target == target)
             .or_else(|| {
                 self.conversations
                     .iter()
-                    .find(|c| path(&c.target) == path(target))
+                    .position(|c| path(&c.target) == path(target))
             })
-            .unwrap_or(&self.conversations[0])
+            .unwrap_or(0)
     }
 }
 

@@ -9,6 +9,7 @@
 //! N` divides every gap by N; 0 sends without gaps. The other side's messages are compared
 //! with the recorded ones, in order.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Conversation, Play, Side};
@@ -34,25 +35,20 @@ enum Anchor {
     Ours,
 }
 
-/// A side of a conversation being played; see the module docs.
+/// One side of a conversation, worked out once and shared by every connection it is played
+/// on: our messages with what each waits for, and what the other side was recorded sending.
 #[derive(Debug)]
-pub struct Script {
+pub struct Plan {
     cues: Vec<Cue>,
-    next: usize,
     /// What the other side was recorded sending (data messages), in order.
     expected: Vec<Play>,
-    /// When each of the other side's messages arrived (as many as any cue waits for).
-    arrivals: Vec<Instant>,
-    /// How many messages the other side has sent.
-    seen: usize,
-    started: Instant,
-    last_sent: Instant,
-    speed: f64,
+    /// The most of the other side's messages any cue waits for.
+    wanted: usize,
 }
 
-impl Script {
-    /// Plays `mine`'s side of `conversation`, starting now; `speed` divides the gaps (0: none).
-    pub fn new(conversation: &Conversation, mine: Side, speed: f64, now: Instant) -> Script {
+impl Plan {
+    /// `mine`'s side of `conversation`.
+    pub fn new(conversation: &Conversation, mine: Side) -> Plan {
         let mut cues = Vec::new();
         let mut expected = Vec::new();
         // The step before, in the recording: whose it was and when.
@@ -62,6 +58,8 @@ impl Script {
                 let after = match before {
                     None => Anchor::Start,
                     Some((by, _)) if by == mine => Anchor::Ours,
+                    // The other side's close is not a message to wait for.
+                    Some(_) if expected.is_empty() => Anchor::Start,
                     Some(_) => Anchor::Theirs,
                 };
                 let gap = match (before.and_then(|(_, at)| at), step.at, after) {
@@ -81,10 +79,35 @@ impl Script {
             }
             before = Some((step.by, step.at));
         }
-        Script {
+        let wanted = cues.iter().map(|c| c.needs).max().unwrap_or(0);
+        Plan {
             cues,
-            next: 0,
             expected,
+            wanted,
+        }
+    }
+}
+
+/// A side of a conversation being played on one connection; see the module docs.
+#[derive(Debug)]
+pub struct Script {
+    plan: Arc<Plan>,
+    next: usize,
+    /// When each of the other side's messages arrived (as many as any cue waits for).
+    arrivals: Vec<Instant>,
+    /// How many messages the other side has sent.
+    seen: usize,
+    started: Instant,
+    last_sent: Instant,
+    speed: f64,
+}
+
+impl Script {
+    /// Plays `plan` from `now`; `speed` divides the gaps (0: none).
+    pub fn new(plan: Arc<Plan>, speed: f64, now: Instant) -> Script {
+        Script {
+            plan,
+            next: 0,
             arrivals: Vec::new(),
             seen: 0,
             started: now,
@@ -93,16 +116,25 @@ impl Script {
         }
     }
 
+    /// Plays `mine`'s side of `conversation` from `now` (a plan for one connection).
+    pub fn of(conversation: &Conversation, mine: Side, speed: f64, now: Instant) -> Script {
+        Script::new(Arc::new(Plan::new(conversation, mine)), speed, now)
+    }
+
     /// When the next message is due: `None` when none is left or it waits for the other side.
     pub fn due(&self) -> Option<Instant> {
-        let cue = self.cues.get(self.next)?;
+        let cue = self.plan.cues.get(self.next)?;
         if self.seen < cue.needs {
             return None;
         }
         let from = match cue.after {
             Anchor::Start => return Some(self.started),
             Anchor::Ours => self.last_sent,
-            Anchor::Theirs => self.arrivals[cue.needs - 1],
+            Anchor::Theirs => cue
+                .needs
+                .checked_sub(1)
+                .and_then(|i| self.arrivals.get(i).copied())
+                .unwrap_or(self.started),
         };
         Some(from + self.scaled(cue.gap))
     }
@@ -112,7 +144,7 @@ impl Script {
         if self.due()? > now {
             return None;
         }
-        let play = self.cues[self.next].play.clone();
+        let play = self.plan.cues[self.next].play.clone();
         self.next += 1;
         self.last_sent = now;
         Some(play)
@@ -122,12 +154,11 @@ impl Script {
     /// (`message 3 differs from the recording, which has "x"`).
     pub fn theirs(&mut self, got: &Play, now: Instant) -> Option<String> {
         self.seen += 1;
-        let wanted = self.cues.iter().map(|c| c.needs).max().unwrap_or(0);
-        if self.arrivals.len() < wanted {
+        if self.arrivals.len() < self.plan.wanted {
             self.arrivals.push(now);
         }
         let n = self.seen;
-        match self.expected.get(n - 1) {
+        match self.plan.expected.get(n - 1) {
             Some(recorded) if recorded != got => Some(format!(
                 "message {n} differs from the recording, which has {}",
                 describe(recorded)
@@ -138,12 +169,12 @@ impl Script {
 
     /// Every message of ours has been sent.
     pub fn done(&self) -> bool {
-        self.next >= self.cues.len()
+        self.next >= self.plan.cues.len()
     }
 
     /// The next message waits for the other side: (how many it waits for, how many came).
     pub fn waiting(&self) -> Option<(usize, usize)> {
-        let cue = self.cues.get(self.next)?;
+        let cue = self.plan.cues.get(self.next)?;
         (self.seen < cue.needs).then_some((cue.needs, self.seen))
     }
 
@@ -216,7 +247,7 @@ mod tests {
     #[test]
     fn the_server_side_waits_for_the_client_and_keeps_the_gaps() {
         let t0 = Instant::now();
-        let mut s = Script::new(&conversation(), Side::Server, 1.0, t0);
+        let mut s = Script::of(&conversation(), Side::Server, 1.0, t0);
         // The first message goes at once, however late it was recorded.
         assert_eq!(s.due(), Some(t0));
         assert_eq!(s.take(t0), Some(text("hello")));
@@ -249,7 +280,7 @@ mod tests {
     #[test]
     fn the_client_side_and_speed() {
         let t0 = Instant::now();
-        let mut s = Script::new(&conversation(), Side::Client, 4.0, t0);
+        let mut s = Script::of(&conversation(), Side::Client, 4.0, t0);
         // The question waits for the greeting, then 0.5 s / 4.
         assert_eq!(s.due(), None);
         assert_eq!(s.theirs(&text("hello"), t0), None);
@@ -265,7 +296,7 @@ mod tests {
     #[test]
     fn speed_zero_sends_without_gaps() {
         let t0 = Instant::now();
-        let mut s = Script::new(&conversation(), Side::Server, 0.0, t0);
+        let mut s = Script::of(&conversation(), Side::Server, 0.0, t0);
         assert_eq!(s.take(t0), Some(text("hello")));
         s.theirs(&text("question"), t0);
         assert_eq!(s.take(t0), Some(text("answer")));
@@ -276,7 +307,7 @@ mod tests {
     #[test]
     fn a_different_message_is_reported_and_the_play_goes_on() {
         let t0 = Instant::now();
-        let mut s = Script::new(&conversation(), Side::Server, 0.0, t0);
+        let mut s = Script::of(&conversation(), Side::Server, 0.0, t0);
         s.take(t0);
         let differs = s.theirs(&Play::Binary(vec![1, 2]), t0).unwrap();
         assert_eq!(
@@ -293,7 +324,7 @@ mod tests {
             step.at = None;
         }
         let t0 = Instant::now();
-        let mut s = Script::new(&c, Side::Server, 1.0, t0);
+        let mut s = Script::of(&c, Side::Server, 1.0, t0);
         s.take(t0);
         s.theirs(&text("question"), t0);
         assert_eq!(s.due(), Some(t0));

@@ -84,7 +84,7 @@ pub fn run(s: Settings) -> Result<ExitCode> {
     // recording to play that cannot be read and one to write that cannot be created.
     let forward = s.forward.clone().map(forward::Forward::new).transpose()?;
     let replay = match &s.console.replay {
-        Some(r) => Some((crate::replay::open(r)?, r.speed)),
+        Some(r) => Some(serve::Mock::new(crate::replay::open(r)?, r.speed)),
         None => None,
     };
     let recorder = s

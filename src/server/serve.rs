@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -20,7 +21,7 @@ use crate::console::{Console, Input, Role};
 use crate::engine::{failure, Bridge, Conn, Incoming, Net, Step, Waker};
 use crate::error::Failure;
 use crate::event::{CloseInfo, Dir, Kind, Opened};
-use crate::replay::{Play, Recording, Script, Side};
+use crate::replay::{Plan, Play, Recording, Script, Side};
 
 /// How many lines from `--exec` programs may wait for the loop before their readers wait.
 const PROGRAM_LINES: usize = 1024;
@@ -68,8 +69,31 @@ pub(super) struct Server {
     show_bridged: bool,
     /// Threads ending and reaping programs of clients that left, joined before exiting.
     reapers: Vec<thread::JoinHandle<()>>,
-    /// `--replay`: the recording each client gets the server's side of, and the speed.
-    pub(super) replay: Option<(Recording, f64)>,
+    /// `--replay`: the recording each client gets the server's side of.
+    pub(super) replay: Option<Mock>,
+}
+
+/// `wsx listen --replay`: a recording, the server's side of each of its conversations worked
+/// out once, and the speed.
+pub(super) struct Mock {
+    recording: Recording,
+    plans: Vec<Arc<Plan>>,
+    speed: f64,
+}
+
+impl Mock {
+    pub(super) fn new(recording: Recording, speed: f64) -> Mock {
+        let plans = recording
+            .conversations
+            .iter()
+            .map(|c| Arc::new(Plan::new(c, Side::Server)))
+            .collect();
+        Mock {
+            recording,
+            plans,
+            speed,
+        }
+    }
 }
 
 impl Server {
@@ -312,8 +336,9 @@ impl Server {
             }
             None => {}
         }
-        let script = self.replay.as_ref().map(|(recording, speed)| {
-            Script::new(recording.choose(&path), Side::Server, *speed, now)
+        let script = self.replay.as_ref().map(|mock| {
+            let plan = mock.plans[mock.recording.position(&path)].clone();
+            Script::new(plan, mock.speed, now)
         });
         self.show(
             Some(id),

@@ -560,3 +560,20 @@ fn the_relay_records_each_client_as_its_browser_would() {
     assert_eq!(messages[1]["type"], "receive");
     assert_eq!(messages[1]["data"], "through");
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_ends_the_run_with_the_reason() {
+    let peer = Peer::echo();
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &peer.url(), "--record", "/dev/full", "-w", "0"]);
+    let out = run(cmd, b"hello\n");
+    assert_eq!(out.code, Some(1), "{out:?}");
+    assert!(
+        out.stderr
+            .contains("wsx: recording to /dev/full: No space left on device"),
+        "{}",
+        out.stderr
+    );
+    drop(peer);
+}
