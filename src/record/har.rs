@@ -182,7 +182,7 @@ impl<F: Store> Har<F> {
         let elapsed = entry.last.duration_since(entry.started).unwrap_or_default();
         let mut head = Map::new();
         head.insert("startedDateTime".into(), json!(rfc3339(entry.started)));
-        head.insert("time".into(), json!(elapsed.as_secs_f64() * 1000.0));
+        head.insert("time".into(), json!(elapsed.as_micros() as f64 / 1000.0));
         head.insert("request".into(), entry.request.take());
         head.insert("response".into(), entry.response.take());
         head.insert("cache".into(), json!({}));
