@@ -1,7 +1,8 @@
 //! rustls for both roles: the client's configuration (trust roots, `--ca`, `-k`, a client
 //! certificate, ALPN) and its handshake over a socket with a deadline, with certificate
 //! failures explained in words; the server's configuration (`--tls-cert`, `--tls-key`, and
-//! `--tls-ca` for mutual TLS) and the subject of a client's certificate.
+//! `--tls-ca` for mutual TLS) and the subject of a client's certificate; for both, the key
+//! log of `SSLKEYLOGFILE`.
 //!
 //! A client's configuration is built only when a URL needs it, so a plain `ws://` run pays
 //! nothing for TLS.
@@ -70,7 +71,29 @@ pub fn client_config(opts: &ClientTls) -> Result<Arc<ClientConfig>> {
             .set_certificate_verifier(Arc::new(NoVerification(provider)));
     }
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if let Some(log) = key_log() {
+        config.key_log = log;
+    }
     Ok(Arc::new(config))
+}
+
+/// `SSLKEYLOGFILE`, as browsers and curl honour it: the TLS secrets of every handshake are
+/// appended there in the NSS key log format, so that Wireshark can decrypt the session.
+/// Nothing unless the variable is set; a file that cannot be opened is a warning on stderr.
+fn key_log() -> Option<Arc<dyn rustls::KeyLog>> {
+    let path = std::env::var_os("SSLKEYLOGFILE").filter(|p| !p.is_empty())?;
+    let opened = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path);
+    if let Err(e) = opened {
+        crate::diag::say(&format!(
+            "wsx: warning: SSLKEYLOGFILE {}: {e}; TLS secrets are not logged",
+            Path::new(&path).display()
+        ));
+        return None;
+    }
+    Some(Arc::new(rustls::KeyLogFile::new()))
 }
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
@@ -216,6 +239,9 @@ pub fn server_config(
         .with_single_cert(certs, key)
         .context("the TLS certificate and key do not go together")?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    if let Some(log) = key_log() {
+        config.key_log = log;
+    }
     Ok(Arc::new(config))
 }
 

@@ -571,6 +571,9 @@ def chromium_har():
                                env=dict(os.environ, NODE_PATH=NODE_PATH, HOME=home))
             try:
                 recorder.expect(recorder.out, r"^open")
+                # The page's socket is open once its 101 arrives; a typed line reaches the
+                # clients wsx has taken in, so wait for that first.
+                live.expect(live.out, r"#1 connected")
                 live.type('{"price": 101.5}')
                 recorder.expect(recorder.out, r"^close")
                 recorder.proc.wait(timeout=PATIENCE)

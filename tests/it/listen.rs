@@ -712,6 +712,82 @@ fn wss_with_a_certificate_from_files() {
 }
 
 #[test]
+fn sslkeylogfile_gets_the_secrets_of_a_real_handshake_on_both_sides() {
+    let pki = support::TestPki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &pki.server_cert_pem).unwrap();
+    std::fs::write(&key, &pki.server_key_pem).unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, &pki.ca_pem).unwrap();
+    let (server_log, client_log) = (
+        dir.path().join("server.keys"),
+        dir.path().join("client.keys"),
+    );
+    let mut cmd = support::wsx();
+    cmd.args(["listen", "127.0.0.1:0", "--echo", "--timestamps", "none"]);
+    cmd.args([
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    cmd.env("SSLKEYLOGFILE", &server_log);
+    let server = Server::start_command(cmd);
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &server.url.replace("127.0.0.1", "localhost")])
+        .env("SSL_CERT_FILE", &ca)
+        .env("SSLKEYLOGFILE", &client_log);
+    let out = support::run(cmd, b"secret\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "secret\n");
+    // NSS key log lines: LABEL CLIENT_RANDOM SECRET, the same on both sides.
+    let lines = |path: &std::path::Path| -> Vec<String> {
+        let text = std::fs::read_to_string(path).expect("the key log was written");
+        text.lines().map(str::to_string).collect()
+    };
+    let (client, server_side) = (lines(&client_log), lines(&server_log));
+    let traffic = |lines: &[String]| {
+        lines
+            .iter()
+            .find(|l| l.starts_with("CLIENT_TRAFFIC_SECRET_0 "))
+            .cloned()
+            .unwrap_or_else(|| panic!("no traffic secret in {lines:?}"))
+    };
+    let line = traffic(&client);
+    let fields: Vec<&str> = line.split(' ').collect();
+    assert_eq!(fields.len(), 3, "{line}");
+    assert_eq!(fields[1].len(), 64, "a 32-byte client random: {line}");
+    assert!(fields[2].bytes().all(|b| b.is_ascii_hexdigit()), "{line}");
+    assert_eq!(line, traffic(&server_side));
+    // Without the variable, nothing is logged.
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &server.url.replace("127.0.0.1", "localhost")])
+        .env("SSL_CERT_FILE", &ca)
+        .env_remove("SSLKEYLOGFILE");
+    let before = lines(&server_log).len();
+    let out = support::run(cmd, b"quiet\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(lines(&client_log).len(), client.len());
+    // (The server still logs: its variable is set.)
+    assert!(lines(&server_log).len() > before);
+    // A log that cannot be opened (a folder) is a warning, and the run goes on.
+    let mut cmd = support::wsx();
+    cmd.args(["connect", &server.url.replace("127.0.0.1", "localhost")])
+        .env("SSL_CERT_FILE", &ca)
+        .env("SSLKEYLOGFILE", dir.path());
+    let out = support::run(cmd, b"still\n");
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout_text(), "still\n");
+    assert!(
+        out.stderr.contains("wsx: warning: SSLKEYLOGFILE ")
+            && out.stderr.contains("TLS secrets are not logged"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
 fn a_bad_certificate_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.pem");

@@ -66,6 +66,7 @@ pub fn scrubbed(program: impl AsRef<std::ffi::OsStr>) -> Command {
         "TERM",
         "COLORTERM",
         "XDG_DATA_HOME",
+        "SSLKEYLOGFILE",
     ] {
         cmd.env_remove(var);
     }
