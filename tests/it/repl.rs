@@ -106,6 +106,10 @@ fn a_sent_line_is_replaced_by_its_timestamped_event() {
     take(pty.expect("> ").unwrap());
     pty.send_line("hello there").unwrap();
     take(pty.expect("< hello there").unwrap());
+    // The next line is typed at the next prompt, as a person would: what this test checks is
+    // the editor's own rendering of a typed line, which a line typed ahead (while the
+    // terminal is between two prompts, cooked, echoing it itself) does not get.
+    take(pty.expect("> ").unwrap());
     // Longer than a row: the prompt and the text take two rows, and both go.
     let long = "x".repeat(70);
     pty.send_line(&long).unwrap();
@@ -135,6 +139,30 @@ fn a_sent_line_is_replaced_by_its_timestamped_event() {
         rows.join("\n")
     );
     assert_eq!(peer.next(), Seen::Text("hello there".into()));
+}
+
+/// Lines that arrive in one burst (typed ahead while wsx was busy, `tmux send-keys`, an
+/// `expect` script, a terminal without bracketed paste) are each sent, in order: none is lost
+/// between one prompt and the next.
+#[test]
+fn lines_typed_ahead_in_one_burst_are_all_sent_in_order() {
+    let home = support::temp_home();
+    let peer = Peer::echo();
+    let mut pty = repl(&peer.url(), "", home.path());
+    prompt(&mut pty);
+    pty.send("one\ntwo\nthree\n").unwrap();
+    pty.expect("< three").unwrap();
+    pty.send("\x04").unwrap();
+    ends_with(&mut pty, 0);
+    assert_eq!(
+        peer.all()[..4],
+        [
+            Seen::Text("one".into()),
+            Seen::Text("two".into()),
+            Seen::Text("three".into()),
+            Seen::Close(1000, String::new())
+        ]
+    );
 }
 
 #[test]
