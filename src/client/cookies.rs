@@ -45,7 +45,7 @@ pub fn parse(arg: &str) -> Result<CookieArg, String> {
 /// The cookies of a Netscape cookie file: seven tab-separated fields per line (domain,
 /// subdomains, path, secure, expires, name, value); `#` starts a comment, except the
 /// `#HttpOnly_` prefix curl writes before a domain.
-fn parse_jar(text: &str) -> Vec<JarCookie> {
+pub(crate) fn parse_jar(text: &str) -> Vec<JarCookie> {
     text.lines()
         .filter_map(|line| {
             let line = line.strip_prefix("#HttpOnly_").unwrap_or(line);
@@ -56,6 +56,11 @@ fn parse_jar(text: &str) -> Vec<JarCookie> {
             let [domain, subdomains, path, secure, expires, name, value] = fields[..] else {
                 return None;
             };
+            // A name or value with a control character (a stray CR, say) would break the
+            // request's head: such a line is not a cookie (curl drops it too).
+            if name.chars().chain(value.chars()).any(char::is_control) {
+                return None;
+            }
             let dotted = domain.starts_with('.');
             Some(JarCookie {
                 domain: domain.trim_start_matches('.').to_ascii_lowercase(),
@@ -127,6 +132,16 @@ mod tests {
             Some("session=abc; theme=dark; x=1")
         );
         assert_eq!(header(&args, &url("ws://elsewhere/"), false), None);
+    }
+
+    /// Found by the cookie_file fuzz target: a CR inside a value went into the request.
+    #[test]
+    fn a_line_with_a_control_character_in_its_cookie_is_not_a_cookie() {
+        let jar = parse_jar("h\tFALSE\t/\tFALSE\t0\ta\tb\r#x\nh\tFALSE\t/\tFALSE\t0\tok\t1\n");
+        assert_eq!(
+            header(&[CookieArg::Jar(jar)], &url("ws://h/"), true).as_deref(),
+            Some("ok=1")
+        );
     }
 
     #[test]

@@ -70,7 +70,7 @@ fn write_head(
 
 /// The file a request path names inside `dir` (`index.html` for a folder), or `None` when
 /// it is missing or would be outside `dir`.
-fn resolve(dir: &Path, request_path: &str) -> Option<PathBuf> {
+pub(crate) fn resolve(dir: &Path, request_path: &str) -> Option<PathBuf> {
     let path = request_path.split(['?', '#']).next().unwrap_or_default();
     let decoded = percent_encoding::percent_decode_str(path)
         .decode_utf8()

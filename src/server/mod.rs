@@ -12,8 +12,8 @@
 mod accept;
 mod admission;
 mod exec;
-mod files;
-mod forward;
+pub(crate) mod files;
+pub(crate) mod forward;
 pub mod gate;
 mod handshake;
 pub mod hub;
