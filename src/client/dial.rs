@@ -301,11 +301,7 @@ fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
         .read_buffer_size(crate::stream::READ_BUFFER)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
-    let wire = if s.compression {
-        Wire::handshake(stream)
-    } else {
-        Wire::plain(stream)
-    };
+    let wire = Wire::handshake(stream);
     match tungstenite::client::client_with_config(request, wire, Some(config)) {
         Ok((mut ws, response)) => {
             if s.console.verbose {

@@ -33,6 +33,10 @@ struct Deflate {
     compressor: Option<Compressor>,
 }
 
+/// How much a client's read gathers while the response head is incomplete (tungstenite's
+/// smallest average read before it suspects an attack).
+const GATHER: usize = 128;
+
 /// Finds where an HTTP response head ends and keeps what follows.
 #[derive(Default)]
 struct HeadScan {
@@ -72,7 +76,9 @@ impl Wire {
         }
     }
 
-    /// A client about to send a handshake that offers compression: see [`Wire::agree`].
+    /// A client about to send its handshake: the response head is read in reads of a fair
+    /// size however it comes, and, when compression was offered, what follows the head is
+    /// kept: see [`Wire::agree`].
     pub fn handshake(stream: Stream) -> Wire {
         Wire {
             stream,
@@ -169,9 +175,31 @@ impl Read for Wire {
         match &mut self.ext {
             Ext::Plain => self.stream.read(buf),
             Ext::Deflate(d) => d.inflater.read(&mut self.stream, buf),
-            Ext::Head(scan) => {
+            Ext::Head(scan) if scan.ended => {
                 let n = self.stream.read(buf)?;
                 scan.feed(&buf[..n]);
+                Ok(n)
+            }
+            // tungstenite takes a response head that comes in many small reads (64 of them,
+            // under 128 bytes on average) for an attack, and a slow link delivers a head a few
+            // bytes at a time: until the head is complete, what comes is gathered into reads
+            // of a fair size.
+            Ext::Head(scan) => {
+                let want = GATHER.min(buf.len());
+                let mut n = 0;
+                while n < want && !scan.ended {
+                    let got = match self.stream.read(&mut buf[n..]) {
+                        Ok(got) => got,
+                        // What was gathered goes first; the failure comes again on the next read.
+                        Err(_) if n > 0 => break,
+                        Err(e) => return Err(e),
+                    };
+                    if got == 0 {
+                        break;
+                    }
+                    scan.feed(&buf[n..n + got]);
+                    n += got;
+                }
                 Ok(n)
             }
         }

@@ -10,7 +10,8 @@ use std::time::Duration;
 use support::{close_with, record, record_until_end, run, wsx, Peer, Seen};
 use tungstenite::Message;
 
-fn connect(url: &str, extra: &[&str]) -> std::process::Command {
+/// `wsx connect URL EXTRA...`.
+pub(crate) fn connect(url: &str, extra: &[&str]) -> std::process::Command {
     let mut cmd = wsx();
     cmd.arg("connect").arg(url).args(extra);
     cmd
@@ -21,7 +22,7 @@ fn text(s: &str) -> Seen {
 }
 
 /// Runs `cmd` with stdin at its end from the start (`/dev/null`) and collects its output.
-fn without_stdin(mut cmd: std::process::Command) -> support::Run {
+pub(crate) fn without_stdin(mut cmd: std::process::Command) -> support::Run {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -7,6 +7,7 @@ mod cli;
 mod completions;
 mod compression;
 mod connect;
+mod faults;
 mod listen;
 mod network;
 mod readme;

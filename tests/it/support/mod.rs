@@ -21,6 +21,9 @@ use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::{Message, WebSocket};
 
+#[cfg(target_os = "linux")]
+pub mod faults;
+
 /// How long any single wait may take before the test fails.
 pub const PATIENCE: Duration = Duration::from_secs(15);
 
