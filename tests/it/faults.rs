@@ -199,3 +199,36 @@ fn a_server_client_reset_mid_frame_leaves_the_other_clients_served() {
     steady.send(Message::text("after")).unwrap();
     assert_eq!(support::next_text(&mut steady), "after");
 }
+
+#[test]
+fn a_relay_whose_upstream_is_reset_mid_frame_closes_that_client_with_1011_only() {
+    let upstream = Server::start(&["--echo"]);
+    let upstream_addr = format!("127.0.0.1:{}", upstream.port).parse().unwrap();
+    // The first client's upstream connection is reset 100 bytes into the second echo (the
+    // echo of "a1" is 2 + 2 bytes); the second client's goes through untouched.
+    let proxy = Faulty::start_first(
+        upstream_addr,
+        Toward::Client,
+        Fault::Reset(At::Frames(4 + 100)),
+        1,
+    );
+    let relay = Server::start(&["--forward", &proxy.url()]);
+    let relay_addr = format!("127.0.0.1:{}", relay.port).parse().unwrap();
+    let mut cut = client_via(relay_addr, &relay.url);
+    cut.send(Message::text("a1")).unwrap();
+    assert_eq!(support::next_text(&mut cut), "a1");
+    let mut steady = client_via(relay_addr, &relay.url);
+    steady.send(Message::text("b1")).unwrap();
+    assert_eq!(support::next_text(&mut steady), "b1");
+
+    cut.send(Message::text("y".repeat(20_000))).unwrap();
+    match cut.read() {
+        Ok(Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 1011);
+            assert!(frame.reason.starts_with("upstream: "), "{}", frame.reason);
+        }
+        other => panic!("expected Close 1011, got {other:?}"),
+    }
+    steady.send(Message::text("b2")).unwrap();
+    assert_eq!(support::next_text(&mut steady), "b2");
+}
