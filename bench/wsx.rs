@@ -16,6 +16,7 @@ use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
 mod relay;
+mod soak;
 
 /// The wsx under test: this build, or another one named by `WSX_BENCH_BIN` (to run the same
 /// benchmarks against the previous build side by side).
@@ -56,14 +57,14 @@ fn main() {
     println!();
 
     let mut misses = 0;
+    // `bench/run soak [churn|volume|reconnect]...`: long runs, apart from the rest.
+    if let Some(i) = args.iter().position(|a| a == "soak") {
+        misses += soak::benches(&parts(&args[i + 1..]));
+        return summary(misses);
+    }
     // `bench/run relay [round-trip|throughput|bridge]...`: only wsx in the middle.
     if let Some(i) = args.iter().position(|a| a == "relay") {
-        let only: Vec<String> = args[i + 1..]
-            .iter()
-            .filter(|a| !a.starts_with('-'))
-            .cloned()
-            .collect();
-        misses += relay::benches(websocat.as_ref(), &only);
+        misses += relay::benches(websocat.as_ref(), &parts(&args[i + 1..]));
         return summary(misses);
     }
     misses += pipe_throughput(server, websocat.as_ref());
@@ -75,6 +76,14 @@ fn main() {
     misses += server_benches(websocat.as_ref());
     misses += relay::benches(websocat.as_ref(), &[]);
     summary(misses);
+}
+
+/// The parts of a bench named after it on the command line (`bench/run relay throughput`).
+fn parts(args: &[String]) -> Vec<String> {
+    args.iter()
+        .filter(|a| !a.starts_with('-'))
+        .cloned()
+        .collect()
 }
 
 fn summary(misses: usize) {
