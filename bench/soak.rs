@@ -126,7 +126,9 @@ fn cycle(addr: SocketAddr, n: usize) {
 }
 
 fn churn() -> usize {
-    println!("churn: {CYCLES} connect/echo/close cycles against wsx listen --echo, {CHURNERS} at a time");
+    println!(
+        "churn: {CYCLES} connect/echo/close cycles against wsx listen --echo, {CHURNERS} at a time"
+    );
     let (child, addr) = wsx_listen(&["--echo", "--timestamps", "none"]);
     let pid = child.id();
     for n in 0..1_000 {
@@ -310,7 +312,11 @@ fn reconnect() -> usize {
         }
     }
     report("peak RSS", format!("{:.1} MB", peak as f64 / 1024.0), None);
-    misses += flat("wsx connect --reconnect (10th drop vs the end)", before, after);
+    misses += flat(
+        "wsx connect --reconnect (10th drop vs the end)",
+        before,
+        after,
+    );
     println!();
     misses
 }

@@ -83,21 +83,28 @@ fn a_stall_in_the_handshake_ends_at_the_connect_timeout() {
 }
 
 #[test]
-fn a_stall_in_the_middle_of_a_frame_ends_at_the_close_timeout() {
+fn a_stall_in_the_middle_of_a_frame_ends_at_the_close_timeout_without_spinning() {
     let peer = first_then_large();
     let proxy = Faulty::start(
         peer.addr,
         Toward::Client,
         Fault::Stall(At::Frames(FIRST_FRAME + 100)),
     );
-    // stdin ends at once: wsx closes, and the server's answer never comes through.
-    let out = without_stdin(connect(&proxy.url(), &["-w", "0", "--close-timeout", "1"]));
-    assert_eq!(out.code, Some(5), "{}", out.stderr);
-    assert_eq!(out.stdout_text(), "first\n");
+    // stdin ends at once: wsx closes, and the server's answer never comes through. While it
+    // waits the 3 s for it, wsx sleeps: a loop that spun would use most of them.
+    let (code, stdout, stderr, cpu) = support::faults::run_counting_cpu(connect(
+        &proxy.url(),
+        &["-w", "0", "--close-timeout", "3"],
+    ));
+    assert_eq!(code, Some(5), "{stderr}");
+    assert_eq!(stdout, "first\n");
     assert!(
-        out.stderr.contains("no answer to our Close within 1s"),
-        "{}",
-        out.stderr
+        stderr.contains("no answer to our Close within 3s"),
+        "{stderr}"
+    );
+    assert!(
+        cpu < Duration::from_millis(300),
+        "wsx used {cpu:?} of CPU while it waited 3 s"
     );
     drop(proxy);
 }
@@ -169,21 +176,40 @@ fn client_via(addr: std::net::SocketAddr, url: &str) -> support::Ws {
 }
 
 #[test]
-fn a_server_client_reset_mid_frame_leaves_the_other_clients_served() {
+fn clients_cut_or_stalled_mid_frame_leave_a_servers_other_clients_served() {
     let server = Server::start(&["--echo"]);
     let addr = format!("127.0.0.1:{}", server.port).parse().unwrap();
     let mut steady = server.client();
     steady.send(Message::text("before")).unwrap();
     assert_eq!(support::next_text(&mut steady), "before");
 
-    // A client whose second message is cut by a reset 100 bytes in (its first frame, "b1",
-    // is 2 + 4 + 2 bytes).
-    let proxy = Faulty::start(addr, Toward::Server, Fault::Reset(At::Frames(8 + 100)));
-    let mut cut = client_via(proxy.addr, &server.url);
-    cut.send(Message::text("b1")).unwrap();
-    assert_eq!(support::next_text(&mut cut), "b1");
-    let _ = cut.send(Message::binary(vec![7u8; 20_000]));
-    assert!(cut.read().is_err(), "the cut client's connection is gone");
+    // Clients whose second message is cut 100 bytes in (the first frame, "b1", is
+    // 2 + 4 + 2 bytes): a reset, a half-close, a dropped connection, and one that stalls
+    // there and stays (the server must not wait for the rest of its frame).
+    let at = At::Frames(8 + 100);
+    let mut stalled = Vec::new();
+    for fault in [
+        Fault::Reset(at),
+        Fault::HalfClose(at),
+        Fault::Drop(at),
+        Fault::Stall(at),
+    ] {
+        let proxy = Faulty::start(addr, Toward::Server, fault);
+        let mut cut = client_via(proxy.addr, &server.url);
+        cut.send(Message::text("b1")).unwrap();
+        assert_eq!(support::next_text(&mut cut), "b1", "{fault:?}");
+        let _ = cut.send(Message::binary(vec![7u8; 20_000]));
+        if matches!(fault, Fault::Stall(_)) {
+            stalled.push((proxy, cut));
+        } else {
+            assert!(
+                !matches!(cut.read(), Ok(Message::Binary(_))),
+                "{fault:?}: the cut message never comes back"
+            );
+        }
+        steady.send(Message::text("meanwhile")).unwrap();
+        assert_eq!(support::next_text(&mut steady), "meanwhile", "{fault:?}");
+    }
 
     // A client whose handshake and frames come a byte at a time is served whole (what wsx
     // sends it is not trickled: the test's client, tungstenite, would take that for an attack).
@@ -198,6 +224,7 @@ fn a_server_client_reset_mid_frame_leaves_the_other_clients_served() {
 
     steady.send(Message::text("after")).unwrap();
     assert_eq!(support::next_text(&mut steady), "after");
+    drop(stalled);
 }
 
 #[test]

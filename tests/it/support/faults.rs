@@ -228,3 +228,53 @@ fn discard(from: &TcpStream) {
     let mut buf = [0u8; 16 * 1024];
     while matches!((&*from).read(&mut buf), Ok(n) if n > 0) {}
 }
+
+/// Runs a spawned `wsx` (stdin at its end, output piped) to its end and returns its exit
+/// status, its stdout and stderr, and the CPU time (user and system) it used in all: read from
+/// `/proc` once it has exited and before it is reaped, when a zombie still has its figures.
+/// Fails the test after [`super::PATIENCE`].
+pub fn run_counting_cpu(mut cmd: std::process::Command) -> (Option<i32>, String, String, Duration) {
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning wsx");
+    let pid = child.id();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("stderr")));
+    // "PID (COMM) STATE PPID ...": utime and stime are the 12th and 13th fields after COMM,
+    // in clock ticks (100 a second on Linux).
+    let stat = || std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields = |stat: &str| -> Vec<String> {
+        stat.rsplit_once(") ")
+            .map(|(_, rest)| rest.split(' ').map(str::to_string).collect())
+            .unwrap_or_default()
+    };
+    let mut ticks = None;
+    super::eventually("wsx to exit", || {
+        let f = fields(&stat());
+        if f.first().map(String::as_str) != Some("Z") {
+            return false;
+        }
+        let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        ticks = Some(n(11) + n(12));
+        true
+    });
+    let code = child.wait().expect("reaping wsx").code();
+    let cpu = Duration::from_millis(ticks.unwrap_or(0) * 10);
+    (
+        code,
+        stdout.join().expect("stdout"),
+        stderr.join().expect("stderr"),
+        cpu,
+    )
+}
