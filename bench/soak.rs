@@ -125,6 +125,38 @@ fn cycle(addr: SocketAddr, n: usize) {
     while ws.read().is_ok() {}
 }
 
+/// Half of the churn's cycles (`half` 0 or 1), sampled while they run: how long they took,
+/// the most the server held meanwhile, and what it holds once every client has gone.
+fn churn_half(
+    pid: u32,
+    addr: SocketAddr,
+    half: usize,
+    start: Sample,
+) -> (Duration, Sample, Sample) {
+    let done = Arc::new(AtomicUsize::new(0));
+    let began = Instant::now();
+    let each = CYCLES / 2;
+    let workers: Vec<_> = (0..CHURNERS)
+        .map(|w| {
+            let done = done.clone();
+            thread::spawn(move || {
+                for n in (half * each + w..(half + 1) * each).step_by(CHURNERS) {
+                    cycle(addr, n);
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    let peak = peak_while(pid, start, || {
+        done.load(Ordering::Relaxed) < each && !workers.iter().all(|w| w.is_finished())
+    });
+    for w in workers {
+        w.join().expect("a churning client");
+    }
+    let took = began.elapsed();
+    (took, peak, settle(pid, start.fds))
+}
+
 fn churn() -> usize {
     println!(
         "churn: {CYCLES} connect/echo/close cycles against wsx listen --echo, {CHURNERS} at a time"
@@ -135,37 +167,22 @@ fn churn() -> usize {
         cycle(addr, n); // warm-up: the allocator's pools and the poller's tables
     }
     let before = settle(pid, usize::MAX);
-    let done = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let workers: Vec<_> = (0..CHURNERS)
-        .map(|w| {
-            let done = done.clone();
-            thread::spawn(move || {
-                for n in (w..CYCLES).step_by(CHURNERS) {
-                    cycle(addr, n);
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        })
-        .collect();
-    let peak = peak_while(pid, before, || {
-        done.load(Ordering::Relaxed) < CYCLES && !workers.iter().all(|w| w.is_finished())
-    });
-    for w in workers {
-        w.join().expect("a churning client");
-    }
-    let took = start.elapsed();
-    let after = settle(pid, before.fds);
+    // Two halves: what the server holds after the first is what it must hold after both.
+    let (first, peak1, mid) = churn_half(pid, addr, 0, before);
+    let (second, peak2, after) = churn_half(pid, addr, 1, mid);
+    let took = first + second;
     report(
         "cycles",
         format!(
-            "{CYCLES} in {:.1} s ({:.0}/s); during, at most {}",
+            "{CYCLES} in {:.1} s ({:.0}/s); during, at most {} and {}",
             took.as_secs_f64(),
             CYCLES as f64 / took.as_secs_f64(),
-            peak.show()
+            peak1.show(),
+            peak2.show()
         ),
         None,
     );
+    report("after the first half", mid.show(), None);
     let misses = flat("wsx listen --echo", before, after);
     stop(child);
     println!();
@@ -295,7 +312,7 @@ fn reconnect() -> usize {
     stdin.write_all(b"still here\n").expect("writing");
     let mut echo = String::new();
     stdout.read_line(&mut echo).expect("the echo");
-    let after = Sample::of(pid);
+    let connected_now = Sample::of(pid);
     let peak = peak_rss_kb(pid);
     drop(stdin);
     let _ = child.wait();
@@ -305,15 +322,18 @@ fn reconnect() -> usize {
         format!("{lost} connections lost, then the echo {echo:?}"),
         Some((connected && lost == DROPS, "echoed after every drop".into())),
     );
-    let (_, before) = samples.first().copied().unwrap_or((0, after));
+    // Compared in the same state: just after a drop, waiting to dial again.
+    let (_, before) = samples.first().copied().unwrap_or((0, connected_now));
+    let (_, after) = samples.last().copied().unwrap_or((0, connected_now));
     for (n, s) in &samples {
         if n % 250 == 0 {
             report(&format!("after {n} drops"), s.show(), None);
         }
     }
+    report("connected again", connected_now.show(), None);
     report("peak RSS", format!("{:.1} MB", peak as f64 / 1024.0), None);
     misses += flat(
-        "wsx connect --reconnect (10th drop vs the end)",
+        "wsx connect --reconnect (10th drop vs the last)",
         before,
         after,
     );
