@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
+mod load;
 mod relay;
 mod soak;
 
@@ -38,6 +39,13 @@ fn main() {
         relay(&args[i + 1]);
         return;
     }
+    // The reference echo server in a process of its own (for `bench/run load`).
+    if args.iter().any(|a| a == "--echo-server") {
+        eprintln!("listening on ws://{}", echo_server());
+        loop {
+            thread::park(); // serves on its own threads until killed
+        }
+    }
     if args.iter().any(|a| a == "--round-trip-child") {
         round_trip_child();
         return;
@@ -57,6 +65,11 @@ fn main() {
     println!();
 
     let mut misses = 0;
+    // `bench/run load`: closed-loop echo load beside uWebSockets.js.
+    if let Some(i) = args.iter().position(|a| a == "load") {
+        misses += load::benches(&parts(&args[i + 1..]));
+        return summary(misses);
+    }
     // `bench/run soak [churn|volume|reconnect]...`: long runs, apart from the rest.
     if let Some(i) = args.iter().position(|a| a == "soak") {
         misses += soak::benches(&parts(&args[i + 1..]));

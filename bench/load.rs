@@ -1,0 +1,319 @@
+//! Closed-loop echo load (`bench/run load`), in the style of uWebSockets'
+//! `benchmarks/load_test.c`, the field's standard: one client thread, non-blocking sockets,
+//! C connections with one message in flight on each, every echo checked. Side by side in one
+//! run: `wsx listen --echo`, uWebSockets.js (the fastest server there is; its Node binding is
+//! installed from npm into `bench/node_modules` on first use) and the reference tungstenite
+//! server (a thread per connection, in a process of its own). Each figure is the median of 3 runs of
+//! 5 s after a 1 s warm-up; beside it, the server's CPU time per echo (from `/proc`), the
+//! fairer figure where the one client thread is near its own limit.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, Poller};
+use tungstenite::{Message, WebSocket};
+
+use crate::{cpu_nanos, listening, stop, url, wsx_listen};
+
+const WARM_UP: Duration = Duration::from_secs(1);
+const MEASURE: Duration = Duration::from_secs(5);
+const RUNS: usize = 3;
+
+/// The uWebSockets.js build the bench installs (Node 20's ABI).
+const UWS: &str = "@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0";
+
+/// One connection of the load: its socket, and whether its message is out and unanswered.
+struct Client {
+    ws: WebSocket<TcpStream>,
+    /// Bytes tungstenite still holds to write (the socket was full).
+    flushing: bool,
+}
+
+/// What a run measured: echoes a second, and the server's CPU time per echo (when it runs
+/// in a process of its own).
+struct Figures {
+    rate: f64,
+    cpu_per_echo: Option<Duration>,
+}
+
+/// Runs the load against `addr` once: `connections` clients, `size`-byte messages.
+fn load(
+    addr: SocketAddr,
+    server: Option<u32>,
+    connections: usize,
+    size: usize,
+    binary: bool,
+) -> Figures {
+    let poller = Poller::new().expect("a poller");
+    let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    let message = || {
+        if binary {
+            Message::binary(payload.clone())
+        } else {
+            Message::text(String::from_utf8(payload.clone()).expect("ASCII"))
+        }
+    };
+    let mut clients: Vec<Client> = (0..connections)
+        .map(|key| {
+            let tcp = TcpStream::connect(addr).expect("connecting");
+            tcp.set_nodelay(true).expect("nodelay");
+            let (ws, _) = tungstenite::client(url(addr), tcp).expect("handshake");
+            ws.get_ref().set_nonblocking(true).expect("non-blocking");
+            // SAFETY: the socket stays open (in `clients`) until it is deleted from the poller.
+            unsafe { poller.add(ws.get_ref(), Event::readable(key)) }.expect("watching");
+            Client {
+                ws,
+                flushing: false,
+            }
+        })
+        .collect();
+    for c in &mut clients {
+        send(c, message());
+    }
+    let mut events = Events::new();
+    let mut echoes = 0u64;
+    let started = Instant::now();
+    let (mut counted_from, mut cpu_from) = (None, 0u64);
+    loop {
+        let now = Instant::now();
+        if counted_from.is_none() && now >= started + WARM_UP {
+            counted_from = Some((now, echoes));
+            cpu_from = server.map_or(0, cpu_nanos);
+        }
+        if let Some((from, at)) = counted_from {
+            if now >= from + MEASURE {
+                let seconds = now.duration_since(from).as_secs_f64();
+                let done = echoes - at;
+                let cpu = server
+                    .map(|pid| Duration::from_nanos((cpu_nanos(pid) - cpu_from) / done.max(1)));
+                for c in &clients {
+                    let _ = poller.delete(c.ws.get_ref());
+                }
+                return Figures {
+                    rate: done as f64 / seconds,
+                    cpu_per_echo: cpu,
+                };
+            }
+        }
+        events.clear();
+        poller
+            .wait(&mut events, Some(Duration::from_millis(100)))
+            .expect("waiting");
+        for ev in events.iter() {
+            let c = &mut clients[ev.key];
+            if ev.writable && c.flushing {
+                c.flushing = flush(c);
+            }
+            if ev.readable {
+                loop {
+                    match c.ws.read() {
+                        Ok(Message::Text(t)) => {
+                            assert_eq!(
+                                t.as_str().as_bytes(),
+                                payload.as_slice(),
+                                "an echo changed"
+                            );
+                        }
+                        Ok(Message::Binary(b)) => {
+                            assert_eq!(&b[..], payload.as_slice(), "an echo changed");
+                        }
+                        Ok(_) => continue,
+                        Err(tungstenite::Error::Io(e))
+                            if e.kind() == std::io::ErrorKind::WouldBlock =>
+                        {
+                            break
+                        }
+                        Err(e) => panic!("the load's connection failed: {e}"),
+                    }
+                    echoes += 1;
+                    send(c, message());
+                }
+            }
+            let interest = if c.flushing {
+                Event::all(ev.key)
+            } else {
+                Event::readable(ev.key)
+            };
+            poller
+                .modify(c.ws.get_ref(), interest)
+                .expect("watching again");
+        }
+    }
+}
+
+/// Sends a message without waiting: what the socket does not take now waits for writability.
+fn send(c: &mut Client, message: Message) {
+    match c.ws.send(message) {
+        Ok(()) => c.flushing = false,
+        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
+            c.flushing = true;
+        }
+        Err(e) => panic!("sending: {e}"),
+    }
+}
+
+/// Writes what waits; `true` while some still does.
+fn flush(c: &mut Client) -> bool {
+    match c.ws.flush() {
+        Ok(()) => false,
+        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+        Err(e) => panic!("flushing: {e}"),
+    }
+}
+
+/// uWebSockets.js's echo server (`bench/uws-echo.js`), installed on first use.
+fn uws() -> Option<(Child, SocketAddr)> {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
+    let module = bench.join("node_modules/@trufflesuite/uws-js-unofficial");
+    if !module.exists() {
+        println!("installing {UWS} into bench/node_modules (npm)");
+        let installed = Command::new("npm")
+            .args([
+                "install",
+                "--no-save",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+            ])
+            .arg(&bench)
+            .arg(UWS)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !installed {
+            println!("uWebSockets.js could not be installed: its rows are skipped");
+            return None;
+        }
+    }
+    let mut child = Command::new("node")
+        .arg(bench.join("uws-echo.js"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    let mut line = String::new();
+    BufReader::new(child.stderr.take()?)
+        .read_line(&mut line)
+        .ok()?;
+    let addr = line
+        .trim()
+        .trim_start_matches("listening on ws://")
+        .parse()
+        .ok()?;
+    Some((child, addr))
+}
+
+/// The median run's figures of three.
+fn median(mut runs: Vec<Figures>) -> Figures {
+    runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+    runs.swap_remove(runs.len() / 2)
+}
+
+fn show(f: &Figures) -> String {
+    match f.cpu_per_echo {
+        Some(cpu) => format!(
+            "{:>7.1}k/s ({:.1} µs)",
+            f.rate / 1000.0,
+            cpu.as_secs_f64() * 1e6
+        ),
+        None => format!("{:>7.1}k/s", f.rate / 1000.0),
+    }
+}
+
+/// `bench/run load [SIZE...]`: the table, one row per connections × size (only the rows of
+/// the sizes named, in bytes, if any).
+pub fn benches(only: &[String]) -> usize {
+    println!("closed-loop echo, one client thread, one message in flight per connection: median of {RUNS} runs of {}s after {}s, msg/s (server CPU per echo)", MEASURE.as_secs(), WARM_UP.as_secs());
+    let uws = uws();
+    let (reference, reference_addr) = listening({
+        let mut cmd = Command::new(std::env::current_exe().expect("this bench"));
+        cmd.arg("--echo-server");
+        cmd
+    });
+    let rows = [
+        (100, 512, false),
+        (500, 512, false),
+        (100, 16 * 1024, false),
+        (500, 16 * 1024, false),
+        (100, 16 * 1024, true),
+    ];
+    println!(
+        "  {:<24} {:>24} {:>24} {:>24}",
+        "connections x size", "wsx listen --echo", "uWebSockets.js", "tungstenite, thread/conn"
+    );
+    let mut misses = 0;
+    let wanted = |size: usize| only.is_empty() || only.iter().any(|o| *o == size.to_string());
+    for (connections, size, binary) in rows.into_iter().filter(|r| wanted(r.1)) {
+        let (child, addr) = wsx_listen(&["--echo"]);
+        let pid = child.id();
+        let wsx = median(
+            (0..RUNS)
+                .map(|_| load(addr, Some(pid), connections, size, binary))
+                .collect(),
+        );
+        stop(child);
+        let theirs = uws.as_ref().map(|(child, addr)| {
+            median(
+                (0..RUNS)
+                    .map(|_| load(*addr, Some(child.id()), connections, size, binary))
+                    .collect(),
+            )
+        });
+        let bare = median(
+            (0..RUNS)
+                .map(|_| {
+                    load(
+                        reference_addr,
+                        Some(reference.id()),
+                        connections,
+                        size,
+                        binary,
+                    )
+                })
+                .collect(),
+        );
+        let name = format!(
+            "{connections} x {} {}",
+            if size >= 1024 {
+                format!("{} KiB", size / 1024)
+            } else {
+                format!("{size} B")
+            },
+            if binary { "binary" } else { "text" }
+        );
+        let verdict = match &theirs {
+            Some(u) => {
+                let ahead = wsx.rate >= u.rate
+                    && wsx
+                        .cpu_per_echo
+                        .zip(u.cpu_per_echo)
+                        .is_some_and(|(a, b)| a <= b);
+                if !ahead {
+                    misses += 1;
+                }
+                if ahead {
+                    "  ahead of µWS"
+                } else {
+                    "  MISS: behind µWS"
+                }
+            }
+            None => "",
+        };
+        println!(
+            "  {name:<24} {:>24} {:>24} {:>24}{verdict}",
+            show(&wsx),
+            theirs.as_ref().map_or("-".into(), show),
+            show(&bare)
+        );
+    }
+    if let Some((child, _)) = uws {
+        stop(child);
+    }
+    stop(reference);
+    println!();
+    misses
+}
