@@ -79,10 +79,16 @@ fn peak_while(pid: u32, start: Sample, running: impl Fn() -> bool) -> Sample {
 /// Waits (at most 10 s) until the server holds no more descriptors than `fds`: it has seen
 /// every client leave.
 fn settle(pid: u32, fds: usize) -> Sample {
+    settle_to(pid, fds, usize::MAX)
+}
+
+/// Waits (at most 10 s) until the process holds no more than `fds` descriptors and `threads`
+/// threads (a thread that has done its work may take a moment to be gone).
+fn settle_to(pid: u32, fds: usize, threads: usize) -> Sample {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let now = Sample::of(pid);
-        if now.fds <= fds || Instant::now() > deadline {
+        if (now.fds <= fds && now.threads <= threads) || Instant::now() > deadline {
             return now;
         }
         thread::sleep(Duration::from_millis(20)); // polling /proc: no event says "all gone"
@@ -302,7 +308,13 @@ fn reconnect() -> usize {
         if line.contains("reconnecting in") {
             lost += 1;
             if lost == 10 || lost % 100 == 0 {
-                samples.push((lost, Sample::of(pid)));
+                // As at the 10th: the last dial's thread gone, no connection open.
+                let (fds, threads) = samples
+                    .first()
+                    .map_or((usize::MAX, usize::MAX), |(_, s): &(usize, Sample)| {
+                        (s.fds, s.threads)
+                    });
+                samples.push((lost, settle_to(pid, fds, threads)));
             }
             if lost == DROPS {
                 break;
