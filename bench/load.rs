@@ -165,24 +165,11 @@ fn flush(c: &mut Client) -> bool {
 }
 
 /// uWebSockets.js's echo server (`bench/uws-echo.js`), installed on first use.
-fn uws() -> Option<(Child, SocketAddr)> {
+pub fn uws() -> Option<(Child, SocketAddr)> {
     let bench = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench");
     let module = bench.join("node_modules/@trufflesuite/uws-js-unofficial");
     if !module.exists() {
-        println!("installing {UWS} into bench/node_modules (npm)");
-        let installed = Command::new("npm")
-            .args([
-                "install",
-                "--no-save",
-                "--no-audit",
-                "--no-fund",
-                "--prefix",
-            ])
-            .arg(&bench)
-            .arg(UWS)
-            .stdout(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
+        let installed = crate::memory::npm_install(&bench, UWS);
         if !installed {
             println!("uWebSockets.js could not be installed: its rows are skipped");
             return None;

@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 
 use tungstenite::{Message, WebSocket};
 
-use crate::{peak_rss_kb, report, stop, url, wsx_bin, wsx_listen};
+use crate::memory::status_kb;
+use crate::{report, stop, url, wsx_bin, wsx_listen};
 
 const CYCLES: usize = 100_000;
 const CHURNERS: usize = 4;
@@ -325,7 +326,7 @@ fn reconnect() -> usize {
     let mut echo = String::new();
     stdout.read_line(&mut echo).expect("the echo");
     let connected_now = Sample::of(pid);
-    let peak = peak_rss_kb(pid);
+    let peak = status_kb(pid, "VmHWM:");
     drop(stdin);
     let _ = child.wait();
     let connected = echo == "still here\n";

@@ -16,6 +16,7 @@ use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
 mod load;
+mod memory;
 mod relay;
 mod soak;
 
@@ -68,6 +69,11 @@ fn main() {
     // `bench/run load`: closed-loop echo load beside uWebSockets.js.
     if let Some(i) = args.iter().position(|a| a == "load") {
         misses += load::benches(&parts(&args[i + 1..]));
+        return summary(misses);
+    }
+    // `bench/run memory [idle|many|compress]...`: what connections cost.
+    if let Some(i) = args.iter().position(|a| a == "memory") {
+        misses += memory::benches(&parts(&args[i + 1..]));
         return summary(misses);
     }
     // `bench/run soak [churn|volume|reconnect]...`: long runs, apart from the rest.
@@ -731,8 +737,6 @@ const ECHO_CLIENTS: usize = 50;
 const MESSAGES: usize = 2_000;
 const RECEIVERS: usize = 49;
 const IDLE_CLIENTS: usize = 1_000;
-/// Needs that many descriptors in this process and in wsx: the bench raises its own limit.
-const MANY_IDLE_CLIENTS: usize = 10_000;
 
 /// A reference relay server: one thread per connection; each frame goes to every other client.
 fn relay_server() -> SocketAddr {
@@ -922,25 +926,13 @@ fn chat_load(addr: SocketAddr) -> Duration {
     start.elapsed()
 }
 
-/// Opens `n` clients, each verified with one echo; returns them (to keep them open, idle).
-fn idle_clients(addr: SocketAddr, n: usize) -> Vec<WebSocket<TcpStream>> {
-    (0..n)
-        .map(|_| {
-            let mut ws = ws_client(addr);
-            ws.send(Message::text("here")).expect("sending");
-            ws.read().expect("the echo");
-            ws
-        })
-        .collect()
-}
-
 /// `wsx listen --echo` holding `n` idle clients: its peak memory, and a new client's echo.
 fn idle_scenario(n: usize, target_mb: f64) -> usize {
     println!("listen with {n} idle clients, each verified with one echo");
     let (child, addr) = wsx_listen(&["--echo"]);
-    let clients = idle_clients(addr, n);
+    let clients = memory::idle_clients(addr, n);
     let rtt = new_client_round_trip(addr);
-    let rss = peak_rss_kb(child.id());
+    let rss = memory::status_kb(child.id(), "VmHWM:");
     drop(clients);
     stop(child);
     let mb = rss as f64 / 1024.0;
@@ -959,58 +951,6 @@ fn idle_scenario(n: usize, target_mb: f64) -> usize {
     misses
 }
 
-/// The memory of clients that compress: `n` clients offer permessage-deflate as a browser does,
-/// and each sends one compressed message and checks that its echo comes back compressed.
-fn compressed_clients(n: usize) {
-    use flate2::{Compress, Compression, FlushCompress};
-    use tungstenite::client::IntoClientRequest;
-    use tungstenite::protocol::frame::coding::{Data, OpCode};
-    use tungstenite::protocol::frame::Frame;
-
-    println!("listen with {n} clients that compress, each verified with one compressed echo");
-    let (child, addr) = wsx_listen(&["--echo"]);
-    let clients: Vec<_> = (0..n)
-        .map(|i| {
-            let mut request = url(addr).into_client_request().expect("a request");
-            request.headers_mut().insert(
-                "Sec-WebSocket-Extensions",
-                "permessage-deflate; client_max_window_bits"
-                    .parse()
-                    .expect("a value"),
-            );
-            let tcp = TcpStream::connect(addr).expect("connecting");
-            let (mut ws, response) = tungstenite::client(request, tcp).expect("handshake");
-            assert!(response.headers().contains_key("sec-websocket-extensions"));
-            let text =
-                format!(r#"{{"id":{i},"type":"trade","symbol":"BTC-USD","price":"43210.55"}}"#);
-            let mut z = Compress::new(Compression::default(), false);
-            let mut payload = Vec::with_capacity(256);
-            z.compress_vec(text.as_bytes(), &mut payload, FlushCompress::Sync)
-                .expect("compressing");
-            payload.truncate(payload.len() - 4);
-            let mut frame = Frame::message(payload, OpCode::Data(Data::Text), true);
-            frame.header_mut().rsv1 = true;
-            ws.send(Message::Frame(frame)).expect("sending");
-            // The echo, read from the socket: tungstenite itself refuses RSV1.
-            let mut head = [0u8; 2];
-            ws.get_mut().read_exact(&mut head).expect("the echo");
-            assert_eq!(head[0], 0xc1, "a compressed text frame");
-            let mut body = vec![0u8; usize::from(head[1] & 0x7f)];
-            ws.get_mut().read_exact(&mut body).expect("its payload");
-            ws
-        })
-        .collect();
-    let rss = peak_rss_kb(child.id());
-    drop(clients);
-    stop(child);
-    report(
-        "wsx peak RSS",
-        format!("{:.1} MB", rss as f64 / 1024.0),
-        None,
-    );
-    println!();
-}
-
 /// Connects a new client and times its first echo; the median of 21.
 fn new_client_round_trip(addr: SocketAddr) -> Duration {
     let mut samples: Vec<Duration> = (0..21)
@@ -1026,18 +966,6 @@ fn new_client_round_trip(addr: SocketAddr) -> Duration {
         .collect();
     samples.sort();
     samples[samples.len() / 2]
-}
-
-fn peak_rss_kb(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .map(str::to_string)
-        })
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn server_benches(websocat: Option<&PathBuf>) -> usize {
@@ -1086,14 +1014,12 @@ fn server_benches(websocat: Option<&PathBuf>) -> usize {
     println!();
 
     misses += idle_scenario(IDLE_CLIENTS, 45.0);
-    misses += idle_scenario(MANY_IDLE_CLIENTS, 60.0);
-    compressed_clients(IDLE_CLIENTS);
     if let Some(w) = websocat {
         println!("websocat with {IDLE_CLIENTS} idle clients");
         let (child, addr) = websocat_listen(w, "mirror:");
-        let clients = idle_clients(addr, IDLE_CLIENTS);
+        let clients = memory::idle_clients(addr, IDLE_CLIENTS);
         let rtt = new_client_round_trip(addr);
-        let rss = peak_rss_kb(child.id());
+        let rss = memory::status_kb(child.id(), "VmHWM:");
         drop(clients);
         stop(child);
         report(
@@ -1106,7 +1032,8 @@ fn server_benches(websocat: Option<&PathBuf>) -> usize {
             format!("{:.2} ms", rtt.as_secs_f64() * 1000.0),
             None,
         );
+        println!();
     }
-    println!();
+    misses += memory::benches(&[]);
     misses
 }

@@ -30,13 +30,13 @@ pub struct Client {
     pub peer: Peer,
     pub subprotocol: Option<String>,
     /// Its program, with `--exec`.
-    pub program: Option<Program>,
+    pub program: Option<Box<Program>>,
     /// Pings sent to it, to show the round trip of each pong.
     pub pings: Pings,
     /// `--forward`: its upstream connection.
-    pub upstream: Option<Relayed>,
+    pub upstream: Option<Box<Relayed>>,
     /// `--replay`: the server's side of its recorded conversation.
-    pub script: Option<crate::replay::Script>,
+    pub script: Option<Box<crate::replay::Script>>,
 }
 
 /// The upstream side of a relayed client, as the hub sees it.

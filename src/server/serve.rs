@@ -318,9 +318,9 @@ impl Server {
                     return self.leave(net, id, Some((1011, "cannot relay")), None, now);
                 }
                 if let Some(client) = self.hub.get_mut(id) {
-                    client.upstream = Some(super::hub::Relayed {
+                    client.upstream = Some(Box::new(super::hub::Relayed {
                         close: Some((1001, String::new())),
-                    });
+                    }));
                 }
             }
             Some(Upstream::Bytes { stream, target }) => {
@@ -355,7 +355,7 @@ impl Server {
         );
         if let Some(script) = script {
             if let Some(client) = self.hub.get_mut(id) {
-                client.script = Some(script);
+                client.script = Some(Box::new(script));
             }
             self.play(net, id, now);
         }
@@ -371,7 +371,7 @@ impl Server {
             match spawned {
                 Ok(program) => {
                     if let Some(client) = self.hub.get_mut(id) {
-                        client.program = Some(program);
+                        client.program = Some(Box::new(program));
                     }
                 }
                 Err(e) => {

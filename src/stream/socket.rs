@@ -1,5 +1,6 @@
 //! A socket with a deadline while it blocks, and a shortcut once it does not.
 
+use std::cell::Cell;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
@@ -22,12 +23,14 @@ const AHEAD: usize = 64 * 1024;
 /// level-triggered: bytes that arrive meanwhile make the next wait return. On a line-by-line
 /// round trip this removes one of the seven system calls.
 ///
-/// Non-blocking, it also reads ahead while data streams in: a server reads into a 2 KiB buffer
-/// per client (10,000 idle clients stay small), which would take 32 system calls for one
-/// 64 KiB frame. Once a read fills the buffer it was given, the next one asks the kernel for
-/// up to [`AHEAD`] bytes and hands them out from memory; that memory goes as soon as it has
-/// been handed out. The engine reads a connection until it would block, or comes back to it
-/// (its `unread` list), so bytes held here never wait for a readiness that will not come.
+/// Non-blocking, it reads ahead: every read asks the kernel for up to [`AHEAD`] bytes, into a
+/// buffer the thread keeps for its sockets, and hands out what the caller asked for. A server
+/// gives tungstenite a 512-byte buffer per client (so that 10,000 idle clients stay small),
+/// yet one system call takes in a 64 KiB frame or a burst of small ones. Whatever does not fit
+/// the caller's buffer stays with the socket, in that buffer, until it has all been handed
+/// out; then the buffer goes back to the thread (it is zeroed once, not at every read). The
+/// engine reads a connection until it would block, or comes back to it (its `unread` list),
+/// so bytes held here never wait for a readiness that will not come.
 ///
 /// Writing is the mirror image: once a write would block, the next ones answer `WouldBlock`
 /// (and after a short write, which filled the kernel's buffer) without a system call until the
@@ -37,13 +40,12 @@ pub struct Socket {
     io: Transport,
     nonblocking: bool,
     drained: bool,
-    /// The last read from the kernel filled the buffer it was given: more is likely waiting.
-    streaming: bool,
     /// A write would have blocked, and the socket has not been reported ready since.
     stuck: bool,
-    /// Read ahead and not yet handed out: `ahead[at..]`.
+    /// Read ahead and not yet handed out: `ahead[at..end]`.
     ahead: Vec<u8>,
     at: usize,
+    end: usize,
     /// Bytes the kernel accepted since the connection's last complete flush.
     written: u64,
     /// While blocking: when every read and write must have ended.
@@ -57,10 +59,10 @@ impl Socket {
             io: io.into(),
             nonblocking: false,
             drained: false,
-            streaming: false,
             stuck: false,
             ahead: Vec::new(),
             at: 0,
+            end: 0,
             written: 0,
             deadline: Some(deadline),
         }
@@ -115,7 +117,7 @@ impl Socket {
 
 impl Read for Socket {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.at < self.ahead.len() {
+        if self.at < self.end {
             return Ok(self.hand_out(buf));
         }
         if std::mem::take(&mut self.drained) {
@@ -125,35 +127,66 @@ impl Read for Socket {
             if let Some(left) = self.left()? {
                 self.io.set_read_timeout(Some(left))?;
             }
-        } else if self.streaming && buf.len() < AHEAD {
-            self.ahead.resize(AHEAD, 0);
-            let n = self.io.read(&mut self.ahead).inspect_err(|_| {
-                self.ahead = Vec::new();
-            })?;
-            self.ahead.truncate(n);
-            self.streaming = n == AHEAD;
-            self.drained = n > 0 && n < AHEAD;
-            return Ok(self.hand_out(buf));
+        } else if buf.len() < AHEAD {
+            return self.read_ahead(buf);
         }
         let n = self.io.read(buf)?;
-        self.streaming = self.nonblocking && n == buf.len();
         self.drained = self.nonblocking && n > 0 && n < buf.len();
         Ok(n)
     }
 }
 
+thread_local! {
+    /// The read-ahead buffer of this thread's sockets, while none of them holds it.
+    static SPARE: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
 impl Socket {
-    /// Copies what was read ahead into `buf`; frees it once all of it is handed out.
+    /// Reads up to [`AHEAD`] bytes into the thread's buffer and hands out what fits `buf`;
+    /// the socket keeps the buffer while it holds the rest.
+    fn read_ahead(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let mut ahead = SPARE.take();
+        ahead.resize(AHEAD, 0); // once per thread: the buffer comes back whole
+        let n = match self.io.read(&mut ahead) {
+            Ok(n) => n,
+            Err(e) => {
+                give_back(ahead);
+                return Err(e);
+            }
+        };
+        // Less than asked for emptied the kernel's receive queue.
+        self.drained = n > 0 && n < AHEAD;
+        self.ahead = ahead;
+        self.at = 0;
+        self.end = n;
+        Ok(self.hand_out(buf))
+    }
+
+    /// Copies what was read ahead into `buf`; gives the buffer back once all of it is out.
     fn hand_out(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.ahead.len() - self.at);
+        let n = buf.len().min(self.end - self.at);
         buf[..n].copy_from_slice(&self.ahead[self.at..self.at + n]);
         self.at += n;
-        if self.at == self.ahead.len() {
-            self.ahead = Vec::new();
+        if self.at == self.end {
+            give_back(std::mem::take(&mut self.ahead));
             self.at = 0;
+            self.end = 0;
         }
         n
     }
+}
+
+/// Returns a read-ahead buffer to the thread, unless another socket already has (then the
+/// thread keeps one, and this one is freed).
+fn give_back(ahead: Vec<u8>) {
+    SPARE.with(|spare| {
+        let kept = spare.take();
+        spare.set(if kept.len() >= ahead.len() {
+            kept
+        } else {
+            ahead
+        });
+    });
 }
 
 impl Write for Socket {
@@ -219,5 +252,40 @@ mod tests {
         );
         drop(socket);
         let _ = writer.join();
+    }
+
+    #[test]
+    fn what_is_read_ahead_comes_out_whole_and_in_order_through_small_reads() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let sent: Vec<u8> = (0..3 * AHEAD + 123).map(|i| (i % 251) as u8).collect();
+        let writer = {
+            let sent = sent.clone();
+            std::thread::spawn(move || peer.write_all(&sent))
+        };
+        let mut socket = Socket::with_deadline(tcp, Instant::now() + Duration::from_secs(10));
+        socket.set_nonblocking().unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 512];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while got.len() < sent.len() {
+            assert!(
+                Instant::now() < deadline,
+                "{} of {} bytes",
+                got.len(),
+                sent.len()
+            );
+            match socket.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => std::thread::yield_now(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(got == sent, "the bytes came out changed");
+        // All handed out: the buffer went back to the thread.
+        assert!(socket.ahead.is_empty());
+        writer.join().unwrap().unwrap();
     }
 }
