@@ -1,5 +1,8 @@
 //! The sending side: one message in, one compressed payload out (RFC 7692, section 7.2.1).
 
+use std::cell::RefCell;
+use std::time::{Duration, Instant};
+
 use tungstenite::Bytes;
 use zlib_rs::{Deflate, DeflateConfig, DeflateFlush};
 
@@ -21,6 +24,13 @@ const MEM_LEVEL: i32 = 5;
 
 /// The compressed messages of the largest size kept between messages (scratch space).
 const KEEP: usize = 64 * 1024;
+
+/// A compressor that has sent nothing for this long gives up its zlib state (about 160 KiB,
+/// most of it zlib-rs's hash table), keeping only the window's bytes to start the next
+/// state with. A connection that sends after a quiet spell at least as long gives it up again
+/// right after that message: one message now and then costs a state made and dropped, not
+/// 160 KiB for as long as the connection lasts.
+pub const QUIET: Duration = Duration::from_secs(1);
 
 /// Messages from this size on are sent as they are when compressing does not pay or their
 /// bytes look random: they are where it costs (about 30 µs per KiB of random bytes here),
@@ -64,10 +74,17 @@ fn looks_random(data: &[u8]) -> bool {
     bits > RANDOM_BITS
 }
 
-/// Compresses one side's messages. zlib's state is made on the first message, so an idle
-/// connection costs nothing.
+/// Compresses one side's messages. zlib's state is made on the first message and dropped
+/// after a quiet while ([`QUIET`]), so an idle connection costs little more than the bytes of
+/// its window.
 pub struct Compressor {
     z: Option<Deflate>,
+    /// With context takeover: the last bytes compressed since the window was last emptied,
+    /// at most a window's worth once trimmed. A new zlib state starts with them as its
+    /// dictionary, which is what the dropped one held: the peer's window has them too.
+    history: Vec<u8>,
+    /// When the last message was compressed.
+    last: Option<Instant>,
     /// No context takeover: every message starts with an empty window.
     reset: bool,
     window_bits: u8,
@@ -87,6 +104,8 @@ impl Compressor {
         let (reset, window_bits) = params.sending(role);
         (window_bits >= 9).then_some(Compressor {
             z: None,
+            history: Vec::new(),
+            last: None,
             reset,
             window_bits,
             buf: Vec::new(),
@@ -110,16 +129,13 @@ impl Compressor {
         if data.len() >= LARGE && looks_random(data) {
             return None;
         }
-        let bits = i32::from(self.window_bits);
-        let z = self.z.get_or_insert_with(|| {
-            Deflate::new_with_config(DeflateConfig {
-                level: LEVEL,
-                // Negative: raw deflate, without zlib's header and checksum.
-                window_bits: -bits,
-                mem_level: MEM_LEVEL,
-                ..DeflateConfig::default()
-            })
-        });
+        let now = Instant::now();
+        let quiet = self.last.is_none_or(|t| now.duration_since(t) >= QUIET);
+        self.last = Some(now);
+        let z = match &mut self.z {
+            Some(z) => z,
+            None => self.z.insert(fresh_state(self.window_bits, &self.history)),
+        };
         if self.buf.len() < 256 {
             self.buf.resize(4096, 0);
         }
@@ -138,7 +154,7 @@ impl Compressor {
             if status.is_err() {
                 // Not expected (the stream is ours and never finished). Starting afresh is
                 // always safe: the peer's window only holds what it already has.
-                z.reset();
+                self.forget();
                 return None;
             }
             taken += usize::try_from(z.total_in() - in0).unwrap_or(0);
@@ -162,19 +178,114 @@ impl Compressor {
             if made >= data.len() {
                 // Sent as it is, the message is not in the peer's window: nor may it be in
                 // ours.
-                z.reset();
+                self.forget();
                 return None;
             }
         }
         let out = Bytes::copy_from_slice(&self.buf[..made]);
         if self.reset {
             z.reset();
+        } else {
+            self.remember(data);
         }
         if self.buf.len() > KEEP {
             self.buf = Vec::new();
         }
+        if quiet {
+            self.shed();
+        }
         Some(out)
     }
+
+    /// Gives up the zlib state and the scratch space if nothing was compressed for
+    /// [`QUIET`] (a server calls this now and then for every client). Returns whether a
+    /// state is still held.
+    pub fn shed_if_quiet(&mut self, now: Instant) -> bool {
+        if self.z.is_some() && self.last.is_some_and(|t| now.duration_since(t) >= QUIET) {
+            self.shed();
+        }
+        self.z.is_some()
+    }
+
+    /// Gives up the zlib state (to the thread's spares) and the scratch space; the next
+    /// message takes a state again.
+    fn shed(&mut self) {
+        if let Some(z) = self.z.take() {
+            SPARES.with_borrow_mut(|spares| {
+                if spares.len() < MAX_SPARES {
+                    spares.push((self.window_bits, z));
+                }
+            });
+        }
+        self.buf = Vec::new();
+        let window = 1usize << self.window_bits;
+        if self.history.len() > window {
+            self.history.drain(..self.history.len() - window);
+        }
+        self.history.shrink_to_fit();
+    }
+
+    /// Empties the window: the next message refers to nothing before it.
+    fn forget(&mut self) {
+        if let Some(z) = &mut self.z {
+            z.reset();
+        }
+        self.history = Vec::new();
+    }
+
+    /// Adds a compressed message to the window's bytes: they may grow to twice the window
+    /// before the oldest are let go, so that small messages do not move it every time.
+    fn remember(&mut self, data: &[u8]) {
+        let window = 1usize << self.window_bits;
+        if data.len() >= window {
+            self.history.clear();
+            self.history.extend_from_slice(&data[data.len() - window..]);
+            return;
+        }
+        if self.history.len() + data.len() > 2 * window {
+            self.history
+                .drain(..self.history.len() + data.len() - window);
+        }
+        self.history.extend_from_slice(data);
+    }
+}
+
+/// zlib states given up by this thread's quiet compressors, with their window bits, for the
+/// next ones that need one: made and freed for every such message, 160 KiB states would
+/// scatter the heap between the small allocations of the connections around them.
+const MAX_SPARES: usize = 4;
+
+thread_local! {
+    static SPARES: RefCell<Vec<(u8, Deflate)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A zlib state for raw deflate with `window_bits` (a spare one reset, or a new one), its
+/// window primed with `history`.
+fn fresh_state(window_bits: u8, history: &[u8]) -> Deflate {
+    let spare = SPARES.with_borrow_mut(|spares| {
+        let i = spares.iter().position(|(bits, _)| *bits == window_bits)?;
+        Some(spares.swap_remove(i).1)
+    });
+    let mut z = match spare {
+        Some(mut z) => {
+            z.reset();
+            z
+        }
+        None => Deflate::new_with_config(DeflateConfig {
+            level: LEVEL,
+            // Negative: raw deflate, without zlib's header and checksum.
+            window_bits: -i32::from(window_bits),
+            mem_level: MEM_LEVEL,
+            ..DeflateConfig::default()
+        }),
+    };
+    if !history.is_empty() {
+        let window = 1usize << window_bits;
+        let start = history.len().saturating_sub(window);
+        // Fails only for a stream already started, which a fresh one is not.
+        let _ = z.set_dictionary(&history[start..]);
+    }
+    z
 }
 
 #[cfg(test)]
@@ -205,6 +316,71 @@ mod tests {
         assert!(second.len() < 16, "{}", second.len());
         assert_eq!(inflate(&mut d, &second), text);
         assert_eq!(c.compress(b""), None);
+    }
+
+    /// JSON-like messages that share most of their bytes with the ones before.
+    fn trades(n: usize) -> Vec<Vec<u8>> {
+        (0..n)
+            .map(|i| {
+                format!(
+                    r#"{{"id":{i},"type":"trade","symbol":"BTC-USD","price":"{}.{}","size":"0.{}"}}"#,
+                    43_000 + i * 7 % 500,
+                    i * 13 % 100,
+                    i * 31 % 1000
+                )
+                .into_bytes()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_state_given_up_between_messages_starts_where_it_left_off() {
+        // A server's window (12 bits): the history it keeps is what its peer inflates with.
+        let params = Params {
+            server_max_window_bits: Some(12),
+            ..Params::default()
+        };
+        let mut kept = Compressor::new(&params, Role::Server).unwrap();
+        let mut shed = Compressor::new(&params, Role::Server).unwrap();
+        let mut d = Decompress::new_with_window_bits(false, 15);
+        let (mut kept_bytes, mut shed_bytes) = (0, 0);
+        // Past the window, so that the history is trimmed as it goes.
+        for (i, msg) in trades(400).iter().enumerate() {
+            kept_bytes += kept.compress(msg).unwrap().len();
+            let payload = shed.compress(msg).unwrap();
+            shed_bytes += payload.len();
+            assert_eq!(inflate(&mut d, &payload), *msg, "message {i}");
+            if i % 3 == 0 {
+                shed.shed();
+                assert!(shed.z.is_none() && shed.history.len() <= 4096);
+            }
+        }
+        // The same bytes on the wire, within 1 %.
+        assert!(
+            shed_bytes * 100 <= kept_bytes * 101,
+            "{shed_bytes} against {kept_bytes}"
+        );
+    }
+
+    #[test]
+    fn a_quiet_compressor_gives_up_its_state_and_a_busy_one_keeps_it() {
+        let params = Params::default();
+        let mut c = Compressor::new(&params, Role::Server).unwrap();
+        let start = Instant::now();
+        // The first message comes after silence: the state goes right after it.
+        c.compress(b"first").unwrap();
+        assert!(c.z.is_none());
+        // The next one soon after: kept, and kept while not quiet for long.
+        c.compress(b"second").unwrap();
+        assert!(c.z.is_some());
+        let last = c.last.unwrap();
+        assert!(c.shed_if_quiet(last + QUIET / 2));
+        assert!(!c.shed_if_quiet(last + QUIET));
+        assert!(c.z.is_none() && c.buf.is_empty());
+        assert!(
+            start.elapsed() < QUIET,
+            "the test itself was too slow to tell"
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@
 mod compress;
 mod inflate;
 
-pub use compress::Compressor;
+pub use compress::{Compressor, QUIET};
 pub use inflate::Inflater;
 
 use std::fmt;

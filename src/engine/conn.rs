@@ -4,6 +4,7 @@
 //! output is backed up, and the engine's handler decides what to do.
 
 use std::io;
+use std::time::Instant;
 
 use tungstenite::protocol::frame::coding::{Data, OpCode};
 use tungstenite::protocol::frame::Frame;
@@ -63,6 +64,15 @@ impl Conn {
     /// The socket, for the poller.
     pub fn socket(&self) -> &Transport {
         self.ws.get_ref().transport()
+    }
+
+    /// Gives up the compressor's zlib state if it has been quiet for a while
+    /// ([`crate::deflate::QUIET`]); returns whether one is still held.
+    pub fn shed_if_quiet(&mut self, now: Instant) -> bool {
+        self.ws
+            .get_mut()
+            .compressor()
+            .is_some_and(|c| c.shed_if_quiet(now))
     }
 
     /// The poller reported the connection: a write that would have blocked may go through.

@@ -134,6 +134,16 @@ impl Net {
         self.conns.len()
     }
 
+    /// Lets every connection's compressor that has been quiet give up its zlib state;
+    /// returns whether some compressor still holds one.
+    pub fn shed_compressors(&mut self, now: Instant) -> bool {
+        let mut held = false;
+        for slot in self.conns.values_mut() {
+            held |= slot.conn.shed_if_quiet(now);
+        }
+        held
+    }
+
     /// The connection under `key`.
     pub fn get(&mut self, key: usize) -> Option<&mut Conn> {
         self.conns.get_mut(&key).map(|s| &mut *s.conn)

@@ -71,6 +71,9 @@ pub(super) struct Server {
     reapers: Vec<thread::JoinHandle<()>>,
     /// `--replay`: the recording each client gets the server's side of.
     pub(super) replay: Option<Mock>,
+    /// When to let compressors that have gone quiet give up their zlib state; set while some
+    /// compressor may hold one.
+    shed_at: Option<Instant>,
 }
 
 /// `wsx listen --replay`: a recording, the server's side of each of its conversations worked
@@ -126,7 +129,13 @@ impl Server {
                 || s.console.verbose,
             reapers: Vec::new(),
             replay: None,
+            shed_at: None,
         }
+    }
+
+    /// A message went compressed: its compressor holds a zlib state until it goes quiet.
+    fn compressed(&mut self, now: Instant) {
+        self.shed_at.get_or_insert(now + crate::deflate::QUIET);
     }
 
     /// After the loop: every program is ended before wsx is (each within its grace period),
@@ -181,7 +190,12 @@ impl Server {
             return None;
         }
         match conn.send(msg) {
-            Ok(wire) => wire,
+            Ok(wire) => {
+                if wire.is_some() {
+                    self.compressed(now);
+                }
+                wire
+            }
             Err(e) => {
                 self.fail(net, id, e, now);
                 None
@@ -451,7 +465,12 @@ impl Server {
                 let sent = net.get(to).map(|conn| conn.send(msg));
                 match sent {
                     Some(Err(e)) => self.upstream_failed(net, to, e, now),
-                    Some(Ok(_)) => self.hold_while_blocked(net, from, to),
+                    Some(Ok(wire)) => {
+                        if wire.is_some() {
+                            self.compressed(now);
+                        }
+                        self.hold_while_blocked(net, from, to);
+                    }
                     None => {}
                 }
             }
@@ -761,6 +780,11 @@ impl Role for Server {
                 self.drop_bridge(net, (id as usize & !RELAY) as u64);
             }
         }
+        if self.shed_at.is_some_and(|at| at <= now) {
+            self.shed_at = net
+                .shed_compressors(now)
+                .then_some(now + crate::deflate::QUIET);
+        }
         if self.replay_due().is_some_and(|due| due <= now) {
             for id in self.hub.ids() {
                 self.play(net, id, now);
@@ -804,6 +828,7 @@ impl Role for Server {
             .copied()
             .chain(self.acceptor.deadline())
             .chain(self.replay_due())
+            .chain(self.shed_at)
             .min()
     }
 }
