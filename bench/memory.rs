@@ -14,6 +14,7 @@ use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use tungstenite::{Message, WebSocket};
 
@@ -32,6 +33,8 @@ struct Held {
     base_kb: u64,
     peak_kb: u64,
     clients: usize,
+    /// A new client's connect and echo while the others are connected.
+    round_trip: Duration,
 }
 
 impl Held {
@@ -45,7 +48,12 @@ impl Held {
     }
 
     fn show(&self) -> String {
-        format!("{:.1} MB, {:.0} B each", self.total_mb(), self.per_client())
+        format!(
+            "{:.1} MB, {:.0} B each, a new client's echo in {:.2} ms",
+            self.total_mb(),
+            self.per_client(),
+            self.round_trip.as_secs_f64() * 1000.0
+        )
     }
 }
 
@@ -161,11 +169,13 @@ fn hold(
     let base_kb = status_kb(child.id(), "VmRSS:");
     let clients = open(addr, n);
     let peak_kb = status_kb(child.id(), "VmHWM:");
+    let round_trip = new_client_round_trip(addr);
     drop(clients);
     Held {
         base_kb,
         peak_kb,
         clients: n,
+        round_trip,
     }
 }
 
@@ -296,4 +306,21 @@ fn run(cmd: &mut Command) -> bool {
     cmd.stdout(Stdio::null())
         .status()
         .is_ok_and(|s| s.success())
+}
+
+/// Connects a new client and times its first echo; the median of 21.
+pub fn new_client_round_trip(addr: SocketAddr) -> Duration {
+    let mut samples: Vec<Duration> = (0..21)
+        .map(|_| {
+            let start = Instant::now();
+            let mut ws = ws_client(addr);
+            ws.send(Message::text("hello")).expect("sending");
+            ws.read().expect("the echo");
+            let elapsed = start.elapsed();
+            let _ = ws.close(None);
+            elapsed
+        })
+        .collect();
+    samples.sort();
+    samples[samples.len() / 2]
 }

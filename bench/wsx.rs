@@ -931,7 +931,7 @@ fn idle_scenario(n: usize, target_mb: f64) -> usize {
     println!("listen with {n} idle clients, each verified with one echo");
     let (child, addr) = wsx_listen(&["--echo"]);
     let clients = memory::idle_clients(addr, n);
-    let rtt = new_client_round_trip(addr);
+    let rtt = memory::new_client_round_trip(addr);
     let rss = memory::status_kb(child.id(), "VmHWM:");
     drop(clients);
     stop(child);
@@ -949,23 +949,6 @@ fn idle_scenario(n: usize, target_mb: f64) -> usize {
     );
     println!();
     misses
-}
-
-/// Connects a new client and times its first echo; the median of 21.
-fn new_client_round_trip(addr: SocketAddr) -> Duration {
-    let mut samples: Vec<Duration> = (0..21)
-        .map(|_| {
-            let start = Instant::now();
-            let mut ws = ws_client(addr);
-            ws.send(Message::text("hello")).expect("sending");
-            ws.read().expect("the echo");
-            let elapsed = start.elapsed();
-            let _ = ws.close(None);
-            elapsed
-        })
-        .collect();
-    samples.sort();
-    samples[samples.len() / 2]
 }
 
 fn server_benches(websocat: Option<&PathBuf>) -> usize {
@@ -1018,7 +1001,7 @@ fn server_benches(websocat: Option<&PathBuf>) -> usize {
         println!("websocat with {IDLE_CLIENTS} idle clients");
         let (child, addr) = websocat_listen(w, "mirror:");
         let clients = memory::idle_clients(addr, IDLE_CLIENTS);
-        let rtt = new_client_round_trip(addr);
+        let rtt = memory::new_client_round_trip(addr);
         let rss = memory::status_kb(child.id(), "VmHWM:");
         drop(clients);
         stop(child);
