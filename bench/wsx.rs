@@ -17,6 +17,7 @@ use tungstenite::{Message, WebSocket};
 
 mod load;
 mod memory;
+mod rate;
 mod relay;
 mod soak;
 
@@ -69,6 +70,11 @@ fn main() {
     // `bench/run load`: closed-loop echo load beside uWebSockets.js.
     if let Some(i) = args.iter().position(|a| a == "load") {
         misses += load::benches(&parts(&args[i + 1..]));
+        return summary(misses);
+    }
+    // `bench/run rate`: handshakes a second, beside uWebSockets.js.
+    if args.iter().any(|a| a == "rate") {
+        misses += rate::benches();
         return summary(misses);
     }
     // `bench/run memory [idle|many|compress]...`: what connections cost.

@@ -1,16 +1,16 @@
 //! Accepting: take every waiting connection off the listener and start its handshake on a
-//! short-lived thread of its own; bound the handshakes in progress (`--max-handshakes`); and
+//! thread of its own (from a pool that keeps threads for the next ones); bound the handshakes in progress (`--max-handshakes`); and
 //! when no file descriptor is left, pause the listener instead of failing at full speed.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
-use std::thread;
 use std::time::{Duration, Instant};
 
 use super::handshake::{handshake, Accepted, Handshake, Shared, HANDSHAKE_STACK};
 use super::limits;
 use super::listener::{Listener, Peer};
+use super::workers::Workers;
 use crate::console::Console;
 use crate::engine::{Net, Waker};
 use crate::stream::Transport;
@@ -48,6 +48,8 @@ pub struct Acceptor {
     starved_noticed: bool,
     /// The limit on open files, for that notice.
     open_files: Option<u64>,
+    /// The handshakes' threads.
+    workers: Workers,
 }
 
 impl Acceptor {
@@ -70,6 +72,7 @@ impl Acceptor {
             starved: None,
             starved_noticed: false,
             open_files,
+            workers: Workers::new("handshake", HANDSHAKE_STACK),
         }
     }
 
@@ -137,29 +140,26 @@ impl Acceptor {
         let shared = self.shared.clone();
         let tx = self.accepted.clone();
         let waker = self.waker.clone();
-        let spawned = thread::Builder::new()
-            .name("handshake".into())
-            .stack_size(HANDSHAKE_STACK)
-            .spawn(move || {
-                let result = handshake(tcp, peer, &shared);
-                if let Some(token) = token {
-                    shared.lock_pending().remove(&token);
-                }
-                match result {
-                    Ok(Handshake::Upgraded(accepted)) => {
-                        if tx.send(*accepted).is_ok() {
-                            waker.wake();
-                        }
+        let spawned = self.workers.run(move || {
+            let result = handshake(tcp, peer, &shared);
+            if let Some(token) = token {
+                shared.lock_pending().remove(&token);
+            }
+            match result {
+                Ok(Handshake::Upgraded(accepted)) => {
+                    if tx.send(*accepted).is_ok() {
+                        waker.wake();
                     }
-                    Ok(Handshake::Served(status, path)) if shared.verbose => {
-                        let path = crate::term::escape(&path);
-                        crate::diag::say(&format!("{peer} < {status} {path}"));
-                    }
-                    Ok(Handshake::Served(..)) => {}
-                    Err(why) if !shared.quiet => crate::diag::say(&format!("wsx: {peer}: {why}")),
-                    Err(_) => {}
                 }
-            });
+                Ok(Handshake::Served(status, path)) if shared.verbose => {
+                    let path = crate::term::escape(&path);
+                    crate::diag::say(&format!("{peer} < {status} {path}"));
+                }
+                Ok(Handshake::Served(..)) => {}
+                Err(why) if !shared.quiet => crate::diag::say(&format!("wsx: {peer}: {why}")),
+                Err(_) => {}
+            }
+        });
         if let Err(e) = spawned {
             if let Some(token) = token {
                 self.shared.lock_pending().remove(&token);

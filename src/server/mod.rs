@@ -21,6 +21,7 @@ mod limits;
 mod listener;
 mod operator;
 mod serve;
+mod workers;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
