@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tungstenite::protocol::Role;
 use tungstenite::{Message, WebSocket};
 
+mod bulk;
 mod load;
 mod memory;
 mod rate;
@@ -48,6 +49,13 @@ fn main() {
             thread::park(); // serves on its own threads until killed
         }
     }
+    // The plain TCP echo of `bench/run bulk`, in a process of its own.
+    if args.iter().any(|a| a == "--tcp-echo-server") {
+        eprintln!("listening on ws://{}", bulk::tcp_echo_server());
+        loop {
+            thread::park(); // serves on its own threads until killed
+        }
+    }
     if args.iter().any(|a| a == "--round-trip-child") {
         round_trip_child();
         return;
@@ -70,6 +78,11 @@ fn main() {
     // `bench/run load`: closed-loop echo load beside uWebSockets.js.
     if let Some(i) = args.iter().position(|a| a == "load") {
         misses += load::benches(&parts(&args[i + 1..]));
+        return summary(misses);
+    }
+    // `bench/run bulk`: 1 MiB messages both ways at once, beside a plain TCP echo.
+    if args.iter().any(|a| a == "bulk") {
+        misses += bulk::benches();
         return summary(misses);
     }
     // `bench/run rate`: handshakes a second, beside uWebSockets.js.

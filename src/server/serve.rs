@@ -453,8 +453,15 @@ impl Server {
         match self.hub.route(&self.mode, id) {
             Route::Nowhere => {}
             Route::Clients(targets) => {
+                let echo = targets == [id];
                 for target in targets {
                     self.send_recorded(net, target, msg.clone(), now);
+                }
+                // An echo waits on its own client: while that client's output is backed up,
+                // it is not read (TCP holds it back), rather than queueing echoes until it is
+                // closed as too slow for messages it never had the chance to read.
+                if echo {
+                    self.hold_while_blocked(net, id as usize, id as usize);
                 }
             }
             Route::Upstream if self.bridges.contains_key(&id) => {

@@ -1134,3 +1134,63 @@ fn listens_on_a_unix_socket_and_removes_it_at_exit() {
     assert!(!path.exists(), "the socket file is removed at exit");
     drop(stderr);
 }
+
+#[test]
+fn an_echo_client_that_writes_without_reading_is_held_back_not_closed() {
+    // A client writes 60 KiB messages and reads nothing: wsx stops reading it once its echoes
+    // back up (TCP then holds the client's writes back), instead of reading on, queueing more
+    // than --max-backlog and closing it as too slow. Then it reads, and gets every echo.
+    const MESSAGE: usize = 60 * 1024;
+    let mut server = Server::start(&["--echo", "--max-backlog", "65536"]);
+    let mut tcp = server.client().into_inner();
+    // FIN + binary, masked (a zero key), with a 16-bit length.
+    let mut frame = vec![0x82, 0x80 | 126];
+    frame.extend_from_slice(&(MESSAGE as u16).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend(std::iter::repeat_n(7u8, MESSAGE));
+    // Write until a write stalls for a second: the kernel's buffers are full both ways.
+    tcp.set_write_timeout(Some(std::time::Duration::from_secs(1)))
+        .unwrap();
+    let (mut sent, mut at) = (0usize, 0usize);
+    loop {
+        match tcp.write(&frame[at..]) {
+            Ok(n) => {
+                at += n;
+                if at == frame.len() {
+                    (sent, at) = (sent + 1, 0);
+                }
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                break
+            }
+            Err(e) => panic!("wsx cut the client off after {sent} messages: {e}"),
+        }
+        assert!(sent < 5000, "300 MiB written and never held back");
+    }
+    // Finish the message under way while reading every echo.
+    let mut out = tcp.try_clone().unwrap();
+    let rest = frame[at..].to_vec();
+    let writer = std::thread::spawn(move || {
+        out.set_write_timeout(None)?;
+        out.write_all(&rest)
+    });
+    let expected = sent + usize::from(at > 0);
+    let mut payload = vec![0u8; MESSAGE];
+    for n in 0..expected {
+        let mut head = [0u8; 4];
+        tcp.read_exact(&mut head).unwrap();
+        assert_eq!(
+            head[..2],
+            [0x82, 126],
+            "echo {n} of {expected}: not a Close"
+        );
+        tcp.read_exact(&mut payload).unwrap();
+    }
+    writer.join().unwrap().unwrap();
+    assert!(!server.stderr_so_far().contains("is not reading"));
+}
