@@ -77,12 +77,6 @@ fn peak_while(pid: u32, start: Sample, running: impl Fn() -> bool) -> Sample {
     peak
 }
 
-/// Waits (at most 10 s) until the server holds no more descriptors than `fds`: it has seen
-/// every client leave.
-fn settle(pid: u32, fds: usize) -> Sample {
-    settle_to(pid, fds, usize::MAX)
-}
-
 /// Waits (at most 10 s) until the process holds no more than `fds` descriptors and `threads`
 /// threads (a thread that has done its work may take a moment to be gone).
 fn settle_to(pid: u32, fds: usize, threads: usize) -> Sample {
@@ -161,7 +155,7 @@ fn churn_half(
         w.join().expect("a churning client");
     }
     let took = began.elapsed();
-    (took, peak, settle(pid, start.fds))
+    (took, peak, settle_to(pid, start.fds, start.threads))
 }
 
 fn churn() -> usize {
@@ -170,10 +164,12 @@ fn churn() -> usize {
     );
     let (child, addr) = wsx_listen(&["--echo", "--timestamps", "none"]);
     let pid = child.id();
+    let idle = Sample::of(pid);
     for n in 0..1_000 {
         cycle(addr, n); // warm-up: the allocator's pools and the poller's tables
     }
-    let before = settle(pid, usize::MAX);
+    // The handshakes' threads wait a moment for more work, then end.
+    let before = settle_to(pid, usize::MAX, idle.threads);
     // Two halves: what the server holds after the first is what it must hold after both.
     let (first, peak1, mid) = churn_half(pid, addr, 0, before);
     let (second, peak2, after) = churn_half(pid, addr, 1, mid);
@@ -200,12 +196,13 @@ fn volume() -> usize {
     println!("volume: {MESSAGES} messages of 64 B echoed over {CONNECTIONS} connections, {IN_FLIGHT} in flight each");
     let (child, addr) = wsx_listen(&["--echo", "--timestamps", "none"]);
     let pid = child.id();
+    let idle = Sample::of(pid);
     // A first round with as many connections, so that "before" is a server that has served
     // them once (the allocator keeps what it was given; a leak grows on from there).
     for c in echo_clients(addr, MESSAGES / 100) {
         c.join().expect("a client");
     }
-    let before = settle(pid, usize::MAX);
+    let before = settle_to(pid, usize::MAX, idle.threads);
     let start = Instant::now();
     let clients = echo_clients(addr, MESSAGES);
     let during = peak_while(pid, before, || !clients.iter().all(|c| c.is_finished()));
@@ -213,7 +210,7 @@ fn volume() -> usize {
         c.join().expect("a client");
     }
     let took = start.elapsed();
-    let after = settle(pid, before.fds);
+    let after = settle_to(pid, before.fds, before.threads);
     report(
         "messages",
         format!(

@@ -298,7 +298,7 @@ fn dial_once(dialer: &Dialer, url: &Url, deadline: Deadline) -> Result<Dialed> {
     // What went, for a recording of the handshake (`--record` as HAR).
     let sent = header_list(request.headers());
     let config = WebSocketConfig::default()
-        .read_buffer_size(crate::stream::READ_BUFFER)
+        .read_buffer_size(crate::stream::CLIENT_READ_BUFFER)
         .max_message_size(Some(s.max_message_size))
         .max_frame_size(Some(s.max_message_size));
     let wire = Wire::handshake(stream);

@@ -142,7 +142,7 @@ fn start(
         .unwrap_or(usize::MAX)
         .saturating_add(s.max_message_size.saturating_mul(2));
     let config = WebSocketConfig::default()
-        .read_buffer_size(crate::stream::READ_BUFFER)
+        .read_buffer_size(crate::stream::SERVER_READ_BUFFER)
         .write_buffer_size(64 * 1024)
         .max_write_buffer_size(max_queue)
         .max_message_size(Some(s.max_message_size))

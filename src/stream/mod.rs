@@ -20,14 +20,19 @@ pub use socket::Socket;
 pub use transport::Transport;
 pub use wire::Wire;
 
-/// Every connection's tungstenite read buffer, client and server, and what tungstenite asks
-/// for in one read. tungstenite zero-fills the part it reads into: at its default of 128 KiB
-/// that was about 3 µs of every message's round trip. Each client of a server holds one for as
-/// long as it is connected: 10,000 idle clients took 92 MB at 8 KiB, 33 MB at 2 KiB and 18 MB
-/// at 512 B (with the engine's slots boxed). Large messages lose little: a [`Socket`] reads up
-/// to 64 KiB from the kernel at once and hands them out from memory, so a smaller buffer costs
-/// calls, not system calls.
-pub const READ_BUFFER: usize = 512;
+/// A tungstenite read buffer is also what tungstenite asks for in one read, and it zero-fills
+/// the part it reads into: at its default of 128 KiB that was about 3 µs of every message's
+/// round trip. A [`Socket`] reads up to 64 KiB from the kernel at once and hands them out from
+/// memory, so a smaller buffer costs calls, not system calls.
+///
+/// A server's clients hold one each for as long as they are connected: 10,000 idle clients
+/// took 92 MB at 8 KiB, 33 MB at 2 KiB and 18 MB at 512 bytes (with the engine's slots
+/// boxed).
+pub const SERVER_READ_BUFFER: usize = 512;
+
+/// A client's (and a relay's upstream): one connection, where fewer calls per large message
+/// matter more than the memory.
+pub const CLIENT_READ_BUFFER: usize = 2 * 1024;
 
 /// The byte stream under a WebSocket: plain, or TLS over the socket.
 pub enum Stream {
