@@ -1135,6 +1135,9 @@ fn listens_on_a_unix_socket_and_removes_it_at_exit() {
     drop(stderr);
 }
 
+// On Windows a send that times out may have sent part of its bytes, and the socket's state is
+// then undefined: the test writes until a send times out, and then goes on writing.
+#[cfg(unix)]
 #[test]
 fn an_echo_client_that_writes_without_reading_is_held_back_not_closed() {
     // A client writes 60 KiB messages and reads nothing: wsx stops reading it once its echoes
