@@ -105,6 +105,12 @@ fn main() {
         misses += relay::benches(websocat.as_ref(), &parts(&args[i + 1..]));
         return summary(misses);
     }
+    // `bench/run round-trip`: the interactive round trip alone, pinned and unpinned.
+    if args.iter().any(|a| a == "round-trip") {
+        misses += round_trip(websocat.as_ref(), true);
+        misses += round_trip(websocat.as_ref(), false);
+        return summary(misses);
+    }
     misses += pipe_throughput(server, websocat.as_ref());
     compression();
     misses += round_trip(websocat.as_ref(), true);

@@ -50,9 +50,7 @@ impl Conn {
     /// The socket options could not be set.
     pub fn new(mut ws: WebSocket<Wire>) -> io::Result<Conn> {
         ws.get_mut().stream_mut().socket_mut().set_nonblocking()?;
-        let io = ws.get_ref().transport();
-        io.set_timeouts(None)?;
-        io.set_nodelay()?;
+        ws.get_ref().transport().set_nodelay()?;
         Ok(Conn {
             ws,
             blocked: false,

@@ -1,13 +1,15 @@
-//! Accepting: take every waiting connection off the listener and start its handshake on a
-//! thread of its own (from a pool that keeps threads for the next ones); bound the handshakes in progress (`--max-handshakes`); and
-//! when no file descriptor is left, pause the listener instead of failing at full speed.
+//! Accepting: take every waiting connection off the listener and answer its handshake at once
+//! when its request is there and needs nothing that blocks, or else on a thread of its own
+//! (from a pool that keeps threads for the next ones); bound the handshakes in progress
+//! (`--max-handshakes`); and when no file descriptor is left, pause the listener instead of
+//! failing at full speed.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::handshake::{handshake, Accepted, Handshake, Shared, HANDSHAKE_STACK};
+use super::handshake::{at_once, handshake, Accepted, AtOnce, Handshake, Shared, HANDSHAKE_STACK};
 use super::limits;
 use super::listener::{Listener, Peer};
 use super::workers::Workers;
@@ -17,6 +19,11 @@ use crate::stream::Transport;
 
 /// The engine key of the listening socket (client ids count up from 1).
 pub const LISTENER: usize = usize::MAX - 1;
+
+/// Connections accepted per readiness report at most: a storm of them answered at once
+/// must not keep the clients already connected waiting. The listener is level-triggered, so
+/// the rest are taken on the next turn.
+const ACCEPT_BATCH: usize = 64;
 
 /// How long accepting pauses when no file descriptor is left, unless a client leaves first.
 const STARVED_PAUSE: Duration = Duration::from_millis(250);
@@ -78,7 +85,7 @@ impl Acceptor {
 
     /// Accepts every waiting connection and starts its handshake; notices go to `console`.
     pub fn accept_all(&mut self, net: &mut Net, console: &mut Console, now: Instant) {
-        loop {
+        for _ in 0..ACCEPT_BATCH {
             match self.listener.accept() {
                 Ok((tcp, peer)) => self.start(tcp, peer, console),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -132,32 +139,33 @@ impl Acceptor {
         self.starved.as_ref().map(|s| s.until)
     }
 
-    /// Runs one connection's handshake on a thread of its own: blocking, by the handshake's
-    /// deadline (`accept` made the socket blocking). Without a descriptor for a handle on it,
-    /// the handshake runs unregistered.
+    /// Answers one connection's handshake at once if it can ([`at_once`]); or else runs it on
+    /// a thread of its own: blocking, by the handshake's deadline. Without a descriptor for a
+    /// handle on it, the handshake runs unregistered.
     fn start(&mut self, tcp: Transport, peer: Peer, console: &mut Console) {
+        let (tcp, start) = match at_once(tcp, peer, &self.shared) {
+            // On this thread: the turn after this one takes the client from the channel.
+            AtOnce::Done(result) => {
+                let say = |line: &str| console.notice(line);
+                conclude(result, peer, &self.shared, &self.accepted, say);
+                return;
+            }
+            AtOnce::Later(tcp, start) => (tcp, start),
+        };
+        if let Err(e) = tcp.set_blocking() {
+            return console.notice(&format!("wsx: {peer}: cannot start its handshake: {e}"));
+        }
         let token = self.make_room(&tcp, console);
         let shared = self.shared.clone();
         let tx = self.accepted.clone();
         let waker = self.waker.clone();
         let spawned = self.workers.run(move || {
-            let result = handshake(tcp, peer, &shared);
+            let result = handshake(tcp, peer, &shared, start);
             if let Some(token) = token {
                 shared.lock_pending().remove(&token);
             }
-            match result {
-                Ok(Handshake::Upgraded(accepted)) => {
-                    if tx.send(*accepted).is_ok() {
-                        waker.wake();
-                    }
-                }
-                Ok(Handshake::Served(status, path)) if shared.verbose => {
-                    let path = crate::term::escape(&path);
-                    crate::diag::say(&format!("{peer} < {status} {path}"));
-                }
-                Ok(Handshake::Served(..)) => {}
-                Err(why) if !shared.quiet => crate::diag::say(&format!("wsx: {peer}: {why}")),
-                Err(_) => {}
+            if conclude(result, peer, &shared, &tx, crate::diag::say) {
+                waker.wake();
             }
         });
         if let Err(e) = spawned {
@@ -195,6 +203,28 @@ impl Acceptor {
         }
         Some(self.handshakes)
     }
+}
+
+/// Where a handshake ended: a new client goes to the engine through `tx` (true: the engine
+/// is to be woken for it); a file served or a failure is told to `say`.
+fn conclude(
+    result: Result<Handshake, String>,
+    peer: Peer,
+    shared: &Shared,
+    tx: &Sender<Accepted>,
+    mut say: impl FnMut(&str),
+) -> bool {
+    match result {
+        Ok(Handshake::Upgraded(accepted)) => return tx.send(*accepted).is_ok(),
+        Ok(Handshake::Served(status, path)) if shared.verbose => {
+            let path = crate::term::escape(&path);
+            say(&format!("{peer} < {status} {path}"));
+        }
+        Ok(Handshake::Served(..)) => {}
+        Err(why) if !shared.quiet => say(&format!("wsx: {peer}: {why}")),
+        Err(_) => {}
+    }
+    false
 }
 
 /// Takes the oldest entries out of `pending` (and hands each to `end`) until there is room

@@ -83,18 +83,77 @@ impl Shared {
     }
 }
 
-/// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts.
-pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<Handshake, String> {
-    // One deadline for the whole of it: every read and write ends by then, however the
-    // client spaces its bytes.
-    let deadline = Instant::now() + shared.timeout;
-    let io_error = |e: std::io::Error| match e.kind() {
+/// A handshake tried at once, on the engine's thread, for a connection just accepted (its
+/// socket non-blocking): see [`at_once`].
+pub(super) enum AtOnce {
+    /// Done: the request had come whole and needed nothing that blocks.
+    Done(Result<Handshake, String>),
+    /// To go on on a thread of its own ([`handshake`]), from the bytes read so far.
+    Later(Transport, Vec<u8>),
+}
+
+/// The common case without a thread: on plain TCP (or a Unix socket), without `--forward`,
+/// a client's request has usually arrived whole by the time its connection is accepted.
+/// One non-blocking read takes it; the answer (a few hundred bytes into an empty send
+/// buffer) is written at once, and the client goes to the engine without the two hand-offs
+/// between threads a handshake thread costs. Anything else (TLS, a request still on its
+/// way, a `--static` file to send, an upstream to dial) goes on on a thread.
+pub(super) fn at_once(mut tcp: Transport, peer: Peer, shared: &Shared) -> AtOnce {
+    if shared.tls.is_some() || shared.forward.is_some() {
+        return AtOnce::Later(tcp, Vec::new());
+    }
+    let mut chunk = [0u8; 2048];
+    let n = match tcp.read(&mut chunk) {
+        Ok(0) => return AtOnce::Done(Err(CLOSED.into())),
+        Ok(n) => n,
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            ) =>
+        {
+            return AtOnce::Later(tcp, Vec::new())
+        }
+        Err(e) => return AtOnce::Done(Err(e.to_string())),
+    };
+    let buf = chunk[..n].to_vec();
+    let (head, len) = match gate::parse_head(&buf) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return AtOnce::Later(tcp, buf),
+        Err(e) => return AtOnce::Done(Err(e)),
+    };
+    if shared.static_dir.is_some() && !head.is_upgrade() {
+        return AtOnce::Later(tcp, buf);
+    }
+    let stream = Stream::Plain(Socket::nonblocking(tcp));
+    AtOnce::Done(upgrade(stream, buf, (head, len), peer, shared, None))
+}
+
+const CLOSED: &str = "closed the connection during the handshake";
+
+/// Says what a failed read or write during a handshake means.
+fn io_error(e: &std::io::Error, shared: &Shared) -> String {
+    match e.kind() {
         std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => format!(
             "no complete handshake within {}s",
             shared.timeout.as_secs_f64()
         ),
         _ => e.to_string(),
-    };
+    }
+}
+
+/// TLS (for wss://), then the HTTP upgrade, on a blocking socket with timeouts; `start` is
+/// what [`at_once`] read of the request already.
+pub(super) fn handshake(
+    tcp: Transport,
+    peer: Peer,
+    shared: &Shared,
+    start: Vec<u8>,
+) -> Result<Handshake, String> {
+    // One deadline for the whole of it: every read and write ends by then, however the
+    // client spaces its bytes.
+    let deadline = Instant::now() + shared.timeout;
+    let io_error = |e: std::io::Error| io_error(&e, shared);
     let _ = tcp.set_nodelay();
     let mut sock = Socket::with_deadline(tcp, deadline);
 
@@ -116,22 +175,36 @@ pub(super) fn handshake(tcp: Transport, peer: Peer, shared: &Shared) -> Result<H
         None => Stream::Plain(sock),
     };
 
-    let mut buf = Vec::with_capacity(1024);
-    let (head, len) = loop {
-        let mut chunk = [0u8; 4096];
-        let n = stream.read(&mut chunk).map_err(io_error)?;
-        if n == 0 {
-            return Err("closed the connection during the handshake".into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
+    let mut buf = start;
+    buf.reserve(1024);
+    let parsed = loop {
         match gate::parse_head(&buf) {
             Ok(Some(parsed)) => break parsed,
-            Ok(None) if buf.len() < gate::MAX_HEAD => continue,
+            Ok(None) if buf.len() < gate::MAX_HEAD => {}
             Ok(None) => return Err(answer(&mut stream, gate::too_large())),
             Err(e) => return Err(e),
         }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).map_err(io_error)?;
+        if n == 0 {
+            return Err(CLOSED.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
     };
+    upgrade(stream, buf, parsed, peer, shared, subject)
+}
 
+/// Answers a whole request: a file from `--static`, a refusal, or the upgrade (after dialling
+/// the upstream, with `--forward`).
+fn upgrade(
+    mut stream: Stream,
+    buf: Vec<u8>,
+    (head, len): (gate::Head, usize),
+    peer: Peer,
+    shared: &Shared,
+    subject: Option<String>,
+) -> Result<Handshake, String> {
+    let io_error = |e: std::io::Error| io_error(&e, shared);
     if shared.verbose {
         let text = head.describe().replace('\n', &format!("\n{peer} > "));
         crate::diag::say(&format!("{peer} > {text}"));

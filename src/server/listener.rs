@@ -94,8 +94,9 @@ impl Listener {
         Ok(listener)
     }
 
-    /// Accepts one waiting client, made blocking for its handshake (on Windows, macOS and the
-    /// BSDs an accepted socket inherits the listener's non-blocking mode).
+    /// Accepts one waiting client, non-blocking: its handshake is tried at once on the engine's
+    /// thread (on Linux an accepted socket starts blocking; on Windows, macOS and the BSDs it
+    /// inherits the listener's mode, which is set again all the same).
     ///
     /// # Errors
     /// `WouldBlock` when nobody waits; out of descriptors; and so on.
@@ -103,13 +104,13 @@ impl Listener {
         match self {
             Listener::Tcp(l) => {
                 let (tcp, addr) = l.accept()?;
-                tcp.set_nonblocking(false)?;
+                tcp.set_nonblocking(true)?;
                 Ok((Transport::from(tcp), Peer::Tcp(addr)))
             }
             #[cfg(unix)]
             Listener::Unix { listener, .. } => {
                 let (unix, _) = listener.accept()?;
-                unix.set_nonblocking(false)?;
+                unix.set_nonblocking(true)?;
                 Ok((Transport::from(unix), Peer::Unix))
             }
         }

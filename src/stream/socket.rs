@@ -68,6 +68,16 @@ impl Socket {
         }
     }
 
+    /// A socket already in non-blocking mode (a server's client whose handshake is answered on
+    /// the engine's thread): no deadline, no timeouts to undo.
+    pub fn nonblocking(io: impl Into<Transport>) -> Socket {
+        Socket {
+            nonblocking: true,
+            deadline: None,
+            ..Socket::with_deadline(io, Instant::now())
+        }
+    }
+
     /// The time left before the deadline, for a blocking read or write.
     ///
     /// # Errors
@@ -83,14 +93,18 @@ impl Socket {
         }
     }
 
-    /// Switches to non-blocking mode for the engine: the deadline no longer applies.
+    /// Switches to non-blocking mode for the engine: the deadline and the timeouts it set no
+    /// longer apply. Nothing to do for a socket that is non-blocking already.
     ///
     /// # Errors
     /// The socket refused the option.
     pub fn set_nonblocking(&mut self) -> io::Result<()> {
-        self.io.set_nonblocking()?;
-        self.nonblocking = true;
-        self.deadline = None;
+        if !self.nonblocking {
+            self.io.set_nonblocking()?;
+            self.io.set_timeouts(None)?;
+            self.nonblocking = true;
+            self.deadline = None;
+        }
         Ok(())
     }
 

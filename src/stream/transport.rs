@@ -68,10 +68,22 @@ impl Transport {
     }
 
     pub fn set_nonblocking(&self) -> io::Result<()> {
+        self.set_mode(true)
+    }
+
+    /// Back to blocking mode, for a handshake that goes on on a thread of its own.
+    ///
+    /// # Errors
+    /// The socket refused the option.
+    pub fn set_blocking(&self) -> io::Result<()> {
+        self.set_mode(false)
+    }
+
+    fn set_mode(&self, nonblocking: bool) -> io::Result<()> {
         match self {
-            Transport::Tcp(t) => t.set_nonblocking(true),
+            Transport::Tcp(t) => t.set_nonblocking(nonblocking),
             #[cfg(unix)]
-            Transport::Unix(u) => u.set_nonblocking(true),
+            Transport::Unix(u) => u.set_nonblocking(nonblocking),
         }
     }
 

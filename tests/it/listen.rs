@@ -363,6 +363,32 @@ fn half_sent_handshakes_and_resets_do_not_stall_others() {
     server.expect_stderr("no complete handshake within 1s");
 }
 
+/// Most requests are whole when their connection is accepted and are answered at once; one
+/// that is not goes on on a handshake thread from the bytes already read.
+#[test]
+fn a_request_that_comes_in_pieces_is_answered_whole_with_the_frame_after_it() {
+    let server = Server::start(&["--echo"]);
+    let request = upgrade("");
+    let (first, rest) = request.split_at(20);
+    let mut slow = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    slow.set_read_timeout(Some(PATIENCE)).unwrap();
+    slow.write_all(first.as_bytes()).unwrap();
+    // Another client's echo: by then the server has accepted the slow one and read its start.
+    let mut good = server.client();
+    text(&mut good, "first");
+    assert_eq!(next_text(&mut good), "first");
+    // The rest of the request, and a frame in the same write.
+    let mut bytes = rest.as_bytes().to_vec();
+    bytes.extend(masked(0x81, b"after the request"));
+    slow.write_all(&bytes).unwrap();
+    let head = support::read_head(&mut slow);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    let mut echo = [0u8; 2 + 17];
+    slow.read_exact(&mut echo).unwrap();
+    assert_eq!(&echo[..2], [0x81, 17]);
+    assert_eq!(&echo[2..], b"after the request");
+}
+
 /// Makes closing the socket send a TCP RST instead of a FIN.
 fn socket_linger_zero(tcp: &TcpStream) {
     socket2::SockRef::from(tcp)
