@@ -390,6 +390,12 @@ impl Engine {
         self.waker.clone()
     }
 
+    /// Look for events for up to `budget` before sleeping, while the peer answers that fast
+    /// (on Linux; see the poller's `spin`).
+    pub fn spin(&mut self, budget: Duration) {
+        self.net.poller.spin(budget);
+    }
+
     /// The connections, to add the first ones before [`Engine::run`].
     pub fn net(&mut self) -> &mut Net {
         &mut self.net

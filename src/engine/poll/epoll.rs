@@ -7,7 +7,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::epoll::{self, CreateFlags, Event, EventData, EventFlags};
 use rustix::event::{eventfd, EventfdFlags};
@@ -23,6 +23,10 @@ pub struct Poller {
     epoll: OwnedFd,
     wake: OwnedFd,
     events: Vec<Event>,
+    /// How long a wait looks without sleeping first (zero: never); see [`Poller::spin`].
+    spin: Duration,
+    /// The last wait ended within `spin`: the peer answers fast, looking is worth it.
+    warm: bool,
 }
 
 fn flags(readable: bool, writable: bool) -> EventFlags {
@@ -47,7 +51,20 @@ impl Poller {
             epoll,
             wake,
             events: Vec::with_capacity(256),
+            spin: Duration::ZERO,
+            warm: false,
         })
+    }
+
+    /// Before a wait sleeps, look for up to `budget` without sleeping, while the waits end
+    /// that soon. A sleeping CPU takes longer to wake than the whole exchange with a local
+    /// peer: on this 2-CPU VM, a line's round trip through `wsx connect` took 25 µs when its
+    /// process slept between the line and the echo, and 10 µs when it looked. Only while
+    /// waits are short: a wait that ends later than `budget` (a remote peer, a person typing)
+    /// turns it off until one ends within it again, so what it costs is one `budget` of CPU
+    /// when a conversation pauses.
+    pub fn spin(&mut self, budget: Duration) {
+        self.spin = budget;
     }
 
     /// Starts watching `fd` under `key`.
@@ -116,11 +133,31 @@ impl Poller {
             }
         });
         self.events.clear();
-        epoll::wait(
-            &self.epoll,
-            rustix::buffer::spare_capacity(&mut self.events),
-            timeout.as_ref(),
-        )?;
+        let sleeps = timeout.is_none_or(|t| t != Timespec::default());
+        if sleeps && self.warm {
+            let until = Instant::now() + self.spin;
+            let now = Some(Timespec::default());
+            loop {
+                epoll::wait(
+                    &self.epoll,
+                    rustix::buffer::spare_capacity(&mut self.events),
+                    now.as_ref(),
+                )?;
+                if !self.events.is_empty() || Instant::now() >= until {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        }
+        if self.events.is_empty() {
+            let started = (sleeps && !self.spin.is_zero()).then(Instant::now);
+            epoll::wait(
+                &self.epoll,
+                rustix::buffer::spare_capacity(&mut self.events),
+                timeout.as_ref(),
+            )?;
+            self.warm = started.is_some_and(|t| t.elapsed() < self.spin);
+        }
         for event in &self.events {
             let key = event.data.u64();
             if key == WAKE {

@@ -130,6 +130,58 @@ mod tests {
         assert!(start.elapsed() >= Duration::from_micros(300));
     }
 
+    /// Spinning changes when a wait sleeps, never what it reports: events, wakeups (which
+    /// must not be lost while it looks) and timeouts.
+    #[test]
+    fn a_spinning_poller_reports_the_same() {
+        let mut poller = Poller::new().unwrap();
+        poller.spin(Duration::from_millis(20));
+        let (mut a, b) = pair();
+        poller.add(b.source(), 7, true, false).unwrap();
+        let mut ready = Vec::new();
+        for _ in 0..3 {
+            // Warm after the first quick answer: later ones are found while looking.
+            let writer = {
+                let mut a = a.try_clone().unwrap();
+                std::thread::spawn(move || a.write_all(b"x").unwrap())
+            };
+            ready.clear();
+            poller
+                .wait(&mut ready, &mut Vec::new(), Some(Duration::from_secs(5)))
+                .unwrap();
+            assert_eq!(ready, [7]);
+            writer.join().unwrap();
+            std::io::Read::read(&mut &b, &mut [0u8; 8]).unwrap();
+        }
+        let waker = poller.waker().unwrap();
+        let waking = std::thread::spawn(move || waker.wake());
+        ready.clear();
+        let start = std::time::Instant::now();
+        poller
+            .wait(&mut ready, &mut Vec::new(), Some(Duration::from_secs(5)))
+            .unwrap();
+        assert!(ready.is_empty(), "a wakeup reports no key");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the wakeup was seen"
+        );
+        waking.join().unwrap();
+        let start = std::time::Instant::now();
+        poller
+            .wait(
+                &mut Vec::new(),
+                &mut Vec::new(),
+                Some(Duration::from_millis(30)),
+            )
+            .unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        a.write_all(b"y").unwrap();
+        ready.clear();
+        poller.wait(&mut ready, &mut Vec::new(), None).unwrap();
+        assert_eq!(ready, [7]);
+        poller.delete(b.source());
+    }
+
     #[test]
     fn timeouts_round_up_to_whole_milliseconds() {
         assert_eq!(whole_millis(Duration::ZERO), 0);

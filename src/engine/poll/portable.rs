@@ -68,6 +68,11 @@ impl Poller {
         let _ = self.poller.delete(source);
     }
 
+    /// Spinning before a wait (see the epoll backend) is Linux's alone: kqueue and IOCP
+    /// wake-ups have not been measured, and a wakeup here cannot be told from a look that
+    /// found nothing.
+    pub fn spin(&mut self, _budget: Duration) {}
+
     /// Waits until a watched source is ready, [`Waker::wake`] is called, or `timeout` passes
     /// (rounded up to a whole millisecond). Appends the keys of ready sources to `ready`.
     ///
