@@ -55,6 +55,8 @@ fn sink() -> &'static Sink {
     static SINK: OnceLock<Sink> = OnceLock::new();
     SINK.get_or_init(|| match crate::term::blocking(Std::Err) {
         Blocking::Never => Sink::Direct,
+        #[cfg(unix)]
+        Blocking::Null => Sink::Direct,
         _ => Queue::spawn().map_or(Sink::Direct, Sink::Queue),
     })
 }

@@ -66,8 +66,12 @@ pub enum Std {
 /// Whether writing to a stream can block, as far as its kind tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blocking {
-    /// A terminal, a regular file, `/dev/null`: a write completes at once.
+    /// A terminal, a regular file: a write completes at once.
     Never,
+    /// `/dev/null`: a write completes at once and nothing is kept, so nothing need be
+    /// written at all (on Unix; on Windows `NUL` counts as `Other`).
+    #[cfg(unix)]
+    Null,
     /// A pipe, which blocks while full (on Windows, pipes count as `Other`).
     #[cfg(unix)]
     Pipe,
@@ -89,6 +93,14 @@ pub fn blocking(stream: Std) -> Blocking {
     match FileType::from_raw_mode(stat.st_mode) {
         FileType::Fifo => Blocking::Pipe,
         FileType::Socket => Blocking::Other,
+        FileType::CharacterDevice
+            if rustix::fs::stat("/dev/null").is_ok_and(|null| {
+                FileType::from_raw_mode(null.st_mode) == FileType::CharacterDevice
+                    && null.st_rdev == stat.st_rdev
+            }) =>
+        {
+            Blocking::Null
+        }
         _ => Blocking::Never,
     }
 }

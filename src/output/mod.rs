@@ -143,6 +143,9 @@ impl Printer {
     /// # Errors
     /// Writing to stdout failed (a broken pipe, for one).
     pub fn event(&mut self, ev: &Event) -> io::Result<()> {
+        if self.discards() {
+            return Ok(()); // stdout is /dev/null: rendering a 16 KiB message was a copy for nothing
+        }
         match self.settings.format {
             Format::Raw => raw::render(
                 ev,
@@ -175,6 +178,9 @@ impl Printer {
     /// # Errors
     /// Writing to stdout failed.
     pub fn notice(&mut self, text: &str) -> io::Result<()> {
+        if self.discards() {
+            return Ok(());
+        }
         self.pending.extend_from_slice(text.as_bytes());
         if !text.ends_with('\n') {
             self.pending.push(b'\n');
@@ -238,6 +244,11 @@ impl Printer {
 }
 
 impl Printer {
+    /// Whether what is written goes nowhere (stdout is `/dev/null`).
+    fn discards(&self) -> bool {
+        matches!(self.sink, Sink::Stdout(Stdout::Discard))
+    }
+
     /// Whether stdout is full (its reader is slow or has stopped): the caller takes in
     /// nothing more until a flush clears it.
     pub fn blocked(&self) -> bool {

@@ -24,6 +24,8 @@ const THREAD_BOUND: usize = 256 * 1024;
 /// See the module docs.
 pub enum Stdout {
     Direct(io::Stdout),
+    /// `/dev/null`: takes everything, and the printer renders nothing for it.
+    Discard,
     #[cfg(target_os = "linux")]
     Nonblocking(std::fs::File),
     Thread(Arc<Writer>),
@@ -43,6 +45,8 @@ impl Stdout {
     pub fn open(waker: &Waker) -> Stdout {
         match crate::term::blocking(crate::term::Std::Out) {
             Blocking::Never => Stdout::Direct(io::stdout()),
+            #[cfg(unix)]
+            Blocking::Null => Stdout::Discard,
             #[cfg(target_os = "linux")]
             Blocking::Pipe => reopen_nonblocking().map_or_else(
                 |_| Stdout::Thread(Writer::spawn(waker.clone())),
@@ -85,6 +89,7 @@ impl Stdout {
                 out.flush()?;
                 Ok(buf.len())
             }
+            Stdout::Discard => Ok(buf.len()),
             #[cfg(target_os = "linux")]
             Stdout::Nonblocking(file) => loop {
                 match file.write(buf) {
@@ -128,7 +133,7 @@ impl Stdout {
     /// thread wakes the engine itself instead (asked for here) or nothing can be full.
     pub fn when_writable(&self) -> Option<Box<dyn AsSource>> {
         match self {
-            Stdout::Direct(_) => None,
+            Stdout::Direct(_) | Stdout::Discard => None,
             #[cfg(target_os = "linux")]
             Stdout::Nonblocking(file) => file.try_clone().ok().map(|f| Box::new(f) as _),
             Stdout::Thread(writer) => {

@@ -1203,3 +1203,29 @@ fn stream_refuses_flags_about_lines_and_formats() {
         assert!(out.stderr.contains("--stream"), "{}", out.stderr);
     }
 }
+
+/// With stdout on `/dev/null` nothing is rendered (a 16 KiB message was a copy for nothing),
+/// but the session is the same: every line sent, every message recorded, a clean exit.
+#[cfg(unix)]
+#[test]
+fn stdout_on_dev_null_renders_nothing_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.jsonl");
+    let peer = Peer::echo();
+    let mut cmd = wsx();
+    // The linger is what lets the echoes in before the close.
+    cmd.args(["connect", &peer.url(), "-w", "1", "--record"])
+        .arg(&file)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let out = support::finish(cmd.spawn().unwrap(), b"one\ntwo\n");
+    assert_eq!(out.code, Some(0), "{out:?}");
+    assert_eq!(peer.next(), Seen::Text("one".into()));
+    assert_eq!(peer.next(), Seen::Text("two".into()));
+    let text = std::fs::read_to_string(&file).unwrap();
+    for line in ["one", "two"] {
+        let echo = format!(r#""dir":"in","type":"text","data":"{line}""#);
+        assert!(text.contains(&echo), "{text}");
+    }
+}
