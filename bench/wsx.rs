@@ -105,6 +105,11 @@ fn main() {
         misses += relay::benches(websocat.as_ref(), &parts(&args[i + 1..]));
         return summary(misses);
     }
+    // `bench/run pipe`: the pipe throughput alone.
+    if args.iter().any(|a| a == "pipe") {
+        misses += pipe_throughput(server, websocat.as_ref());
+        return summary(misses);
+    }
     // `bench/run round-trip`: the interactive round trip alone, pinned and unpinned.
     if args.iter().any(|a| a == "round-trip") {
         misses += round_trip(websocat.as_ref(), true);
