@@ -316,10 +316,11 @@ impl Server {
         }
         let id = self.hub.add(peer, subprotocol.clone(), place);
         let extension = ws.get_ref().extension();
-        let conn = match Conn::new(ws) {
+        let mut conn = match Conn::new(ws) {
             Ok(conn) => conn,
             Err(e) => return self.fail(net, id, WsError::Io(e), now),
         };
+        conn.send_directly();
         if let Err(e) = net.insert(id as usize, conn) {
             return self.fail(net, id, WsError::Io(e), now);
         }

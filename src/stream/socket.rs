@@ -205,6 +205,12 @@ fn give_back(ahead: Vec<u8>) {
 
 impl Write for Socket {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[io::IoSlice::new(buf)])
+    }
+
+    /// One `writev`: a frame's head and its payload go out together without being copied
+    /// into one buffer first.
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         if !self.nonblocking {
             if let Some(left) = self.left()? {
                 self.io.set_write_timeout(Some(left))?;
@@ -212,11 +218,16 @@ impl Write for Socket {
         } else if self.stuck {
             return Err(io::ErrorKind::WouldBlock.into());
         }
-        let n = self.io.write(buf).inspect_err(|e| {
+        let n = match bufs {
+            [one] => self.io.write(one),
+            _ => self.io.write_vectored(bufs),
+        }
+        .inspect_err(|e| {
             self.stuck = self.nonblocking && e.kind() == io::ErrorKind::WouldBlock;
         })?;
         // A short write filled the kernel's buffer: the next one would only say so.
-        self.stuck = self.nonblocking && n < buf.len();
+        let len: usize = bufs.iter().map(|b| b.len()).sum();
+        self.stuck = self.nonblocking && n < len;
         self.written += n as u64;
         Ok(n)
     }

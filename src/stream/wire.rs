@@ -1,9 +1,11 @@
 //! What tungstenite reads and writes: the byte stream, and on a connection that agreed on
 //! permessage-deflate, the codec at its two ends (see [`crate::deflate`]).
 
+use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use tungstenite::protocol::Role;
+use tungstenite::Bytes;
 
 use super::{Stream, Transport};
 use crate::deflate::{Compressor, Inflater, Params};
@@ -12,6 +14,11 @@ use crate::deflate::{Compressor, Inflater, Params};
 pub struct Wire {
     stream: Stream,
     ext: Ext,
+    /// What is left of frames written past tungstenite ([`Wire::send_direct`]), in order:
+    /// it goes out before anything tungstenite writes after them. `None` when nothing is
+    /// left (boxed: 8 bytes on each of 10,000 idle clients, not 32).
+    #[allow(clippy::box_collection)] // the box is the point: see above
+    unsent: Option<Box<VecDeque<Bytes>>>,
 }
 
 enum Ext {
@@ -73,6 +80,7 @@ impl Wire {
         Wire {
             stream,
             ext: Ext::Plain,
+            unsent: None,
         }
     }
 
@@ -83,6 +91,7 @@ impl Wire {
         Wire {
             stream,
             ext: Ext::Head(HeadScan::default()),
+            unsent: None,
         }
     }
 
@@ -102,6 +111,7 @@ impl Wire {
                 inflater: Inflater::new(tail, max_message, params.receiving(role)),
                 compressor: Compressor::new(&params, role),
             })),
+            unsent: None,
         }
     }
 
@@ -159,6 +169,65 @@ impl Wire {
         }
     }
 
+    /// Whether frames can be written past tungstenite ([`Wire::send_direct`]): on a plain
+    /// socket without an extension, where the bytes of a frame are the bytes on the wire.
+    pub fn sends_direct(&self) -> bool {
+        matches!((&self.ext, &self.stream), (Ext::Plain, Stream::Plain(_)))
+    }
+
+    /// Writes one whole frame (`head` then `payload`) past tungstenite, with one `writev` and
+    /// no copy: tungstenite would first copy the payload into its write buffer. What the
+    /// socket does not take now waits, the payload still uncopied, and goes out before
+    /// anything tungstenite writes later. The caller makes sure tungstenite holds no bytes
+    /// of its own that should go first. Returns whether the frame went out whole.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn send_direct(&mut self, head: &[u8], payload: Bytes) -> io::Result<bool> {
+        if let Some(unsent) = &mut self.unsent {
+            unsent.push_back(Bytes::copy_from_slice(head));
+            unsent.push_back(payload);
+            return Ok(false);
+        }
+        let slices = [io::IoSlice::new(head), io::IoSlice::new(&payload)];
+        let n = match self.stream.write_vectored(&slices) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        if n >= head.len() + payload.len() {
+            return Ok(true);
+        }
+        let unsent = self.unsent.get_or_insert_with(Box::default);
+        if n < head.len() {
+            unsent.push_back(Bytes::copy_from_slice(&head[n..]));
+            unsent.push_back(payload);
+        } else {
+            unsent.push_back(payload.slice(n - head.len()..));
+        }
+        Ok(false)
+    }
+
+    /// Writes out what is left of the frames written past tungstenite.
+    fn drain(&mut self) -> io::Result<()> {
+        let Some(unsent) = &mut self.unsent else {
+            return Ok(());
+        };
+        while let Some(front) = unsent.front_mut() {
+            let n = self.stream.write(front)?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            if n < front.len() {
+                let _ = front.split_to(n);
+            } else {
+                unsent.pop_front();
+            }
+        }
+        self.unsent = None;
+        Ok(())
+    }
+
     /// The compressed size of the data message tungstenite just returned, if it came
     /// compressed.
     #[inline]
@@ -208,10 +277,16 @@ impl Read for Wire {
 
 impl Write for Wire {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.unsent.is_some() {
+            // Frames written past tungstenite go first; until they have, tungstenite's bytes
+            // wait in its buffer as if the socket were full.
+            self.drain()?;
+        }
         self.stream.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.drain()?;
         self.stream.flush()
     }
 }
