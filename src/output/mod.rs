@@ -246,7 +246,10 @@ impl Printer {
 impl Printer {
     /// Whether what is written goes nowhere (stdout is `/dev/null`).
     fn discards(&self) -> bool {
-        matches!(self.sink, Sink::Stdout(Stdout::Discard))
+        #[cfg(unix)]
+        return matches!(self.sink, Sink::Stdout(Stdout::Discard));
+        #[cfg(not(unix))]
+        false
     }
 
     /// Whether stdout is full (its reader is slow or has stopped): the caller takes in

@@ -24,7 +24,8 @@ const THREAD_BOUND: usize = 256 * 1024;
 /// See the module docs.
 pub enum Stdout {
     Direct(io::Stdout),
-    /// `/dev/null`: takes everything, and the printer renders nothing for it.
+    /// `/dev/null`: takes everything, and the printer renders nothing for it (Unix).
+    #[cfg(unix)]
     Discard,
     #[cfg(target_os = "linux")]
     Nonblocking(std::fs::File),
@@ -89,6 +90,7 @@ impl Stdout {
                 out.flush()?;
                 Ok(buf.len())
             }
+            #[cfg(unix)]
             Stdout::Discard => Ok(buf.len()),
             #[cfg(target_os = "linux")]
             Stdout::Nonblocking(file) => loop {
@@ -133,7 +135,9 @@ impl Stdout {
     /// thread wakes the engine itself instead (asked for here) or nothing can be full.
     pub fn when_writable(&self) -> Option<Box<dyn AsSource>> {
         match self {
-            Stdout::Direct(_) | Stdout::Discard => None,
+            Stdout::Direct(_) => None,
+            #[cfg(unix)]
+            Stdout::Discard => None,
             #[cfg(target_os = "linux")]
             Stdout::Nonblocking(file) => file.try_clone().ok().map(|f| Box::new(f) as _),
             Stdout::Thread(writer) => {
