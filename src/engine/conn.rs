@@ -142,8 +142,8 @@ impl Conn {
     /// Queues a message in tungstenite's buffer.
     fn write_through(&mut self, msg: Message, len: usize) -> Result<(), WsError> {
         self.dirty = true;
-        let (head, _) = frame_head(0, len as u64);
-        self.queued += (head.len() + len) as u64;
+        let (_, used) = frame_head(0, len as u64);
+        self.queued += (used + len) as u64;
         match self.ws.write(msg) {
             Ok(()) => Ok(()),
             Err(e) if would_block(&e) => {
