@@ -7,14 +7,13 @@
 //! 5 s after a 1 s warm-up; beside it, the server's CPU time per echo (from `/proc`), the
 //! fairer figure where the one client thread is near its own limit.
 
-use std::io::{BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, Poller};
-use tungstenite::{Message, WebSocket};
+use polling::{Event, Events, PollMode, Poller};
 
 use crate::{cpu_nanos, listening, stop, url, wsx_listen};
 
@@ -25,11 +24,21 @@ const RUNS: usize = 3;
 /// The uWebSockets.js build the bench installs (Node 20's ABI).
 const UWS: &str = "@trufflesuite/uws-js-unofficial@20.30.0-unofficial.0";
 
-/// One connection of the load: its socket, and whether its message is out and unanswered.
+/// One connection of the load. As in `load_test.c`, the client's frame is masked once and
+/// sent as it is every time, and the echo is read into a buffer of its exact size, so that
+/// the client costs little beside the server it measures: with tungstenite as the client
+/// (a 128 KiB read buffer zeroed at every read, a copy and a masking per message) the one
+/// client thread, not the server, set the rate.
 struct Client {
-    ws: WebSocket<TcpStream>,
-    /// Bytes tungstenite still holds to write (the socket was full).
-    flushing: bool,
+    tcp: TcpStream,
+    /// Bytes of the frame the socket has taken; short of its length, the rest waits for
+    /// writability.
+    sent: usize,
+    /// The poller reports writability too (the frame waits).
+    waiting: bool,
+    /// The echo so far.
+    echo: Vec<u8>,
+    got: usize,
 }
 
 /// What a run measured: echoes a second, and the server's CPU time per echo (when it runs
@@ -37,6 +46,30 @@ struct Client {
 struct Figures {
     rate: f64,
     cpu_per_echo: Option<Duration>,
+}
+
+/// The mask every frame is sent with (a client must mask; any key does for a benchmark).
+const MASK: [u8; 4] = [0x5a, 0x17, 0xc3, 0x2e];
+
+/// A frame's head for `len` payload bytes, `first` its first byte, masked or not.
+fn head(first: u8, len: usize, masked: bool) -> Vec<u8> {
+    let bit = if masked { 0x80 } else { 0 };
+    let mut head = vec![first];
+    match len {
+        0..=125 => head.push(bit | len as u8),
+        126..=65_535 => {
+            head.push(bit | 126);
+            head.extend_from_slice(&(len as u16).to_be_bytes());
+        }
+        _ => {
+            head.push(bit | 127);
+            head.extend_from_slice(&(len as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        head.extend_from_slice(&MASK);
+    }
+    head
 }
 
 /// Runs the load against `addr` once: `connections` clients, `size`-byte messages.
@@ -49,29 +82,33 @@ fn load(
 ) -> Figures {
     let poller = Poller::new().expect("a poller");
     let payload: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-    let message = || {
-        if binary {
-            Message::binary(payload.clone())
-        } else {
-            Message::text(String::from_utf8(payload.clone()).expect("ASCII"))
-        }
-    };
+    let first = if binary { 0x82 } else { 0x81 };
+    // What each client sends, and the echo it must get back: the same payload, unmasked.
+    let mut frame = head(first, size, true);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ MASK[i % 4]));
+    let mut expected = head(first, size, false);
+    expected.extend_from_slice(&payload);
     let mut clients: Vec<Client> = (0..connections)
         .map(|key| {
             let tcp = TcpStream::connect(addr).expect("connecting");
             tcp.set_nodelay(true).expect("nodelay");
             let (ws, _) = tungstenite::client(url(addr), tcp).expect("handshake");
-            ws.get_ref().set_nonblocking(true).expect("non-blocking");
+            let tcp = ws.into_inner();
+            tcp.set_nonblocking(true).expect("non-blocking");
             // SAFETY: the socket stays open (in `clients`) until it is deleted from the poller.
-            unsafe { poller.add(ws.get_ref(), Event::readable(key)) }.expect("watching");
+            unsafe { poller.add_with_mode(&tcp, Event::readable(key), PollMode::Level) }
+                .expect("watching");
             Client {
-                ws,
-                flushing: false,
+                tcp,
+                sent: 0,
+                waiting: false,
+                echo: vec![0; expected.len()],
+                got: 0,
             }
         })
         .collect();
-    for c in &mut clients {
-        send(c, message());
+    for (key, c) in clients.iter_mut().enumerate() {
+        send(&poller, key, c, &frame);
     }
     let mut events = Events::new();
     let mut echoes = 0u64;
@@ -90,7 +127,7 @@ fn load(
                 let cpu = server
                     .map(|pid| Duration::from_nanos((cpu_nanos(pid) - cpu_from) / done.max(1)));
                 for c in &clients {
-                    let _ = poller.delete(c.ws.get_ref());
+                    let _ = poller.delete(&c.tcp);
                 }
                 return Figures {
                     rate: done as f64 / seconds,
@@ -104,63 +141,49 @@ fn load(
             .expect("waiting");
         for ev in events.iter() {
             let c = &mut clients[ev.key];
-            if ev.writable && c.flushing {
-                c.flushing = flush(c);
+            if ev.writable && c.sent < frame.len() {
+                send(&poller, ev.key, c, &frame);
             }
             if ev.readable {
-                loop {
-                    match c.ws.read() {
-                        Ok(Message::Text(t)) => {
-                            assert_eq!(
-                                t.as_str().as_bytes(),
-                                payload.as_slice(),
-                                "an echo changed"
-                            );
-                        }
-                        Ok(Message::Binary(b)) => {
-                            assert_eq!(&b[..], payload.as_slice(), "an echo changed");
-                        }
-                        Ok(_) => continue,
-                        Err(tungstenite::Error::Io(e))
-                            if e.kind() == std::io::ErrorKind::WouldBlock =>
-                        {
-                            break
-                        }
-                        Err(e) => panic!("the load's connection failed: {e}"),
-                    }
+                match c.tcp.read(&mut c.echo[c.got..]) {
+                    Ok(0) => panic!("the server closed a load connection"),
+                    Ok(n) => c.got += n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => panic!("the load's connection failed: {e}"),
+                }
+                if c.got == expected.len() {
+                    assert!(c.echo == expected, "an echo changed");
+                    c.got = 0;
                     echoes += 1;
-                    send(c, message());
+                    send(&poller, ev.key, c, &frame);
                 }
             }
-            let interest = if c.flushing {
-                Event::all(ev.key)
-            } else {
-                Event::readable(ev.key)
-            };
-            poller
-                .modify(c.ws.get_ref(), interest)
-                .expect("watching again");
         }
     }
 }
 
-/// Sends a message without waiting: what the socket does not take now waits for writability.
-fn send(c: &mut Client, message: Message) {
-    match c.ws.send(message) {
-        Ok(()) => c.flushing = false,
-        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            c.flushing = true;
-        }
-        Err(e) => panic!("sending: {e}"),
+/// Sends (the rest of) the frame without waiting: what the socket does not take now waits for
+/// writability.
+fn send(poller: &Poller, key: usize, c: &mut Client, frame: &[u8]) {
+    if c.sent == frame.len() {
+        c.sent = 0;
     }
-}
-
-/// Writes what waits; `true` while some still does.
-fn flush(c: &mut Client) -> bool {
-    match c.ws.flush() {
-        Ok(()) => false,
-        Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-        Err(e) => panic!("flushing: {e}"),
+    while c.sent < frame.len() {
+        match c.tcp.write(&frame[c.sent..]) {
+            Ok(n) => c.sent += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("sending: {e}"),
+        }
+    }
+    let waiting = c.sent < frame.len();
+    if waiting != c.waiting {
+        c.waiting = waiting;
+        let interest = if waiting {
+            Event::all(key)
+        } else {
+            Event::readable(key)
+        };
+        poller.modify(&c.tcp, interest).expect("watching again");
     }
 }
 

@@ -94,6 +94,28 @@ fn push_frame(wire: &mut Vec<u8>, first: u8, payload: &[u8]) {
     wire.extend_from_slice(payload);
 }
 
+/// An unmasked frame on its own.
+#[cfg(test)]
+fn frame_unmasked(first: u8, payload: &[u8]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    push_frame(&mut frame, first, payload);
+    frame
+}
+
+/// A client's frame: `first` (FIN, RSV, opcode), masked with a fixed key.
+#[cfg(test)]
+pub(crate) fn client_frame(first: u8, payload: &[u8]) -> Vec<u8> {
+    const MASK: [u8; 4] = [0xa1, 0x07, 0x5c, 0xe2];
+    let mut frame = frame_unmasked(first, payload);
+    frame[1] |= 0x80;
+    let at = frame.len() - payload.len();
+    frame.splice(at..at, MASK);
+    for (i, b) in frame[at + 4..].iter_mut().enumerate() {
+        *b ^= MASK[i % 4];
+    }
+    frame
+}
+
 /// The `(opcode, fin, payload)` of each plain frame the inflater handed on (it writes them,
 /// so they are well formed; a client's mask is kept as zeros).
 fn frames(mut bytes: &[u8]) -> Vec<(u8, bool, Vec<u8>)> {
@@ -139,6 +161,140 @@ pub fn inflate(data: &[u8]) {
     // is not parsed here: what counts is that the reader ends, in bounded memory.
     let _ = drain(&mut inflater, &mut socket);
     while inflater.next_size().is_some() {}
+}
+
+/// The peer's bytes as a non-blocking socket they arrive at over time: reads stop at what
+/// has come (`WouldBlock`), and end at the end once the peer has shut its side; writes are
+/// taken and dropped.
+struct Arriving<'a> {
+    data: &'a [u8],
+    at: usize,
+    come: usize,
+    shut: bool,
+}
+
+impl Read for Arriving<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.at == self.come && !self.shut {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = buf.len().min(self.come - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for Arriving<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Differential: a server's frame reading (whole simple frames past tungstenite, the rest
+/// through it, `stream/frames.rs`) against tungstenite alone, on any bytes a client sends,
+/// arriving in pieces. After each piece, both must have given the same messages, every one
+/// that the bytes so far complete (a message held back until more bytes come would stall a
+/// client), and end the same way. The first byte picks the size of the pieces and the
+/// message size limit. The server's connection is a real socket pair.
+#[cfg(unix)]
+pub fn server_frames(data: &[u8]) {
+    use crate::engine::{Conn, Incoming};
+    use crate::stream::{Socket, Stream, Wire};
+    use tungstenite::protocol::WebSocketConfig;
+    use tungstenite::WebSocket;
+
+    let (first, input) = choice(data);
+    let piece = [1, 2, 3, 7, 64, 511, 4096, 1 << 16][usize::from(first & 7)];
+    let max = [64 << 20, 0, 125, 1000][usize::from((first >> 3) & 3)];
+    let config = WebSocketConfig::default()
+        .read_buffer_size(crate::stream::SERVER_READ_BUFFER)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+
+    // tungstenite alone.
+    let arriving = Arriving {
+        data: input,
+        at: 0,
+        come: 0,
+        shut: false,
+    };
+    let mut reference = WebSocket::from_raw_socket(arriving, Role::Server, Some(config));
+    let mut expected = Vec::new();
+    // A server's connection.
+    let (ours, mut theirs) = std::os::unix::net::UnixStream::pair().expect("a socket pair");
+    ours.set_nonblocking(true).expect("non-blocking");
+    let (wire, _) = Wire::server(Stream::Plain(Socket::nonblocking(ours)), Vec::new());
+    let ws = WebSocket::from_raw_socket(wire, Role::Server, Some(config));
+    let mut conn = Conn::new(ws).expect("a connection");
+    conn.send_directly();
+    let mut got = Vec::new();
+
+    let mut pieces = input.chunks(piece);
+    let mut ended = false;
+    while !ended {
+        // The next piece comes, or the end.
+        let shut = match pieces.next() {
+            Some(bytes) => {
+                theirs.write_all(bytes).expect("sending a piece");
+                reference.get_mut().come += bytes.len();
+                false
+            }
+            None => {
+                theirs.shutdown(std::net::Shutdown::Write).expect("the end");
+                reference.get_mut().shut = true;
+                true
+            }
+        };
+        loop {
+            match reference.read() {
+                Ok(msg) => expected.push(format!("{msg:?}")),
+                Err(tungstenite::Error::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(tungstenite::Error::ConnectionClosed) => {
+                    expected.push("closed".into());
+                    break;
+                }
+                Err(e) => {
+                    expected.push(format!("failed: {e}"));
+                    break;
+                }
+            }
+        }
+        // Until it would block twice in a row: the first may be the socket's shortcut (a
+        // short read emptied the kernel's queue), where the poller would report it again.
+        let mut idle = 0;
+        while idle < 2 {
+            match conn.read() {
+                Incoming::Message(msg, _) => {
+                    got.push(format!("{msg:?}"));
+                    idle = 0;
+                }
+                Incoming::Closed => {
+                    got.push("closed".into());
+                    ended = true;
+                    break;
+                }
+                Incoming::Failed(e) => {
+                    got.push(format!("failed: {e}"));
+                    ended = true;
+                    break;
+                }
+                Incoming::Idle => {
+                    idle += 1;
+                    // The replies (pongs, a Close) go out as a server's would, never read.
+                    let _ = conn.flush();
+                }
+            }
+        }
+        assert_eq!(
+            got, expected,
+            "the server's reading differs from tungstenite's"
+        );
+        assert!(!shut || ended, "a read at the end never ended");
+    }
 }
 
 /// Differential: one compressed message, inflated by wsx's inflater and by zlib (flate2)
@@ -467,6 +623,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("static_path", static_path),
     ("forward_target", forward_target),
     ("replay_file", replay_file),
+    #[cfg(unix)]
+    ("server_frames", server_frames),
 ];
 
 /// Runs every file under `dir/TARGET/` through that target.
@@ -494,6 +652,74 @@ pub fn replay_corpus(dir: &Path) -> usize {
 #[cfg(test)]
 mod tests {
     use std::path::Path;
+
+    /// The server's own frame reading and tungstenite's agree on what clients send, well
+    /// formed or not, however it is cut up, at every message size limit.
+    #[cfg(unix)]
+    #[test]
+    fn a_servers_frame_reading_agrees_with_tungstenite() {
+        use super::client_frame as masked;
+        let close = masked(0x88, &[0x03, 0xe8, b'o', b'k']);
+        let streams: Vec<Vec<u8>> = vec![
+            [
+                masked(0x81, b"hello"),
+                masked(0x82, &[7; 300]),
+                masked(0x81, &[b'x'; 70_000]),
+                masked(0x82, &[]),
+                close.clone(),
+            ]
+            .concat(),
+            [
+                masked(0x01, "caf\u{e9}".as_bytes().split_at(4).0),
+                masked(0x89, b"ping"),
+                masked(0x80, "caf\u{e9}".as_bytes().split_at(4).1),
+                masked(0x81, b"after"),
+                close.clone(),
+                masked(0x81, b"after the close"),
+            ]
+            .concat(),
+            // A frame tungstenite reads, then ones that could be read past it.
+            [
+                masked(0x89, b"p"),
+                masked(0x81, b"a"),
+                masked(0x81, b"b"),
+                masked(0x82, b"c"),
+            ]
+            .concat(),
+            // A new message where the rest of one in pieces should be.
+            [
+                masked(0x02, b"one"),
+                masked(0x8a, b""),
+                masked(0x82, b"two"),
+            ]
+            .concat(),
+            [masked(0x81, b"ok"), masked(0x81, b"\xff\xfe")].concat(),
+            [masked(0x81, b"ok"), super::frame_unmasked(0x81, b"bare")].concat(),
+            masked(0xc1, b"reserved bit"),
+            masked(0x80, b"continuation first"),
+            masked(0x83, b"reserved opcode"),
+            masked(0x89, &[1; 126]),
+            masked(0x82, &[9; 1001]),
+            masked(0x81, &[b'y'; 126])[..40].to_vec(),
+            // Lengths in more bytes than they need, and one no socket could ever hold.
+            [0x81, 0xfe, 0, 5, 0, 0, 0, 0]
+                .iter()
+                .chain(b"short")
+                .copied()
+                .collect(),
+            vec![
+                0x82, 0xff, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4,
+            ],
+            Vec::new(),
+        ];
+        for stream in &streams {
+            for first in 0..32u8 {
+                let mut input = vec![first];
+                input.extend_from_slice(stream);
+                super::server_frames(&input);
+            }
+        }
+    }
 
     /// Every input that ever crashed a target (`fuzz/regressions/TARGET/`), and every seed
     /// (`fuzz/seeds/TARGET/`), on stable, in plain `cargo test`.

@@ -249,6 +249,14 @@ impl Conn {
     /// tungstenite's or rustls's buffers with no new bytes on the socket. Replies to pings
     /// and to a Close are queued by tungstenite; [`Conn::flush`] sends them.
     pub fn read(&mut self) -> Incoming {
+        if self.direct && self.ws.can_write() {
+            match self.take_frame() {
+                Ok(Some(msg)) => return Incoming::Message(msg, None),
+                Ok(None) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Incoming::Idle,
+                Err(e) => return Incoming::Failed(WsError::Io(e)),
+            }
+        }
         match self.ws.read() {
             Ok(msg) => {
                 let size = match msg {
@@ -265,6 +273,19 @@ impl Conn {
             Err(WsError::ConnectionClosed) => Incoming::Closed,
             Err(e) => Incoming::Failed(e),
         }
+    }
+}
+
+impl Conn {
+    /// A whole simple data frame read past tungstenite ([`Wire::take_frame`]), within
+    /// tungstenite's limits; `None` for anything it must read.
+    fn take_frame(&mut self) -> io::Result<Option<Message>> {
+        let config = self.ws.get_config();
+        let max = config
+            .max_message_size
+            .unwrap_or(usize::MAX)
+            .min(config.max_frame_size.unwrap_or(usize::MAX));
+        self.ws.get_mut().take_frame(max)
     }
 }
 
@@ -341,7 +362,7 @@ mod tests {
         let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let socket = Socket::with_deadline(server, Instant::now() + Duration::from_secs(10));
-        let wire = Wire::plain(Stream::Plain(socket));
+        let (wire, _) = Wire::server(Stream::Plain(socket), Vec::new());
         let mut conn = Conn::new(WebSocket::from_raw_socket(wire, Role::Server, None)).unwrap();
         conn.send_directly();
         assert!(conn.direct);

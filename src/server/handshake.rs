@@ -295,12 +295,10 @@ fn upgrade(
             let wire = Wire::deflate(stream, params, Role::Server, tail, max);
             WebSocket::from_raw_socket(wire, Role::Server, Some(shared.config))
         }
-        None => WebSocket::from_partially_read(
-            Wire::plain(stream),
-            tail,
-            Role::Server,
-            Some(shared.config),
-        ),
+        None => {
+            let (wire, tail) = Wire::server(stream, tail);
+            WebSocket::from_partially_read(wire, tail, Role::Server, Some(shared.config))
+        }
     };
     Ok(Handshake::Upgraded(Box::new(Accepted {
         ws,

@@ -10,6 +10,7 @@
 //! Setting up a connection (TLS, dialling, the listener, a server's handshake) uses these
 //! without the event loop; the engine takes the finished [`Wire`].
 
+mod frames;
 mod socket;
 mod transport;
 mod wire;

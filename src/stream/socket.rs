@@ -176,16 +176,49 @@ impl Socket {
         Ok(self.hand_out(buf))
     }
 
-    /// Copies what was read ahead into `buf`; gives the buffer back once all of it is out.
-    fn hand_out(&mut self, buf: &mut [u8]) -> usize {
-        let n = buf.len().min(self.end - self.at);
-        buf[..n].copy_from_slice(&self.ahead[self.at..self.at + n]);
-        self.at += n;
+    /// What is read ahead and not yet handed out; when nothing is, up to [`AHEAD`] bytes are
+    /// read first (empty at the end of the stream). Non-blocking sockets only.
+    ///
+    /// # Errors
+    /// As for a read: `WouldBlock` when nothing has come.
+    pub fn ahead(&mut self) -> io::Result<&[u8]> {
+        if self.at == self.end {
+            if std::mem::take(&mut self.drained) {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            self.read_ahead(&mut [])?;
+        }
+        Ok(&self.ahead[self.at..self.end])
+    }
+
+    /// Marks `n` bytes of [`Socket::ahead`] as handed out.
+    pub fn consume(&mut self, n: usize) {
+        self.at = (self.at + n).min(self.end);
         if self.at == self.end {
             give_back(std::mem::take(&mut self.ahead));
             self.at = 0;
             self.end = 0;
         }
+    }
+
+    /// Puts bytes read past a handshake back in front of what the socket reads next.
+    pub fn unread(&mut self, bytes: Vec<u8>) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut ahead = bytes;
+        ahead.extend_from_slice(&self.ahead[self.at..self.end]);
+        give_back(std::mem::take(&mut self.ahead));
+        self.end = ahead.len();
+        self.at = 0;
+        self.ahead = ahead;
+    }
+
+    /// Copies what was read ahead into `buf`; gives the buffer back once all of it is out.
+    fn hand_out(&mut self, buf: &mut [u8]) -> usize {
+        let n = buf.len().min(self.end - self.at);
+        buf[..n].copy_from_slice(&self.ahead[self.at..self.at + n]);
+        self.consume(n);
         n
     }
 }

@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
 use tungstenite::protocol::Role;
-use tungstenite::Bytes;
+use tungstenite::{Bytes, Message};
 
+use super::frames::{self, Bounds};
 use super::{Stream, Transport};
 use crate::deflate::{Compressor, Inflater, Params};
 
@@ -24,6 +25,9 @@ pub struct Wire {
 enum Ext {
     /// Bytes pass as they are (no extension, the fast path).
     Plain,
+    /// A server's plain socket without an extension: whole simple frames are read past
+    /// tungstenite ([`Wire::take_frame`]), and it is given the rest a frame at a time.
+    Server(Bounds),
     /// A client's handshake: bytes pass as they are, and those after the end of the response
     /// head are kept, since tungstenite holds them before anyone knows whether they are
     /// compressed.
@@ -75,13 +79,34 @@ impl HeadScan {
 }
 
 impl Wire {
-    /// A connection without extensions.
+    /// A connection without extensions (tests stand in for a client with it).
+    #[cfg(test)]
     pub fn plain(stream: Stream) -> Wire {
         Wire {
             stream,
             ext: Ext::Plain,
             unsent: None,
         }
+    }
+
+    /// A server's connection without extensions; `tail` is what was read past the handshake.
+    /// On a plain socket the tail goes back to the socket, and frames can be read and written
+    /// past tungstenite ([`Wire::take_frame`], [`Wire::send_direct`]); under TLS it comes back,
+    /// for tungstenite to read first.
+    pub fn server(mut stream: Stream, tail: Vec<u8>) -> (Wire, Vec<u8>) {
+        let (ext, tail) = match &mut stream {
+            Stream::Plain(socket) => {
+                socket.unread(tail);
+                (Ext::Server(Bounds::default()), Vec::new())
+            }
+            _ => (Ext::Plain, tail),
+        };
+        let wire = Wire {
+            stream,
+            ext,
+            unsent: None,
+        };
+        (wire, tail)
     }
 
     /// A client about to send its handshake: the response head is read in reads of a fair
@@ -169,10 +194,31 @@ impl Wire {
         }
     }
 
-    /// Whether frames can be written past tungstenite ([`Wire::send_direct`]): on a plain
-    /// socket without an extension, where the bytes of a frame are the bytes on the wire.
+    /// Whether frames can be read and written past tungstenite ([`Wire::take_frame`],
+    /// [`Wire::send_direct`]): a server's plain socket without an extension, where the bytes
+    /// of a frame are the bytes on the wire.
     pub fn sends_direct(&self) -> bool {
-        matches!((&self.ext, &self.stream), (Ext::Plain, Stream::Plain(_)))
+        matches!(self.ext, Ext::Server(_))
+    }
+
+    /// The next message, when it is one whole, final, masked text or binary frame of at most
+    /// `max` bytes, with no message in pieces before it ([`frames::take`]); `None` when it is
+    /// for tungstenite to read. Servers only (see [`Wire::server`]).
+    ///
+    /// # Errors
+    /// As for a read: `WouldBlock` when nothing has come.
+    pub fn take_frame(&mut self, max: usize) -> io::Result<Option<Message>> {
+        let (Ext::Server(bounds), Stream::Plain(socket)) = (&self.ext, &mut self.stream) else {
+            return Ok(None);
+        };
+        if !bounds.at_message() {
+            return Ok(None);
+        }
+        let Some((msg, used)) = frames::take(socket.ahead()?, max) else {
+            return Ok(None);
+        };
+        socket.consume(used);
+        Ok(Some(msg))
     }
 
     /// Writes one whole frame (`head` then `payload`) past tungstenite, with one `writev` and
@@ -243,6 +289,12 @@ impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.ext {
             Ext::Plain => self.stream.read(buf),
+            Ext::Server(bounds) => {
+                let n = bounds.limit(buf.len());
+                let n = self.stream.read(&mut buf[..n])?;
+                bounds.feed(&buf[..n]);
+                Ok(n)
+            }
             Ext::Deflate(d) => d.inflater.read(&mut self.stream, buf),
             Ext::Head(scan) if scan.ended => {
                 let n = self.stream.read(buf)?;
