@@ -250,6 +250,8 @@ pub fn benches(only: &[String]) -> usize {
         (100, 16 * 1024, false),
         (500, 16 * 1024, false),
         (100, 16 * 1024, true),
+        (10, 1024 * 1024, false),
+        (10, 1024 * 1024, true),
     ];
     println!(
         "  {:<24} {:>24} {:>24} {:>24}",
@@ -288,7 +290,9 @@ pub fn benches(only: &[String]) -> usize {
         );
         let name = format!(
             "{connections} x {} {}",
-            if size >= 1024 {
+            if size >= 1024 * 1024 {
+                format!("{} MiB", size / (1024 * 1024))
+            } else if size >= 1024 {
                 format!("{} KiB", size / 1024)
             } else {
                 format!("{size} B")

@@ -124,6 +124,10 @@ fn main() {
     misses += idle(server);
     misses += server_benches(websocat.as_ref());
     misses += relay::benches(websocat.as_ref(), &[]);
+    misses += load::benches(&[]);
+    misses += rate::benches();
+    misses += bulk::benches();
+    misses += memory::benches(&[]);
     summary(misses);
 }
 

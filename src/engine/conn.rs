@@ -249,12 +249,14 @@ impl Conn {
     /// tungstenite's or rustls's buffers with no new bytes on the socket. Replies to pings
     /// and to a Close are queued by tungstenite; [`Conn::flush`] sends them.
     pub fn read(&mut self) -> Incoming {
-        if self.direct && self.ws.can_write() {
+        // Once a frame is begun past tungstenite it is finished there, whatever tungstenite's
+        // state has become since.
+        if self.direct && (self.ws.can_write() || self.ws.get_ref().taking()) {
             match self.take_frame() {
                 Ok(Some(msg)) => return Incoming::Message(msg, None),
                 Ok(None) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Incoming::Idle,
-                Err(e) => return Incoming::Failed(WsError::Io(e)),
+                Err(e) if would_block(&e) => return Incoming::Idle,
+                Err(e) => return Incoming::Failed(e),
             }
         }
         match self.ws.read() {
@@ -279,7 +281,7 @@ impl Conn {
 impl Conn {
     /// A whole simple data frame read past tungstenite ([`Wire::take_frame`]), within
     /// tungstenite's limits; `None` for anything it must read.
-    fn take_frame(&mut self) -> io::Result<Option<Message>> {
+    fn take_frame(&mut self) -> tungstenite::Result<Option<Message>> {
         let config = self.ws.get_config();
         let max = config
             .max_message_size

@@ -2,13 +2,19 @@
 //! final, masked text or binary frame, with no reserved bit and no message in pieces before
 //! it. That is nearly every frame a client sends, and tungstenite reads each in reads of its
 //! 512-byte buffer (zeroing each first), then unmasks it 4 bytes at a time; here it is one
-//! copy out of the socket's read-ahead and one unmasking pass.
+//! copy out of the socket's read-ahead and one unmasking pass. A frame whose head has come
+//! but not all its payload ([`Partial`]) is read on straight into its message's buffer, the
+//! socket's reads going there without passing through the read-ahead once 64 KiB or more is
+//! still to come.
 //!
-//! Everything else (control frames, fragments, anything malformed, a frame not yet whole,
-//! invalid UTF-8) is left to tungstenite, which then answers exactly as it always has. For
+//! Everything else (control frames, fragments, anything malformed, a head not yet whole,
+//! a whole frame of invalid UTF-8) is left to tungstenite, which then answers exactly as it
+//! always has; a frame read here in pieces ends as tungstenite would end it. For
 //! that, tungstenite must never hold part of a frame when a frame is taken here: [`Bounds`]
 //! follows the frames in what tungstenite is given, and gives it no byte past the end of the
 //! frame it is reading.
+
+use std::io;
 
 use tungstenite::{Bytes, Message, Utf8Bytes};
 
@@ -23,13 +29,15 @@ pub struct Bounds {
     left: u64,
     /// A text or binary frame without FIN was seen, and its last continuation frame not yet.
     fragmented: bool,
+    /// A frame read past tungstenite whose payload has not all come.
+    pub taking: Option<Box<Partial>>,
 }
 
 impl Bounds {
     /// Whether everything handed out so far forms whole frames, and no message is in pieces:
     /// then tungstenite holds no byte and no state a frame taken here would skip.
     pub fn at_message(&self) -> bool {
-        self.have == 0 && self.left == 0 && !self.fragmented
+        self.have == 0 && self.left == 0 && !self.fragmented && self.taking.is_none()
     }
 
     /// How many of `room` bytes may be handed out without passing the end of the current
@@ -110,10 +118,18 @@ fn head_len(second: u8) -> usize {
     }
 }
 
-/// A whole, final, masked text or binary frame at the start of `bytes`, of at most `max`
-/// payload bytes (and valid UTF-8 if text), as its message and the bytes it took; `None` for
-/// anything else, which is tungstenite's to read.
-pub fn take(bytes: &[u8], max: usize) -> Option<(Message, usize)> {
+/// The head of a frame read here: a final, masked text or binary frame without reserved
+/// bits, of at most the limit's payload bytes.
+struct Head {
+    text: bool,
+    len: usize,
+    mask: [u8; 4],
+    /// The head's own length.
+    size: usize,
+}
+
+/// The head at the start of `bytes`, if it is whole and of a frame read here.
+fn head(bytes: &[u8], max: usize) -> Option<Head> {
     let (&first, rest) = bytes.split_first()?;
     let text = match first {
         0x81 => true,
@@ -139,16 +155,104 @@ pub fn take(bytes: &[u8], max: usize) -> Option<(Message, usize)> {
         return None;
     }
     let (mask, rest) = rest.split_first_chunk::<4>()?;
-    let payload = rest.get(..len)?;
+    Some(Head {
+        text,
+        len,
+        mask: *mask,
+        size: bytes.len() - rest.len(),
+    })
+}
+
+/// A whole, final, masked text or binary frame at the start of `bytes`, of at most `max`
+/// payload bytes (and valid UTF-8 if text), as its message and the bytes it took; `None` for
+/// anything else, which is tungstenite's to read.
+pub fn take(bytes: &[u8], max: usize) -> Option<(Message, usize)> {
+    let head = head(bytes, max)?;
+    let payload = bytes.get(head.size..)?.get(..head.len)?;
     let mut data = payload.to_vec();
-    unmask(&mut data, *mask);
-    let msg = if text {
+    unmask(&mut data, head.mask);
+    let msg = if head.text {
         Message::Text(Utf8Bytes::try_from(data).ok()?)
     } else {
         Message::Binary(Bytes::from(data))
     };
-    Some((msg, bytes.len() - rest.len() + len))
+    Some((msg, head.size + head.len))
 }
+
+/// A frame read here whose head is at the start of `bytes` and whose payload has not all
+/// come: all of `bytes` is its, and the rest is read with [`Partial::fill`]. `None` for
+/// anything else (a frame that is whole is [`take`]n).
+pub fn start(bytes: &[u8], max: usize) -> Option<Box<Partial>> {
+    let head = head(bytes, max)?;
+    let have = bytes.get(head.size..)?;
+    if have.len() >= head.len {
+        return None;
+    }
+    // Room for the whole payload is reserved, not touched: memory is used as bytes come, and
+    // never more than the limit allows.
+    let mut data = Vec::new();
+    data.try_reserve_exact(head.len).ok()?;
+    data.extend_from_slice(have);
+    Some(Box::new(Partial {
+        text: head.text,
+        mask: head.mask,
+        filled: data.len(),
+        data,
+        len: head.len,
+    }))
+}
+
+/// A frame being read here, its payload still coming (masked, as it came).
+pub struct Partial {
+    text: bool,
+    mask: [u8; 4],
+    /// The payload so far, and room after it made ready to read into.
+    data: Vec<u8>,
+    /// Bytes of `data` that came.
+    filled: usize,
+    /// The payload's length.
+    len: usize,
+}
+
+impl Partial {
+    /// Reads on from `from` into the payload: `true` once it is whole, `false` if the
+    /// stream ended first.
+    ///
+    /// # Errors
+    /// As the reads: `WouldBlock` while more must come.
+    pub fn fill(&mut self, from: &mut impl io::Read) -> io::Result<bool> {
+        while self.filled < self.len {
+            if self.filled == self.data.len() {
+                // Made ready in steps that at most double what came, up to the length.
+                let to = self.len.min(self.filled + self.filled.max(GROWTH));
+                self.data.resize(to, 0);
+            }
+            match from.read(&mut self.data[self.filled..])? {
+                0 => return Ok(false),
+                n => self.filled += n,
+            }
+        }
+        Ok(true)
+    }
+
+    /// The whole frame's message, once [`Partial::fill`] said so.
+    ///
+    /// # Errors
+    /// A text frame's payload is not UTF-8 (tungstenite's own error for it).
+    pub fn message(self) -> tungstenite::Result<Message> {
+        let mut data = self.data;
+        data.truncate(self.filled);
+        unmask(&mut data, self.mask);
+        Ok(if self.text {
+            Message::Text(Utf8Bytes::try_from(Bytes::from(data))?)
+        } else {
+            Message::Binary(Bytes::from(data))
+        })
+    }
+}
+
+/// The least a partial payload's buffer grows by.
+const GROWTH: usize = 64 * 1024;
 
 /// Unmasks a payload 8 bytes at a time (the compiler widens it further).
 fn unmask(buf: &mut [u8], mask: [u8; 4]) {
@@ -169,6 +273,7 @@ fn unmask(buf: &mut [u8], mask: [u8; 4]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     const TEXT: u8 = 1;
     const BINARY: u8 = 2;
@@ -232,6 +337,83 @@ mod tests {
         for bytes in [unfinished, invalid, ping, unmasked, reserved] {
             assert!(take(&bytes, usize::MAX).is_none(), "{bytes:?}");
         }
+    }
+
+    /// Bytes that come in pieces, nothing between them (`WouldBlock`), then the end.
+    struct Pieces(std::collections::VecDeque<Vec<u8>>);
+
+    impl io::Read for Pieces {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.front_mut() {
+                None => Ok(0),
+                Some(piece) if piece.is_empty() => {
+                    self.0.pop_front();
+                    Err(io::ErrorKind::WouldBlock.into())
+                }
+                Some(piece) => {
+                    let n = buf.len().min(piece.len());
+                    buf[..n].copy_from_slice(&piece[..n]);
+                    piece.drain(..n);
+                    if piece.is_empty() {
+                        self.0.pop_front();
+                    }
+                    Ok(n)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_frame_still_coming_is_read_on_into_its_message() {
+        for len in [3, 200, 70_000, 300_000] {
+            let payload: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let bytes = masked(&payload, TEXT, true);
+            assert!(start(&bytes, usize::MAX).is_none(), "whole: take it");
+            let cut = (bytes.len() / 3).max(7);
+            let mut partial = start(&bytes[..cut], usize::MAX).expect("begun");
+            // The rest in two pieces, a pause between them and after them.
+            let rest = &bytes[cut..];
+            let (one, two) = rest.split_at(rest.len() / 2);
+            let mut from = Pieces(
+                [one.to_vec(), Vec::new(), two.to_vec(), Vec::new()]
+                    .into_iter()
+                    .collect(),
+            );
+            let paused = partial.fill(&mut from).unwrap_err();
+            assert_eq!(paused.kind(), io::ErrorKind::WouldBlock);
+            assert!(partial.fill(&mut from).unwrap(), "whole");
+            let msg = partial.message().unwrap();
+            assert_eq!(msg, Message::text(String::from_utf8(payload).unwrap()));
+            // Nothing past the frame was read.
+            assert_eq!(
+                from.read(&mut [0; 8]).unwrap_err().kind(),
+                io::ErrorKind::WouldBlock
+            );
+        }
+    }
+
+    #[test]
+    fn a_frame_still_coming_ends_as_tungstenite_would_have_it() {
+        let bytes = masked(b"\xff\xfe and more", TEXT, true);
+        // Not UTF-8: tungstenite's own error.
+        let mut partial = start(&bytes[..8], usize::MAX).unwrap();
+        assert!(partial
+            .fill(&mut Pieces([bytes[8..].to_vec()].into()))
+            .unwrap());
+        assert!(matches!(
+            partial.message(),
+            Err(tungstenite::Error::Utf8(_))
+        ));
+        // The stream ends inside it.
+        let mut partial = start(&bytes[..8], usize::MAX).unwrap();
+        assert!(!partial
+            .fill(&mut Pieces([bytes[8..10].to_vec()].into()))
+            .unwrap());
+        // Over the limit, in pieces, a ping, no head yet: tungstenite's.
+        assert!(start(&bytes[..8], 3).is_none());
+        assert!(start(&masked(b"ping", PING, true)[..4], usize::MAX).is_none());
+        assert!(start(&bytes[..3], usize::MAX).is_none());
+        assert!(start(&masked(b"part", TEXT, false)[..7], usize::MAX).is_none());
     }
 
     /// Feeds `stream` through [`Bounds`] in the pieces its limit allows, at most `room` at

@@ -201,24 +201,53 @@ impl Wire {
         matches!(self.ext, Ext::Server(_))
     }
 
-    /// The next message, when it is one whole, final, masked text or binary frame of at most
-    /// `max` bytes, with no message in pieces before it ([`frames::take`]); `None` when it is
-    /// for tungstenite to read. Servers only (see [`Wire::server`]).
+    /// The next message, when it is one final, masked text or binary frame of at most `max`
+    /// bytes, with no message in pieces before it ([`frames::take`]); `None` when it is for
+    /// tungstenite to read. A frame whose head has come but not all its payload is read on
+    /// here, straight into its message's buffer ([`frames::start`]): until it is whole, this
+    /// says `WouldBlock` and tungstenite is given nothing. Servers only (see [`Wire::server`]).
     ///
     /// # Errors
-    /// As for a read: `WouldBlock` when nothing has come.
-    pub fn take_frame(&mut self, max: usize) -> io::Result<Option<Message>> {
-        let (Ext::Server(bounds), Stream::Plain(socket)) = (&self.ext, &mut self.stream) else {
+    /// As for a read: `WouldBlock` when nothing has come; a text frame that is not UTF-8.
+    pub fn take_frame(&mut self, max: usize) -> tungstenite::Result<Option<Message>> {
+        let (Ext::Server(bounds), Stream::Plain(socket)) = (&mut self.ext, &mut self.stream) else {
             return Ok(None);
         };
-        if !bounds.at_message() {
-            return Ok(None);
+        let mut partial = match bounds.taking.take() {
+            Some(partial) => partial,
+            None => {
+                if !bounds.at_message() {
+                    return Ok(None);
+                }
+                let ahead = socket.ahead()?;
+                if let Some((msg, used)) = frames::take(ahead, max) {
+                    socket.consume(used);
+                    return Ok(Some(msg));
+                }
+                let Some(partial) = frames::start(ahead, max) else {
+                    return Ok(None);
+                };
+                let used = ahead.len();
+                socket.consume(used);
+                partial
+            }
+        };
+        match partial.fill(socket) {
+            Ok(true) => partial.message().map(Some),
+            // The stream ended inside the frame: tungstenite, reading on, finds the end where
+            // a frame would start, and says so as it would have.
+            Ok(false) => Ok(None),
+            Err(e) => {
+                bounds.taking = Some(partial);
+                Err(e.into())
+            }
         }
-        let Some((msg, used)) = frames::take(socket.ahead()?, max) else {
-            return Ok(None);
-        };
-        socket.consume(used);
-        Ok(Some(msg))
+    }
+
+    /// Whether a frame is being read past tungstenite ([`Wire::take_frame`]), which must go
+    /// on reading it.
+    pub fn taking(&self) -> bool {
+        matches!(&self.ext, Ext::Server(bounds) if bounds.taking.is_some())
     }
 
     /// Writes one whole frame (`head` then `payload`) past tungstenite, with one `writev` and
@@ -289,6 +318,8 @@ impl Read for Wire {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match &mut self.ext {
             Ext::Plain => self.stream.read(buf),
+            // Never inside a frame read past it.
+            Ext::Server(bounds) if bounds.taking.is_some() => Err(io::ErrorKind::WouldBlock.into()),
             Ext::Server(bounds) => {
                 let n = bounds.limit(buf.len());
                 let n = self.stream.read(&mut buf[..n])?;
