@@ -4,7 +4,7 @@
 //! run: `wsx listen --echo`, uWebSockets.js (the fastest server there is; its Node binding is
 //! installed from npm into `bench/node_modules` on first use) and the reference tungstenite
 //! server (a thread per connection, in a process of its own). Each figure is the median of 3 runs of
-//! 5 s after a 1 s warm-up; beside it, the server's CPU time per echo (from `/proc`), the
+//! 5 s after a 1 s warm-up, the servers taking turns run by run; beside it, the server's CPU time per echo (from `/proc`), the
 //! fairer figure where the one client thread is near its own limit.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -260,34 +260,22 @@ pub fn benches(only: &[String]) -> usize {
     let mut misses = 0;
     let wanted = |size: usize| only.is_empty() || only.iter().any(|o| *o == size.to_string());
     for (connections, size, binary) in rows.into_iter().filter(|r| wanted(r.1)) {
+        // The servers take turns, run by run, so that each sees the same stretches of a
+        // machine whose speed drifts.
         let (child, addr) = wsx_listen(&["--echo"]);
-        let pid = child.id();
-        let wsx = median(
-            (0..RUNS)
-                .map(|_| load(addr, Some(pid), connections, size, binary))
-                .collect(),
-        );
+        let (mut mine, mut theirs, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            mine.push(load(addr, Some(child.id()), connections, size, binary));
+            if let Some((uws, addr)) = &uws {
+                theirs.push(load(*addr, Some(uws.id()), connections, size, binary));
+            }
+            let pid = Some(reference.id());
+            bare.push(load(reference_addr, pid, connections, size, binary));
+        }
         stop(child);
-        let theirs = uws.as_ref().map(|(child, addr)| {
-            median(
-                (0..RUNS)
-                    .map(|_| load(*addr, Some(child.id()), connections, size, binary))
-                    .collect(),
-            )
-        });
-        let bare = median(
-            (0..RUNS)
-                .map(|_| {
-                    load(
-                        reference_addr,
-                        Some(reference.id()),
-                        connections,
-                        size,
-                        binary,
-                    )
-                })
-                .collect(),
-        );
+        let wsx = median(mine);
+        let theirs = uws.as_ref().map(|_| median(theirs));
+        let bare = median(bare);
         let name = format!(
             "{connections} x {} {}",
             if size >= 1024 * 1024 {

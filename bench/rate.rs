@@ -1,7 +1,8 @@
 //! Connection rate (`bench/run rate`): 10,000 clients, 50 at a time, each connecting, doing
 //! its handshake, checking one echo and closing; side by side, `wsx listen --echo`,
 //! uWebSockets.js and the reference tungstenite server (a thread per connection, in a process
-//! of its own). The figure is handshakes a second, the median of 3 runs.
+//! of its own). The figure is handshakes a second, the median of 3 runs, the servers taking
+//! turns run by run.
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command};
@@ -49,8 +50,7 @@ fn rate(addr: SocketAddr) -> f64 {
     CLIENTS as f64 / start.elapsed().as_secs_f64()
 }
 
-fn median_rate(addr: SocketAddr) -> f64 {
-    let mut runs: Vec<f64> = (0..RUNS).map(|_| rate(addr)).collect();
+fn median(mut runs: Vec<f64>) -> f64 {
     runs.sort_by(f64::total_cmp);
     runs[RUNS / 2]
 }
@@ -63,20 +63,29 @@ fn show(rate: f64) -> String {
 pub fn benches() -> usize {
     println!("{CLIENTS} clients, {AT_A_TIME} at a time: connect, handshake, one echo checked, close; handshakes a second, the median of {RUNS} runs");
     let (child, addr) = wsx_listen(&["--echo"]);
-    let wsx = median_rate(addr);
-    stop(child);
-    let theirs = crate::load::uws().map(|(child, addr): (Child, SocketAddr)| {
-        let r = median_rate(addr);
-        stop(child);
-        r
-    });
+    let uws = crate::load::uws();
     let (reference, reference_addr) = listening({
         let mut cmd = Command::new(std::env::current_exe().expect("this bench"));
         cmd.arg("--echo-server");
         cmd
     });
-    let bare = median_rate(reference_addr);
+    // The servers take turns, run by run, so that each sees the same stretches of a machine
+    // whose speed drifts.
+    let (mut mine, mut theirs, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        mine.push(rate(addr));
+        if let Some((_, addr)) = &uws {
+            theirs.push(rate(*addr));
+        }
+        bare.push(rate(reference_addr));
+    }
+    stop(child);
+    let theirs = uws.map(|(child, _): (Child, SocketAddr)| {
+        stop(child);
+        median(theirs)
+    });
     stop(reference);
+    let (wsx, bare) = (median(mine), median(bare));
     let ahead = wsx >= bare && theirs.is_none_or(|u| wsx >= u);
     let misses = report(
         "wsx listen --echo",

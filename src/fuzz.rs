@@ -165,7 +165,8 @@ pub fn inflate(data: &[u8]) {
 
 /// The peer's bytes as a non-blocking socket they arrive at over time: reads stop at what
 /// has come (`WouldBlock`), and end at the end once the peer has shut its side; writes are
-/// taken and dropped.
+/// taken and dropped. (Unix only, as [`server_frames`], its one user.)
+#[cfg(unix)]
 struct Arriving<'a> {
     data: &'a [u8],
     at: usize,
@@ -173,6 +174,7 @@ struct Arriving<'a> {
     shut: bool,
 }
 
+#[cfg(unix)]
 impl Read for Arriving<'_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.at == self.come && !self.shut {
@@ -185,6 +187,7 @@ impl Read for Arriving<'_> {
     }
 }
 
+#[cfg(unix)]
 impl Write for Arriving<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         Ok(buf.len())
