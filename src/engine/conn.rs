@@ -276,9 +276,7 @@ impl Conn {
             Err(e) => Incoming::Failed(e),
         }
     }
-}
 
-impl Conn {
     /// A whole simple data frame read past tungstenite ([`Wire::take_frame`]), within
     /// tungstenite's limits; `None` for anything it must read.
     fn take_frame(&mut self) -> tungstenite::Result<Option<Message>> {
