@@ -63,6 +63,12 @@ fn main() {
     if relay::child(&args) {
         return;
     }
+    // `bench/run load-at ADDR CONNECTIONS SIZE [binary] [PID]`: one run of the load against a
+    // server started by hand (to profile it, say).
+    if let Some(i) = args.iter().position(|a| a == "load-at") {
+        load::at(&args[i + 1..]);
+        return;
+    }
     raise_open_files();
     let server = echo_server();
     let websocat = find_websocat();
@@ -527,6 +533,13 @@ fn child_figures(
 }
 
 /// The median of one client's p50s over the runs, and how it is shown (with their spread).
+/// The middle value of some (the upper of the two middle ones for an even count).
+fn middle<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> Option<T> {
+    let mut values: Vec<T> = values.collect();
+    values.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    values.get(values.len() / 2).copied()
+}
+
 fn median_of(figures: &[(String, Vec<f64>)], name: &str) -> Option<(f64, String)> {
     let (_, values) = figures.iter().find(|(n, _)| n == name)?;
     let mut values = values.clone();
