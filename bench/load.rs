@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use polling::{Event, Events, PollMode, Poller};
 
-use crate::{cpu_nanos, listening, middle, stop, url, wsx_listen};
+use crate::{cpu_nanos, listening, middle, numbers_from_child, stop, url, wsx_listen};
 
 const WARM_UP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);
@@ -267,36 +267,23 @@ pub fn at(args: &[String]) {
     }
 }
 
-/// One run of the load from a process of its own, started for it: every run's client starts
-/// the same, whatever the benches before it left in this process (threads, a heap of a GB
-/// after the relay benches).
+/// One run of the load from a process of its own, started for it (`load-at … raw`).
 fn in_child(addr: SocketAddr, pid: u32, connections: usize, size: usize, binary: bool) -> Figures {
-    let mut cmd = Command::new(std::env::current_exe().expect("this bench"));
-    cmd.arg("load-at")
-        .arg(addr.to_string())
-        .arg(connections.to_string())
-        .arg(size.to_string())
-        .arg(pid.to_string())
-        .arg("raw");
+    let mut args = vec![
+        "load-at".to_string(),
+        addr.to_string(),
+        connections.to_string(),
+        size.to_string(),
+        pid.to_string(),
+        "raw".to_string(),
+    ];
     if binary {
-        cmd.arg("binary");
+        args.push("binary".into());
     }
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("running the load");
-    assert!(out.status.success(), "the load failed: {}", out.status);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let mut numbers = text.split_whitespace();
-    let rate = numbers.next().and_then(|n| n.parse().ok()).expect("a rate");
-    let cpu: u64 = numbers
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("CPU time");
+    let n = numbers_from_child(&args);
     Figures {
-        rate,
-        cpu_per_echo: Some(Duration::from_nanos(cpu)),
+        rate: n[0],
+        cpu_per_echo: Some(Duration::from_nanos(n[1] as u64)),
     }
 }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use tungstenite::Message;
 
-use crate::{listening, middle, report, stop, url, wsx_listen};
+use crate::{listening, middle, numbers_from_child, report, stop, url, wsx_listen};
 
 const CLIENTS: usize = 10_000;
 const AT_A_TIME: usize = 50;
@@ -99,6 +99,39 @@ fn show(f: &Figures) -> String {
     )
 }
 
+/// `bench/run rate-at ADDR PID [raw]`: one run against a server started by hand, `raw` printing
+/// the figures as numbers (handshakes a second, nanoseconds of the server's CPU time each).
+pub fn at(args: &[String]) {
+    let (Some(addr), Some(pid)) = (
+        args.first().and_then(|a| a.parse().ok()),
+        args.get(1).and_then(|a| a.parse().ok()),
+    ) else {
+        eprintln!("usage: bench/run rate-at ADDR PID [raw]");
+        std::process::exit(2);
+    };
+    let f = rate(addr, pid);
+    if args.iter().any(|a| a == "raw") {
+        println!("{} {}", f.rate, f.cpu.as_nanos());
+    } else {
+        println!("{}", show(&f));
+    }
+}
+
+/// One run from a process of its own, started for it (`rate-at … raw`): its 50 client
+/// threads start the same, whatever the benches before left in this process.
+fn in_child(addr: SocketAddr, pid: u32) -> Figures {
+    let n = numbers_from_child(&[
+        "rate-at".into(),
+        addr.to_string(),
+        pid.to_string(),
+        "raw".into(),
+    ]);
+    Figures {
+        rate: n[0],
+        cpu: Duration::from_nanos(n[1] as u64),
+    }
+}
+
 /// `bench/run rate`: wsx ahead of µWS and of the thread-per-connection reference.
 pub fn benches() -> usize {
     println!("{CLIENTS} clients, {AT_A_TIME} at a time: connect, handshake, one echo checked, close; handshakes a second (the server's CPU time per connection), medians of {RUNS} runs");
@@ -116,15 +149,15 @@ pub fn benches() -> usize {
         // Who goes first alternates too.
         let uws_first = run % 2 == 1;
         if !uws_first {
-            mine.push(rate(addr, child.id()));
+            mine.push(in_child(addr, child.id()));
         }
         if let Some((uws, addr)) = &uws {
-            theirs.push(rate(*addr, uws.id()));
+            theirs.push(in_child(*addr, uws.id()));
         }
         if uws_first {
-            mine.push(rate(addr, child.id()));
+            mine.push(in_child(addr, child.id()));
         }
-        bare.push(rate(reference_addr, reference.id()));
+        bare.push(in_child(reference_addr, reference.id()));
     }
     stop(child);
     let theirs = uws.map(|(child, _): (Child, SocketAddr)| {

@@ -69,6 +69,11 @@ fn main() {
         load::at(&args[i + 1..]);
         return;
     }
+    // `bench/run rate-at ADDR PID`: one run of the connection rate, likewise.
+    if let Some(i) = args.iter().position(|a| a == "rate-at") {
+        rate::at(&args[i + 1..]);
+        return;
+    }
     raise_open_files();
     let server = echo_server();
     let websocat = find_websocat();
@@ -533,6 +538,23 @@ fn child_figures(
 }
 
 /// The median of one client's p50s over the runs, and how it is shown (with their spread).
+/// Runs this bench again with `args`, in a process of its own, and reads the numbers it
+/// prints: every run of a load then starts the same, whatever the benches before it left in
+/// this process (threads, a heap of a GB after the relay benches).
+fn numbers_from_child(args: &[String]) -> Vec<f64> {
+    let out = Command::new(std::env::current_exe().expect("this bench"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("running this bench as a child");
+    assert!(out.status.success(), "{args:?} failed: {}", out.status);
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(|n| n.parse().expect("a number"))
+        .collect()
+}
+
 /// The middle value of some (the upper of the two middle ones for an even count).
 fn middle<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> Option<T> {
     let mut values: Vec<T> = values.collect();
