@@ -1,7 +1,8 @@
 //! Bulk echo (`bench/run bulk`): 4 clients each send 256 binary messages of 1 MiB (256 MiB
 //! each way) and read every echo back, writing and reading at once; side by side,
 //! `wsx listen --echo`, uWebSockets.js, websocat, and a plain TCP echo (a thread per
-//! connection copying what it reads, in a process of its own): the floor over loopback.
+//! connection copying what it reads, in a process of its own): the floor over loopback. The
+//! figure is the median of 5 runs, the servers taking turns.
 //!
 //! The clients write frames themselves (masked with a zero key, which a server must take like
 //! any other) from one thread and parse the echoes on another, so that the client costs the
@@ -14,7 +15,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::{find_websocat, listening, report, stop, url, websocat_serving, wsx_listen};
+use crate::{find_websocat, listening, middle, report, url, websocat_serving, wsx_listen};
 
 const CLIENTS: usize = 4;
 const MESSAGE: usize = 1024 * 1024;
@@ -49,7 +50,7 @@ enum Framing {
 }
 
 /// Runs the bulk echo against `addr`; returns the wall time, or `None` if a connection
-/// failed (the server was stopped: see [`bounded`]).
+/// failed (the server was stopped: see [`Server::run`]).
 fn bulk(addr: SocketAddr, framing: Framing) -> Option<Duration> {
     let start = Instant::now();
     let mut clients = Vec::new();
@@ -132,18 +133,66 @@ fn read_echoes(mut tcp: TcpStream, framing: Framing) -> std::io::Result<()> {
 /// How long a server may take before it counts as stalled.
 const BOUND: Duration = Duration::from_secs(60);
 
-/// [`bulk`] against the server `child`, which is stopped after [`BOUND`] if it has not
-/// finished (then `None`).
-fn bounded(mut child: Child, addr: SocketAddr) -> Option<Duration> {
-    let (done, finished) = mpsc::channel();
-    let run = thread::spawn(move || {
-        let _ = done.send(bulk(addr, Framing::WebSocket));
-    });
-    let result = finished.recv_timeout(BOUND).ok().flatten();
-    let _ = child.kill();
-    let _ = child.wait();
-    let _ = run.join();
-    result
+/// Runs of each server, taking turns; the median is the figure.
+const RUNS: usize = 5;
+
+/// A server of the bench and its runs so far.
+struct Server {
+    name: &'static str,
+    child: Option<Child>,
+    addr: SocketAddr,
+    framing: Framing,
+    runs: Vec<Duration>,
+    /// A run took longer than [`BOUND`]: the server was stopped, and is shown as stalled.
+    stalled: bool,
+}
+
+impl Server {
+    fn new(name: &'static str, (child, addr): (Child, SocketAddr), framing: Framing) -> Server {
+        Server {
+            name,
+            child: Some(child),
+            addr,
+            framing,
+            runs: Vec::new(),
+            stalled: false,
+        }
+    }
+
+    /// One run of [`bulk`]; past [`BOUND`] the server is stopped (which ends the run).
+    fn run(&mut self) {
+        if self.stalled {
+            return;
+        }
+        let (done, finished) = mpsc::channel();
+        let (addr, framing) = (self.addr, self.framing);
+        let run = thread::spawn(move || {
+            let _ = done.send(bulk(addr, framing));
+        });
+        match finished.recv_timeout(BOUND).ok().flatten() {
+            Some(d) => self.runs.push(d),
+            None => {
+                self.stalled = true;
+                self.stop();
+            }
+        }
+        let _ = run.join();
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// The median run, `None` if the server stalled.
+    fn median(&self) -> Option<Duration> {
+        if self.stalled {
+            return None;
+        }
+        middle(self.runs.iter().copied())
+    }
 }
 
 fn show(d: Option<Duration>) -> String {
@@ -158,40 +207,78 @@ fn show(d: Option<Duration>) -> String {
     }
 }
 
-/// `bench/run bulk`: wsx at 0.8× the TCP echo or better, and ahead of µWS and websocat.
+/// `bench/run bulk`: wsx at 0.8× the TCP echo or better, and ahead of µWS and websocat; the
+/// median of 5 runs each, the servers taking turns and who goes first moving on by one each
+/// round (a run here moves by up to 2× from the one before).
 pub fn benches() -> usize {
-    println!("{CLIENTS} clients x {MESSAGES} binary messages of 1 MiB each way, written and read at once");
-    let (tcp, tcp_addr) = listening({
+    println!("{CLIENTS} clients x {MESSAGES} binary messages of 1 MiB each way, written and read at once; the median of {RUNS} runs, the servers taking turns");
+    let tcp = listening({
         let mut cmd = Command::new(std::env::current_exe().expect("this bench"));
         cmd.arg("--tcp-echo-server");
         cmd
     });
-    let floor = bulk(tcp_addr, Framing::Plain).expect("the TCP echo");
-    stop(tcp);
-    report("plain TCP echo", show(Some(floor)), None);
-    let (child, addr) = wsx_listen(&["--echo"]);
-    let wsx = bounded(child, addr);
+    let mut servers = vec![
+        Server::new("plain TCP echo", tcp, Framing::Plain),
+        Server::new(
+            "wsx listen --echo",
+            wsx_listen(&["--echo"]),
+            Framing::WebSocket,
+        ),
+    ];
+    if let Some(uws) = crate::load::uws() {
+        servers.push(Server::new("uWebSockets.js", uws, Framing::WebSocket));
+    }
+    if let Some(w) = find_websocat() {
+        // `-B`: messages up to 2 MiB stay whole (by default websocat splits them at 64 KiB).
+        let websocat = websocat_serving(&w, &["-b", "-E", "-B", "2097152"], "mirror:");
+        servers.push(Server::new(
+            "websocat mirror:",
+            websocat,
+            Framing::WebSocket,
+        ));
+    }
+    let count = servers.len();
+    for round in 0..RUNS {
+        for i in 0..count {
+            servers[(round + i) % count].run();
+        }
+    }
+    for server in &mut servers {
+        server.stop();
+    }
+    let floor = servers[0].median().expect("the TCP echo");
+    report(servers[0].name, show(Some(floor)), None);
+    let wsx = servers[1].median();
     let ratio = wsx.map_or(0.0, |w| floor.as_secs_f64() / w.as_secs_f64());
     let mut misses = report(
-        "wsx listen --echo",
+        servers[1].name,
         show(wsx),
         Some((
             ratio >= 0.8,
             format!("{ratio:.2}x the TCP echo's rate, target >= 0.8x"),
         )),
     );
-    let mut beside = |name: &str, theirs: Option<Duration>| {
+    for server in &servers[2..] {
+        let theirs = server.median();
         misses += usize::from(theirs.is_some_and(|t| wsx.is_none_or(|w| t < w)));
-        report(name, show(theirs), None);
+        report(server.name, show(theirs), None);
+    }
+    let each = |s: &Server| {
+        let runs: Vec<String> = s
+            .runs
+            .iter()
+            .map(|d| format!("{:.2}", d.as_secs_f64()))
+            .collect();
+        runs.join(", ")
     };
-    if let Some((child, addr)) = crate::load::uws() {
-        beside("uWebSockets.js", bounded(child, addr));
-    }
-    if let Some(w) = find_websocat() {
-        // `-B`: messages up to 2 MiB stay whole (by default websocat splits them at 64 KiB).
-        let (child, addr) = websocat_serving(&w, &["-b", "-E", "-B", "2097152"], "mirror:");
-        beside("websocat mirror:", bounded(child, addr));
-    }
+    println!(
+        "    runs (s): {}",
+        servers
+            .iter()
+            .map(|s| format!("{} {}", s.name.split(' ').next().unwrap_or(s.name), each(s)))
+            .collect::<Vec<_>>()
+            .join("; ")
+    );
     println!();
     misses
 }
