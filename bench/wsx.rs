@@ -63,13 +63,13 @@ fn main() {
     if relay::child(&args) {
         return;
     }
-    // `bench/run load-at ADDR CONNECTIONS SIZE [binary] [PID]`: one run of the load against a
+    // `bench/run load-at ADDR CONNECTIONS SIZE [binary] [PID] [raw]`: one run of the load against a
     // server started by hand (to profile it, say).
     if let Some(i) = args.iter().position(|a| a == "load-at") {
         load::at(&args[i + 1..]);
         return;
     }
-    // `bench/run rate-at ADDR PID`: one run of the connection rate, likewise.
+    // `bench/run rate-at ADDR PID [raw]`: one run of the connection rate, likewise.
     if let Some(i) = args.iter().position(|a| a == "rate-at") {
         rate::at(&args[i + 1..]);
         return;
@@ -537,7 +537,6 @@ fn child_figures(
     Some(figures)
 }
 
-/// The median of one client's p50s over the runs, and how it is shown (with their spread).
 /// Runs this bench again with `args`, in a process of its own, and reads the numbers it
 /// prints: every run of a load then starts the same, whatever the benches before it left in
 /// this process (threads, a heap of a GB after the relay benches).
@@ -562,6 +561,7 @@ fn middle<T: PartialOrd + Copy>(values: impl Iterator<Item = T>) -> Option<T> {
     values.get(values.len() / 2).copied()
 }
 
+/// The median of one client's p50s over the runs, and how it is shown (with their spread).
 fn median_of(figures: &[(String, Vec<f64>)], name: &str) -> Option<(f64, String)> {
     let (_, values) = figures.iter().find(|(n, _)| n == name)?;
     let mut values = values.clone();
